@@ -1,0 +1,35 @@
+"""fabnb: a notebook-native analysis kit for semiconductor fab data.
+
+>>> import fabnb
+>>> ds = fabnb.synth.fab("small", seed=0)
+>>> ds.fab.yield_by_wafer().shape[0] == ds.sizes["wafer"]
+True
+"""
+
+from importlib import import_module
+
+from . import accessor as _accessor  # noqa: F401  (registers ds.fab)
+from . import geometry, schema
+from .errors import FabDataError, FabFitError
+
+__version__ = "0.1.0"
+
+# Heavy subpackages load on first use so `import fabnb` stays fast.
+_LAZY = {"synth", "io", "plot", "spatial", "density", "vmin", "doe", "causal", "spc",
+         "control", "metrology", "trace", "widgets", "report"}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'fabnb' has no attribute {name!r}")
+
+
+def load_ipython_extension(ipython):
+    """``%load_ext fabnb``: rich display of contract Datasets and the fab magics."""
+    from .ext import load_ipython_extension as load
+
+    load(ipython)
+
+
+__all__ = ["FabDataError", "FabFitError", "geometry", "schema", "__version__"]

@@ -1,0 +1,217 @@
+"""Wafer geometry: the die grid, radial zones, azimuthal sectors, reticle shots and the
+radial/azimuthal decomposition of a wafer map.
+
+Conventions (the dataset contract's): ``x``/``y`` are die centres in mm from the wafer
+centre, ``+x`` to the right and ``+y`` up with the notch at the bottom (``notch="down"``);
+``col`` grows with ``x`` and ``row`` grows *downwards* (row 0 is the top row, as a
+wafer map is read); ``r = hypot(x, y)`` and ``theta = arctan2(y, x)`` (0 = +x,
+counter-clockwise).
+
+A die is on the grid when its whole rectangle lies inside the usable circle of radius
+``R = diameter/2 − edge_exclusion``: its farthest corner from the centre, at
+``(|x| + w/2, |y| + h/2)``, satisfies ``hypot(...) <= R``.
+
+Example
+-------
+>>> from fabnb.geometry import die_grid, radial_zones
+>>> grid = die_grid(300, die_width_mm=10, die_height_mm=10)
+>>> grid.sizes["die"]
+592
+>>> zones = radial_zones(grid["r"].values)
+>>> sorted(set(zones))
+['center', 'edge', 'inner', 'outer']
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from .errors import FabDataError
+
+ZONE_LABELS_4 = ("center", "inner", "outer", "edge")
+
+
+def die_grid(
+    wafer_diameter_mm: float = 300.0,
+    die_width_mm: float = 3.5,
+    die_height_mm: float = 3.5,
+    edge_exclusion_mm: float = 3.0,
+    notch: str = "down",
+    offset_mm: tuple[float, float] = (0.0, 0.0),
+    zones: int = 4,
+) -> xr.Dataset:
+    """Die sites that fit fully inside the usable area of a wafer.
+
+    Parameters
+    ----------
+    wafer_diameter_mm, die_width_mm, die_height_mm, edge_exclusion_mm
+        Wafer and die size; the usable radius is ``diameter/2 − edge_exclusion``.
+    notch
+        Where the notch points: ``"down"`` (default), ``"up"``, ``"left"``, ``"right"``.
+    offset_mm
+        Position of a die-grid corner relative to the wafer centre; ``(0, 0)`` puts the
+        centre on a die corner, ``(w/2, h/2)`` on a die centre.
+    zones
+        Number of balanced radial zones for the ``zone`` coordinate.
+
+    Returns
+    -------
+    xarray.Dataset
+        Coordinates ``col``, ``row``, ``x``, ``y``, ``r``, ``theta``, ``zone`` on the
+        ``die`` dim (ordered row by row, top to bottom, left to right) and the geometry
+        attributes of the contract.
+    """
+    if not (wafer_diameter_mm > 0 and die_width_mm > 0 and die_height_mm > 0):
+        raise FabDataError(
+            f"wafer diameter and die size must be positive, got diameter={wafer_diameter_mm}, "
+            f"die={die_width_mm}x{die_height_mm} mm"
+        )
+    radius = wafer_diameter_mm / 2 - edge_exclusion_mm
+    if radius <= 0:
+        raise FabDataError(
+            f"edge exclusion {edge_exclusion_mm} mm leaves no usable area on a "
+            f"{wafer_diameter_mm} mm wafer"
+        )
+    if notch not in ("down", "up", "left", "right"):
+        raise FabDataError(f"notch must be 'down', 'up', 'left' or 'right', got {notch!r}")
+    w, h = float(die_width_mm), float(die_height_mm)
+    ox, oy = offset_mm
+    i = np.arange(-int(np.ceil(radius / w)) - 1, int(np.ceil(radius / w)) + 2)
+    j = np.arange(-int(np.ceil(radius / h)) - 1, int(np.ceil(radius / h)) + 2)
+    xc = (i + 0.5) * w + ox
+    yc = (j + 0.5) * h + oy
+    X, Y = np.meshgrid(xc, yc[::-1])  # rows top to bottom
+    far = np.hypot(np.abs(X) + w / 2, np.abs(Y) + h / 2)
+    keep = far <= radius + 1e-9
+    if not keep.any():
+        raise FabDataError(f"no {w}x{h} mm die fits on a {wafer_diameter_mm} mm wafer")
+    rows, cols = np.nonzero(keep)
+    cols = cols - cols.min()
+    rows = rows - rows.min()
+    x = X[keep]
+    y = Y[keep]
+    r = np.hypot(x, y)
+    grid = xr.Dataset(
+        coords={
+            "col": ("die", cols.astype(np.int64)),
+            "row": ("die", rows.astype(np.int64)),
+            "x": ("die", x),
+            "y": ("die", y),
+            "r": ("die", r),
+            "theta": ("die", np.arctan2(y, x)),
+            "zone": ("die", radial_zones(r, n=zones, theta=np.arctan2(y, x))),
+        },
+        attrs={
+            "wafer_diameter_mm": float(wafer_diameter_mm),
+            "die_width_mm": w,
+            "die_height_mm": h,
+            "edge_exclusion_mm": float(edge_exclusion_mm),
+            "notch": notch,
+        },
+    )
+    return grid
+
+
+def zone_labels(n: int) -> tuple[str, ...]:
+    """Labels of ``n`` radial zones, centre outwards (``center/inner/outer/edge`` for 4)."""
+    if n == 4:
+        return ZONE_LABELS_4
+    return tuple(f"ring{k}" for k in range(n))
+
+
+def radial_zones(r, n: int = 4, balanced: bool = True, theta=None) -> np.ndarray:
+    """Label dies with ``n`` radial zones, centre outwards.
+
+    ``balanced=True`` (the Vmin paper's choice) gives every zone the same number of
+    dies, within one: dies are ranked by radius (ties broken by angle when ``theta`` is
+    given, so the split is deterministic) and the k-th of ``N`` goes to zone
+    ``floor(k n / N)``.  ``balanced=False`` cuts the radius into equal-width rings.
+
+    Returns a numpy array of string labels (``zone_labels(n)``).
+    """
+    r = np.asarray(r, dtype=float)
+    if n < 1:
+        raise FabDataError(f"radial_zones needs n >= 1, got {n}")
+    if not np.isfinite(r).all():
+        raise FabDataError("radial_zones got non-finite radii")
+    labels = np.asarray(zone_labels(n))
+    if balanced:
+        keys = (r,) if theta is None else (np.asarray(theta, dtype=float), r)
+        order = np.lexsort(keys)
+        rank = np.empty(r.size, dtype=np.int64)
+        rank[order] = np.arange(r.size)
+        idx = rank * n // max(r.size, 1)
+    else:
+        edges = np.linspace(0, r.max() if r.size else 1.0, n + 1)
+        idx = np.clip(np.searchsorted(edges, r, side="right") - 1, 0, n - 1)
+    return labels[idx]
+
+
+def azimuthal_sectors(theta, n: int = 8) -> np.ndarray:
+    """Sector index 0..n-1 of each die, sector 0 starting at +x, counter-clockwise."""
+    t = np.mod(np.asarray(theta, dtype=float), 2 * np.pi)
+    return np.minimum((t * n / (2 * np.pi)).astype(np.int64), n - 1)
+
+
+def shot_ids(col, row, shot_cols: int, shot_rows: int, origin: tuple[int, int] = (0, 0)):
+    """Reticle field (shot) of each die for a shot of ``shot_cols × shot_rows`` dies.
+
+    Returns ``(shot, site)``: an integer shot id (row-major over the shot grid) and the
+    die's position inside its shot (``0..shot_cols*shot_rows-1``, row-major), so
+    reticle-repeating signatures can be grouped by ``site``.
+    """
+    if shot_cols < 1 or shot_rows < 1:
+        raise FabDataError(f"shot size must be at least 1x1 dies, got {shot_cols}x{shot_rows}")
+    c = np.asarray(col, dtype=np.int64) - origin[0]
+    r = np.asarray(row, dtype=np.int64) - origin[1]
+    sc, sr = np.floor_divide(c, shot_cols), np.floor_divide(r, shot_rows)
+    width = sc.max() - sc.min() + 1 if sc.size else 1
+    shot = (sr - (sr.min() if sr.size else 0)) * width + (sc - (sc.min() if sc.size else 0))
+    site = np.mod(r, shot_rows) * shot_cols + np.mod(c, shot_cols)
+    return shot, site
+
+
+def radial_decomposition(values, r, theta, n_rings: int = 12, n_sectors: int = 8) -> dict:
+    """Split a wafer map into a radial profile and an angular residual.
+
+    ``values = profile(r) + residual``, with the profile the mean in ``n_rings``
+    equal-width rings, linearly interpolated at each die's radius.  Azimuthal
+    non-uniformity — a classic single-tool signature (a chamber's gas inlet, a chuck
+    zone) — shows in the residual; ``azimuthal_nonuniformity`` is the spread (max −
+    min) of the residual's mean over ``n_sectors`` sectors, divided by the map's
+    standard deviation.
+
+    Returns a dict with ``ring_r`` (ring centres), ``profile`` (ring means),
+    ``radial`` (profile at each die), ``residual``, ``sector_mean`` and
+    ``azimuthal_nonuniformity``.  NaN dies are ignored and stay NaN in the residual.
+    """
+    v = np.asarray(values, dtype=float)
+    r = np.asarray(r, dtype=float)
+    ok = np.isfinite(v)
+    if ok.sum() < 2:
+        raise FabDataError("radial_decomposition needs at least two measured dies")
+    edges = np.linspace(0.0, r.max() * (1 + 1e-12), n_rings + 1)
+    ring = np.clip(np.searchsorted(edges, r, side="right") - 1, 0, n_rings - 1)
+    sums = np.bincount(ring[ok], weights=v[ok], minlength=n_rings)
+    counts = np.bincount(ring[ok], minlength=n_rings)
+    centres = 0.5 * (edges[:-1] + edges[1:])
+    have = counts > 0
+    profile = np.full(n_rings, np.nan)
+    profile[have] = sums[have] / counts[have]
+    radial = np.interp(r, centres[have], profile[have])
+    residual = v - radial
+    sector = azimuthal_sectors(theta, n_sectors)
+    s_sum = np.bincount(sector[ok], weights=residual[ok], minlength=n_sectors)
+    s_cnt = np.bincount(sector[ok], minlength=n_sectors)
+    sector_mean = np.where(s_cnt > 0, s_sum / np.maximum(s_cnt, 1), np.nan)
+    spread = np.nanmax(sector_mean) - np.nanmin(sector_mean)
+    scale = np.std(v[ok])
+    return {
+        "ring_r": centres,
+        "profile": profile,
+        "radial": radial,
+        "residual": residual,
+        "sector_mean": sector_mean,
+        "azimuthal_nonuniformity": float(spread / scale) if scale > 0 else 0.0,
+    }
