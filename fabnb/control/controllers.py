@@ -1,0 +1,242 @@
+"""Run-to-run controllers: EWMA, double EWMA (predictor-corrector) and PID.
+
+All share one interface, as in a fab's R2R service between two wafers::
+
+    recipe = controller.recommend()          # the recipe for the next wafer
+    controller.update(measurement, recipe)   # the metrology of a wafer run with `recipe`
+
+The process model is linear, ``y = a + B u`` with ``B`` the *model* gain (a scalar or an
+``(n_out, n_in)`` matrix). The controllers estimate the intercept ``a`` (and, for the
+double EWMA, a drift rate ``p``) and choose the recipe that puts the prediction on
+target: ``u = B⁺ (T − a − p)`` (minimum-norm least squares when ``B`` is not square).
+
+EWMA (Sachs, Hu & Ingolfsson)::
+
+    a_t = λ (y_t − B u_t) + (1 − λ) a_{t−1}
+
+With the true gain ``β = ξ B`` the closed loop is stable iff ``0 < λ ξ < 2``; under a
+linear drift ``δ`` per run the output settles at ``T + δ / (λ ξ)`` (see
+:func:`fabnb.control.tuning.ewma_drift_offset`).
+
+Double EWMA, in the explicit level-and-drift (Holt) form of the predictor-corrector
+controller of Butler & Stefani::
+
+    a_t = λ₁ (y_t − B u_t) + (1 − λ₁) (a_{t−1} + p_{t−1})
+    p_t = λ₂ (a_t − a_{t−1}) + (1 − λ₂) p_{t−1}
+    u_{t+1} = B⁺ (T − a_t − p_t)
+
+removes the drift offset: under ``c_t = c₀ + δ t`` the level ``a_t`` converges to
+``c_t``, the drift filter ``p_t`` to ``δ`` and the output to ``T``.
+
+Example
+-------
+>>> from fabnb.control import EWMAController
+>>> c = EWMAController(gain=2.0, target=10.0, lam=0.3)
+>>> u = c.recommend()
+>>> c.update(measurement=11.0, recipe=u)
+>>> float(round(c.intercept_[0], 3))
+0.3
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import FabDataError
+
+
+def _as_gain(gain) -> np.ndarray:
+    b = np.atleast_2d(np.asarray(gain, dtype=float))
+    if not np.isfinite(b).all():
+        raise FabDataError(f"model gain must be finite, got {gain!r}")
+    if np.linalg.matrix_rank(b) < min(b.shape):
+        raise FabDataError(f"model gain {gain!r} is zero or singular: the recipe cannot move the output")
+    return b
+
+
+def _check_lambda(name: str, lam: float) -> float:
+    lam = float(lam)
+    if not 0.0 < lam <= 1.0:
+        raise FabDataError(f"{name} must be in (0, 1], got {lam}")
+    return lam
+
+
+class _R2RController:
+    """Shared bookkeeping: gain, target, the recipe solve and skipped updates."""
+
+    def __init__(self, gain, target, feedforward=None):
+        self.gain = gain
+        self.target = target
+        self.feedforward = feedforward
+        self._B = _as_gain(gain)
+        self._target = np.broadcast_to(np.asarray(target, dtype=float), (self._B.shape[0],)).copy()
+        self._pinv = np.linalg.pinv(self._B)
+        self.n_skipped_ = 0
+        self.n_updates_ = 0
+
+    def _solve(self, offset: np.ndarray, vm_prediction=None) -> np.ndarray:
+        """Recipe putting the model's prediction on target, with optional feed-forward of
+        a virtual-metrology prediction of the incoming wafer's deviation."""
+        goal = self._target - offset
+        if vm_prediction is not None and self.feedforward:
+            goal = goal - self.feedforward * np.atleast_1d(np.asarray(vm_prediction, dtype=float))
+        return self._pinv @ goal
+
+    def _residual(self, measurement, recipe):
+        """Observed intercept ``y − B u``; None (and counted) when the measurement is NaN."""
+        y = np.atleast_1d(np.asarray(measurement, dtype=float))
+        u = np.atleast_1d(np.asarray(recipe, dtype=float))
+        if y.shape != self._target.shape or u.shape != (self._B.shape[1],):
+            raise FabDataError(
+                f"measurement shape {y.shape} / recipe shape {u.shape} do not match the gain "
+                f"matrix {self._B.shape}"
+            )
+        if not np.isfinite(y).all():
+            self.n_skipped_ += 1
+            return None
+        self.n_updates_ += 1
+        return y - self._B @ u
+
+    @staticmethod
+    def _out(u: np.ndarray):
+        return float(u[0]) if u.size == 1 else u
+
+
+class EWMAController(_R2RController):
+    """EWMA run-to-run controller (the industry standard).
+
+    Parameters
+    ----------
+    gain : float or (n_out, n_in) array
+        Model gain ``B``.
+    target : float or array
+        Output target ``T``.
+    lam : float in (0, 1]
+        EWMA weight of the newest observation.
+    intercept : float or array, optional
+        Initial intercept estimate ``a_0`` (default 0).
+    feedforward : float, optional
+        Weight of a virtual-metrology prediction passed to :meth:`recommend`.
+    """
+
+    def __init__(self, gain, target, lam=0.3, intercept=0.0, feedforward=None):
+        super().__init__(gain, target, feedforward)
+        self.lam = _check_lambda("lam", lam)
+        self.intercept = intercept
+        self.intercept_ = np.broadcast_to(np.asarray(intercept, dtype=float), self._target.shape).copy()
+
+    def recommend(self, vm_prediction=None):
+        """Recipe for the next wafer."""
+        return self._out(self._solve(self.intercept_, vm_prediction))
+
+    def update(self, measurement, recipe):
+        """Fold in the measurement of a wafer run with ``recipe`` (NaN: skipped, counted)."""
+        z = self._residual(measurement, recipe)
+        if z is not None:
+            self.intercept_ = self.lam * z + (1 - self.lam) * self.intercept_
+
+    def state(self) -> dict:
+        return {"intercept": self.intercept_.copy()}
+
+
+class DoubleEWMAController(_R2RController):
+    """Double-EWMA (predictor-corrector) controller with an explicit drift-rate filter.
+
+    ``lam1`` weights the intercept filter, ``lam2`` the drift filter; see the module
+    docstring for the recursions.
+    """
+
+    def __init__(self, gain, target, lam1=0.3, lam2=0.1, intercept=0.0, drift=0.0, feedforward=None):
+        super().__init__(gain, target, feedforward)
+        self.lam1 = _check_lambda("lam1", lam1)
+        self.lam2 = _check_lambda("lam2", lam2)
+        self.intercept = intercept
+        self.drift = drift
+        self.intercept_ = np.broadcast_to(np.asarray(intercept, dtype=float), self._target.shape).copy()
+        self.drift_ = np.broadcast_to(np.asarray(drift, dtype=float), self._target.shape).copy()
+
+    def recommend(self, vm_prediction=None):
+        return self._out(self._solve(self.intercept_ + self.drift_, vm_prediction))
+
+    def update(self, measurement, recipe):
+        z = self._residual(measurement, recipe)
+        if z is not None:
+            previous = self.intercept_
+            self.intercept_ = self.lam1 * z + (1 - self.lam1) * (previous + self.drift_)
+            self.drift_ = self.lam2 * (self.intercept_ - previous) + (1 - self.lam2) * self.drift_
+
+    def state(self) -> dict:
+        return {"intercept": self.intercept_.copy(), "drift": self.drift_.copy()}
+
+
+class PIDController:
+    """Discrete PID on the recipe with integral anti-windup and output saturation.
+
+    ``e_t = T − y_t``; ``I_t = clip(I_{t−1} + e_t, integral_limits)`` — and not
+    integrated at all while the output is saturated in the direction ``e`` pushes
+    (conditional integration); ``u_{t+1} = clip(u₀ + kp e_t + ki I_t + kd (e_t − e_{t−1}),
+    limits)``. An optional feed-forward term subtracts ``feedforward × vm_prediction``.
+
+    Example
+    -------
+    >>> c = PIDController(kp=0.2, ki=0.1, kd=0.0, target=1.0, limits=(-1, 1))
+    >>> c.update(measurement=0.0, recipe=c.recommend())
+    >>> round(c.recommend(), 6)
+    0.3
+    """
+
+    def __init__(self, kp, ki, kd, target, limits=(-np.inf, np.inf), recipe0=0.0,
+                 integral_limits=None, feedforward=None):
+        lo, hi = limits
+        if lo > hi:
+            raise FabDataError(f"PID limits must have low <= high, got {limits}")
+        if integral_limits is not None and integral_limits[0] > integral_limits[1]:
+            raise FabDataError(f"PID integral_limits must have low <= high, got {integral_limits}")
+        self.kp, self.ki, self.kd = float(kp), float(ki), float(kd)
+        self.target = float(target)
+        self.limits = (float(lo), float(hi))
+        self.recipe0 = float(recipe0)
+        self.integral_limits = integral_limits
+        self.feedforward = feedforward
+        self.integral_ = 0.0
+        self.error_ = None
+        self.previous_error_ = None
+        self.n_skipped_ = 0
+        self.n_updates_ = 0
+        self.saturated_ = False
+
+    def _raw(self, error, integral, previous):
+        d = 0.0 if error is None or previous is None else error - previous
+        p = 0.0 if error is None else error
+        return self.recipe0 + self.kp * p + self.ki * integral + self.kd * d
+
+    def recommend(self, vm_prediction=None):
+        """Recipe for the next wafer, saturated to ``limits``."""
+        u = self._raw(self.error_, self.integral_, self.previous_error_)
+        if vm_prediction is not None and self.feedforward:
+            u -= self.feedforward * float(vm_prediction)
+        clipped = float(np.clip(u, *self.limits))
+        self.saturated_ = clipped != u
+        return clipped
+
+    def update(self, measurement, recipe):
+        """Fold in a measurement (NaN: skipped, counted); conditional integration."""
+        y = float(measurement)
+        if not np.isfinite(y):
+            self.n_skipped_ += 1
+            return
+        self.n_updates_ += 1
+        e = self.target - y
+        candidate = self.integral_ + e
+        u_try = self._raw(e, candidate, self.error_)
+        winding_up = (u_try > self.limits[1] and e * self.ki > 0) or (
+            u_try < self.limits[0] and e * self.ki < 0
+        )
+        if not winding_up:
+            self.integral_ = candidate
+        if self.integral_limits is not None:
+            self.integral_ = float(np.clip(self.integral_, *self.integral_limits))
+        self.previous_error_, self.error_ = self.error_, e
+
+    def state(self) -> dict:
+        return {"integral": self.integral_, "error": self.error_}

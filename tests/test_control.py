@@ -1,0 +1,203 @@
+"""Run-to-run control against closed forms and a direct NumPy transcription."""
+
+import doctest
+
+import numpy as np
+import pytest
+
+import fabnb.control as ctl
+from fabnb import FabDataError
+from fabnb.control import (
+    DoubleEWMAController,
+    EWMAController,
+    LinearProcess,
+    PIDController,
+    VirtualMetrology,
+    simulate,
+)
+
+
+@pytest.mark.parametrize("module", ["controllers", "process", "simulate", "tuning"])
+def test_docstring_examples(module):
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(f"fabnb.control.{module}"))
+    assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.parametrize(
+    "controller",
+    [
+        EWMAController(gain=2.0, target=5.0, lam=0.4),
+        DoubleEWMAController(gain=2.0, target=5.0, lam1=0.4, lam2=0.2),
+        PIDController(kp=0.1, ki=0.3, kd=0.05, target=5.0),
+    ],
+)
+def test_no_disturbance_holds_target(controller):
+    sim = simulate(LinearProcess(gain=2.0, intercept=1.0), controller, 200)
+    np.testing.assert_allclose(sim["output"].values[-20:], 5.0, atol=1e-8)
+
+
+def test_ewma_stability_boundary():
+    # model gain 1, true gain xi: stable iff lam * xi < 2
+    lam = 0.95
+    inside = simulate(LinearProcess(gain=2.0, intercept=3.0), EWMAController(1.0, 0.0, lam), 400)
+    outside = simulate(LinearProcess(gain=2.2, intercept=3.0), EWMAController(1.0, 0.0, lam), 400)
+    assert lam * 2.0 < 2 < lam * 2.2
+    assert abs(inside["error"].values[-1]) < 1e-6
+    assert abs(outside["error"].values[-1]) > 1e3
+    assert ctl.stable_lambda_range(2.2)[1] < lam < ctl.stable_lambda_range(2.0)[1]
+
+
+@pytest.mark.parametrize("lam, xi", [(0.2, 1.0), (0.5, 1.0), (0.3, 1.5), (0.6, 0.7)])
+def test_ewma_drift_offset_matches_closed_form(lam, xi):
+    drift = 0.05
+    sim = simulate(LinearProcess(gain=xi * 2.0, drift=drift), EWMAController(2.0, 0.0, lam), 400)
+    np.testing.assert_allclose(sim["error"].values[-1], ctl.ewma_drift_offset(drift, lam, xi), rtol=1e-6)
+
+
+def test_double_ewma_removes_drift_offset():
+    proc = LinearProcess(gain=1.0, drift=0.05)
+    single = simulate(proc, EWMAController(1.0, 0.0, 0.3), 600)
+    double = simulate(proc, DoubleEWMAController(1.0, 0.0, 0.3, 0.2), 600)
+    assert single["error"].values[-1] == pytest.approx(0.05 / 0.3, rel=1e-6)
+    assert abs(double["error"].values[-1]) < 1e-6
+    assert double["state_drift"].values[-1] == pytest.approx(0.05, rel=1e-6)
+
+
+def test_pid_anti_windup_keeps_integral_bounded_under_saturation():
+    # the target is unreachable within the recipe limits: a naive integral grows forever
+    proc = LinearProcess(gain=1.0, intercept=0.0)
+    pid = PIDController(kp=0.2, ki=0.5, kd=0.0, target=10.0, limits=(-1.0, 1.0),
+                        integral_limits=(-5.0, 5.0))
+    sim = simulate(proc, pid, 200)
+    assert np.all(sim["recipe"].values <= 1.0 + 1e-12)
+    assert np.all(np.abs(sim["state_integral"].values) <= 5.0 + 1e-12)
+    # conditional integration alone (no clamp) also stops the wind-up once saturated
+    free = simulate(proc, PIDController(0.2, 0.5, 0.0, 10.0, limits=(-1.0, 1.0)), 200)
+    assert free["state_integral"].values[-1] == free["state_integral"].values[10]
+
+
+def test_pid_recovers_quickly_after_saturation_ends():
+    proc = LinearProcess(gain=1.0, shifts=((100, 9.5),))  # target becomes reachable at run 100
+    sim = simulate(proc, PIDController(0.2, 0.5, 0.0, 10.0, limits=(-1.0, 1.0)), 160)
+    assert abs(sim["error"].values[-1]) < 1e-3
+
+
+def test_seeds_reproduce_and_differ():
+    proc = LinearProcess(gain=1.0, noise_sd=1.0, ima_theta=0.5, ima_sd=0.5)
+    a = simulate(proc, EWMAController(1.0, 0.0, 0.3), 100, seed=7)
+    b = simulate(proc, EWMAController(1.0, 0.0, 0.3), 100, seed=7)
+    c = simulate(proc, EWMAController(1.0, 0.0, 0.3), 100, seed=8)
+    assert a.identical(b) and not np.allclose(a["output"], c["output"])
+
+
+def direct_ewma(d, beta, b, target, lam, every, delay, aware):
+    """The sampled, delayed EWMA loop written out with plain NumPy."""
+    n = len(d)
+    a, u, y = 0.0, np.zeros(n), np.zeros(n)
+    arrivals = {}
+    for t in range(n):
+        u[t] = (target - a) / b
+        y[t] = beta * u[t] + d[t]
+        if t % every == 0:
+            arrivals.setdefault(t + delay, []).append(t)
+        for w in arrivals.pop(t, []):
+            a = lam * (y[w] - b * (u[w] if aware else u[t])) + (1 - lam) * a
+    return u, y
+
+
+@pytest.mark.parametrize("every, delay, aware", [(1, 0, True), (5, 0, True), (1, 3, True), (2, 3, False)])
+def test_simulator_matches_direct_transcription(every, delay, aware):
+    proc = LinearProcess(gain=1.3, intercept=0.5, noise_sd=0.2, ima_theta=0.3, ima_sd=0.3, drift=0.01)
+    sim = simulate(proc, EWMAController(1.0, 2.0, 0.35), 60, seed=3, metrology_every=every,
+                   metrology_delay=delay, delay_aware=aware)
+    u, y = direct_ewma(proc.disturbance(60, seed=3), 1.3, 1.0, 2.0, 0.35, every, delay, aware)
+    np.testing.assert_allclose(sim["recipe"], u, rtol=1e-12)
+    np.testing.assert_allclose(sim["output"], y, rtol=1e-12)
+
+
+def test_ignoring_metrology_delay_costs_accuracy():
+    proc = LinearProcess(gain=1.0, noise_sd=0.3, drift=0.02, ima_theta=0.4, ima_sd=0.3)
+    kw = dict(n_runs=400, seed=1, metrology_delay=3)
+    aware = simulate(proc, EWMAController(1.0, 0.0, 0.5), delay_aware=True, **kw)
+    naive = simulate(proc, EWMAController(1.0, 0.0, 0.5), delay_aware=False, **kw)
+    assert naive.attrs["mse"] > aware.attrs["mse"]
+
+
+def test_drifting_virtual_metrology_pulls_output_off_target():
+    proc = LinearProcess(gain=1.0, noise_sd=0.1)
+    vm = VirtualMetrology(noise_sd=0.05, bias_drift=0.002)
+    with_vm = simulate(proc, EWMAController(1.0, 0.0, 0.3), 400, seed=2, metrology_every=10, vm=vm)
+    gauge_only = simulate(proc, EWMAController(1.0, 0.0, 0.3), 400, seed=2, metrology_every=10)
+    late = slice(300, 400)
+    # the controller chases the stale model: the true output runs away below target
+    assert with_vm["error"].values[late].mean() < -0.2
+    assert abs(gauge_only["error"].values[late].mean()) < 0.1
+
+
+def test_minimum_variance_lambda_is_best_on_ima_disturbance():
+    theta = 0.6
+    proc = LinearProcess(gain=1.0, ima_theta=theta, ima_sd=1.0)
+    grid = ctl.mse_vs_lambda(proc, [0.1, 0.25, 0.4, 0.55, 0.8, 1.0], n_runs=1500, seeds=range(4))
+    best = grid.loc[grid["mse"].idxmin(), "lam"]
+    assert abs(best - ctl.minimum_variance_lambda(theta)) <= 0.15
+
+
+def test_compare_controllers_same_disturbance():
+    proc = LinearProcess(gain=1.0, drift=0.03, noise_sd=0.1)
+    table = ctl.compare_controllers(
+        proc, {"ewma": EWMAController(1.0, 0.0, 0.3), "dewma": DoubleEWMAController(1.0, 0.0, 0.3, 0.15)},
+        n_runs=400, seed=4,
+    )
+    assert table.loc["ewma", "offset"] == pytest.approx(0.1, abs=0.03)
+    assert abs(table.loc["dewma", "offset"]) < 0.03
+
+
+def test_mimo_ewma_reaches_both_targets():
+    B = np.array([[2.0, 0.5], [0.3, 1.0]])
+    c = EWMAController(B, target=[1.0, -1.0], lam=0.5)
+    offset = np.array([0.7, -0.2])
+    for _ in range(60):
+        u = c.recommend()
+        c.update(B @ u + offset, u)
+    np.testing.assert_allclose(B @ c.recommend() + offset, [1.0, -1.0], atol=1e-9)
+
+
+def test_nan_measurements_are_skipped_and_counted():
+    c = EWMAController(1.0, 0.0, 0.5)
+    c.update(np.nan, 0.0)
+    c.update(1.0, 0.0)
+    assert c.n_skipped_ == 1 and c.n_updates_ == 1 and c.intercept_[0] == 0.5
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: EWMAController(1.0, 0.0, lam=0.0), r"lam must be in \(0, 1\]"),
+        (lambda: EWMAController(1.0, 0.0, lam=1.5), r"lam must be in \(0, 1\]"),
+        (lambda: DoubleEWMAController(1.0, 0.0, 0.3, lam2=-0.1), "lam2"),
+        (lambda: EWMAController(0.0, 0.0, 0.3), "zero or singular"),
+        (lambda: PIDController(1, 1, 0, 0, limits=(1, -1)), "low <= high"),
+        (lambda: LinearProcess(gain=0.0), "non-zero"),
+    ],
+)
+def test_bad_input(make, match):
+    with pytest.raises(FabDataError, match=match):
+        make()
+
+
+def test_run_chart_draws_every_simulation():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from fabnb.plot.control import mse_vs_lambda_plot, r2r_run_chart
+
+    proc = LinearProcess(gain=1.0, drift=0.02, noise_sd=0.1)
+    sims = {"a": simulate(proc, EWMAController(1.0, 0.0, 0.3), 50),
+            "b": simulate(proc, DoubleEWMAController(1.0, 0.0, 0.3, 0.1), 50)}
+    ax_out, ax_rec = r2r_run_chart(sims)
+    assert len(ax_rec.lines) == 2 and any("MSE" in t.get_text() for t in ax_out.get_legend().get_texts())
+    table = ctl.mse_vs_lambda(LinearProcess(gain=2.5), [0.3, 0.9], n_runs=50, seeds=[0])
+    ax = mse_vs_lambda_plot(table)
+    assert list(table["stable"]) == [True, False] and len(ax.lines) == 2
