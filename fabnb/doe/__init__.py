@@ -1,0 +1,61 @@
+"""Design of experiments and their analysis (``fabnb.doe``).
+
+Designs are pandas DataFrames (coded factor columns, ``<factor>_natural``, ``std_order``,
+``run_order``, ``replicate``, ``block``, ``center_point``) carrying their metadata in
+``attrs["doe"]`` (see :mod:`fabnb.doe._layout`); analysis runs on statsmodels.
+
+>>> import fabnb.doe as doe
+>>> d = doe.fractional_factorial({"power": (300, 700), "pressure": (20, 60),
+...                               "gas": (50, 150), "time": (30, 90)},
+...                              generators=["D=ABC"], center_points=3, seed=0)
+>>> len(d), doe.resolution(d)
+(11, 4)
+"""
+
+import numpy as np
+
+from ..errors import FabFitError
+from ._layout import assemble, design_meta, parse_factors
+from .analysis import Curvature, DoeResult, Lenth, analyze, lenth
+from .cost import DesignCost, design_cost
+from .factorial import full_factorial
+from .fractional import AliasStructure, alias_structure, fold_over, fractional_factorial, resolution
+from .rsm import StationaryPoint, box_behnken, central_composite, stationary_point
+from .screening import ofat, plackett_burman
+from .split_lot import split_lot_design, split_lot_power
+
+
+def as_design(frame, factors, kind="external"):
+    """Attach design metadata to a DataFrame that already holds coded factor columns
+    (e.g. a textbook table), adding the bookkeeping columns it lacks.
+
+    >>> import pandas as pd
+    >>> d = as_design(pd.DataFrame({"A": [-1, 1, -1, 1], "B": [-1, -1, 1, 1], "y": [1, 2, 3, 5]}), ["A", "B"])
+    >>> float(analyze(d, "y", model="main").effects["A"])
+    1.5
+    """
+    parsed = parse_factors(factors)
+    missing = [f.name for f in parsed if f.name not in frame.columns]
+    if missing:
+        raise FabFitError(f"factor column(s) {missing} are not in the frame")
+    coded = frame[[f.name for f in parsed]].to_numpy(dtype=float)
+    block = frame["block"].to_numpy() if "block" in frame else None
+    if block is not None:
+        codes = {b: i + 1 for i, b in enumerate(dict.fromkeys(block))}
+        block = np.array([codes[b] for b in block])
+    design = assemble(coded, parsed, {"kind": kind}, block, None, None)
+    for col in frame.columns:
+        if col not in design.columns:
+            design[col] = frame[col].to_numpy()
+    if "block" in frame:
+        design["block"] = frame["block"].to_numpy()
+    return design
+
+
+__all__ = [
+    "AliasStructure", "Curvature", "DesignCost", "DoeResult", "Lenth", "StationaryPoint",
+    "alias_structure", "analyze", "as_design", "box_behnken", "central_composite",
+    "design_cost", "design_meta", "fold_over", "fractional_factorial", "full_factorial",
+    "lenth", "ofat", "plackett_burman", "resolution", "split_lot_design", "split_lot_power",
+    "stationary_point",
+]

@@ -1,0 +1,39 @@
+"""What an experiment costs in wafers."""
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from ..errors import FabFitError
+
+
+@dataclass(frozen=True)
+class DesignCost:
+    """Runs, wafers and total cost of a design."""
+
+    runs: int
+    wafers: int
+    wafer_cost: float
+    total: float
+
+    def __str__(self):
+        return (f"{self.runs} runs x {self.wafers // self.runs} wafer(s) x "
+                f"{self.wafer_cost:,.0f} $ = {self.total / 1e6:.2f} M$")
+
+
+def design_cost(design, wafer_cost=50_000, wafers_per_run=1):
+    """Cost of running a design: runs x wafers per run x wafer cost.
+
+    ``design`` is a design DataFrame or a number of runs.
+
+    >>> from fabnb.doe import full_factorial
+    >>> str(design_cost(full_factorial(["A", "B", "C", "D", "E"], levels=3)))
+    '243 runs x 1 wafer(s) x 50,000 $ = 12.15 M$'
+    """
+    runs = len(design) if isinstance(design, pd.DataFrame) else design
+    if not isinstance(runs, int) or runs < 1:
+        raise FabFitError(f"design must be a design DataFrame or a positive number of runs, got {design!r}")
+    if wafer_cost < 0 or wafers_per_run < 1:
+        raise FabFitError("wafer_cost must be >= 0 and wafers_per_run >= 1")
+    wafers = runs * int(wafers_per_run)
+    return DesignCost(runs, wafers, float(wafer_cost), wafers * float(wafer_cost))

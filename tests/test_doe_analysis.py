@@ -1,0 +1,260 @@
+"""Analysis in fabnb.doe: published textbook examples, a direct statsmodels fit, the
+simulator's known truth, and bad input."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.formula.api as smf
+from statsmodels.stats.anova import anova_lm
+
+from fabnb import doe
+from fabnb.errors import FabFitError
+from fabnb.synth.etch import TRUTH, etch_response, factor_ranges
+
+# Montgomery (2013), Design and Analysis of Experiments, 8th ed., Example 6.2: filtration
+# rate of a chemical, unreplicated 2^4 (A temperature, B pressure, C formaldehyde
+# concentration, D stirring rate), responses in standard order (Table 6.10).
+FILTRATION = [45, 71, 48, 65, 68, 60, 80, 65, 43, 100, 45, 104, 75, 86, 70, 96]
+
+
+def filtration_design():
+    d = doe.full_factorial(list("ABCD"))
+    d["rate"] = FILTRATION
+    return d
+
+
+def test_montgomery_example_6_2_effects_and_lenth():
+    r = doe.analyze(filtration_design(), "rate", model="full")
+    published = {"A": 21.625, "C": 9.875, "D": 14.625, "A:C": -18.125, "A:D": 16.625}
+    for term, value in published.items():
+        assert r.effects[term] == pytest.approx(value, abs=1e-9)
+    # Lenth's method on this example (Montgomery Sec. 6.5): PSE 2.625, ME 6.75, SME 13.70
+    assert r.lenth.pse == pytest.approx(2.625)
+    assert r.lenth.me == pytest.approx(6.75, abs=0.005)
+    assert r.lenth.sme == pytest.approx(13.70, abs=0.005)
+    assert sorted(r.lenth.active) == ["A", "A:C", "A:D", "C", "D"]
+    assert r.ss_type == 1 and np.isnan(r.anova.loc["A", "F"])  # saturated: no F test
+
+
+def test_montgomery_example_6_2_reduced_model_anova():
+    """Table 6.13: A, C, D, AC, AD with 10 error df; SS_A 1870.56, MS_E 19.51, F_A 95.86."""
+    r = doe.analyze(filtration_design(), "rate", model=["A", "C", "D", "A:C", "A:D"])
+    a = r.anova
+    assert a.loc["A", "sum_sq"] == pytest.approx(1870.5625)
+    assert a.loc["Residual", "df"] == 10
+    assert a.loc["Residual", "mean_sq"] == pytest.approx(19.51, abs=0.01)
+    assert a.loc["A", "F"] == pytest.approx(95.86, abs=0.01)
+    assert a.loc["Total", "sum_sq"] == pytest.approx(5730.94, abs=0.01)
+    assert r.ss_type == 3
+
+
+def test_montgomery_example_8_1_half_fraction():
+    """Example 8.1: the 2^(4-1), I = ABCD half of the filtration experiment."""
+    d = doe.fractional_factorial(list("ABCD"), generators=["D=ABC"])
+    full = filtration_design().set_index(["A", "B", "C", "D"])["rate"]
+    d["rate"] = [full[tuple(row)] for row in d[list("ABCD")].to_numpy()]
+    assert d["rate"].tolist() == [45, 100, 45, 65, 75, 60, 80, 96]  # (1) ad bd ab cd ac bc abcd
+    r = doe.analyze(d, "rate", model="main+2fi")
+    published = {"A": 19.00, "B": 1.50, "C": 14.00, "D": 16.50,
+                 "A:B": -1.00, "A:C": -18.50, "A:D": 19.00}
+    assert r.effects.to_dict() == pytest.approx(published)
+    assert r.aliases == {"A:B": ["C:D"], "A:C": ["B:D"], "A:D": ["B:C"]}
+
+
+def test_montgomery_example_6_6_centre_points_and_curvature():
+    """Example 6.6 (also 11.1): 2^2 with 5 centre points, yield vs time (A) and temperature
+    (B). Published: effects 1.55, 0.65, -0.05; SS_curvature 0.0027, F 0.063; pure error
+    SS 0.1720 on 4 df."""
+    d = doe.full_factorial(["A", "B"], center_points=5)
+    d["y"] = [39.3, 40.9, 40.0, 41.5, 40.3, 40.5, 40.7, 40.2, 40.6]
+    r = doe.analyze(d, "y")
+    assert r.effects.to_dict() == pytest.approx({"A": 1.55, "B": 0.65, "A:B": -0.05})
+    assert r.curvature.ss == pytest.approx(0.0027, abs=5e-5)
+    assert r.curvature.F == pytest.approx(0.063, abs=5e-4)
+    assert r.anova.loc["Pure error", "sum_sq"] == pytest.approx(0.1720)
+    assert r.anova.loc["Pure error", "df"] == 4
+
+
+def test_montgomery_example_11_2_central_composite_stationary_point():
+    """Example 11.2: CCD (alpha 1.414, 5 centre runs), time 80-90 min, temperature
+    170-180 F. Published stationary point x = (0.389, 0.306), 86.95 min, 176.53 F,
+    predicted yield 80.21, a maximum."""
+    d = doe.central_composite({"time": (80, 90), "temp": (170, 180)}, center_points=5)
+    d["y"] = [76.5, 78.0, 77.0, 79.5, 75.6, 78.4, 77.0, 78.5, 79.9, 80.3, 80.0, 79.7, 79.8]
+    r = doe.analyze(d, "y", model="quadratic")
+    sp = r.stationary
+    assert sp.kind == "maximum"
+    assert sp.coded.to_numpy() == pytest.approx([0.389, 0.306], abs=1e-3)
+    assert sp.natural.to_numpy() == pytest.approx([86.95, 176.53], abs=0.01)
+    assert sp.response == pytest.approx(80.21, abs=0.01)
+    assert r.coefficients["time^2"] == pytest.approx(-1.376, abs=1e-3)
+
+
+def random_blocked_design(seed=0):
+    d = doe.full_factorial(["p", "q", "r"], blocks=2, replicates=2, center_points=2, seed=seed)
+    rng = np.random.default_rng(seed)
+    d["y"] = 5 + 2 * d["p"] - d["q"] * d["r"] + 3 * (d["block"].astype(str) == "2") \
+        + rng.normal(0, 1, len(d))
+    return d
+
+
+def test_effects_and_anova_equal_a_direct_statsmodels_fit():
+    d = random_blocked_design()
+    r = doe.analyze(d, "y", model="main+2fi")
+    data = d.assign(blk=d["block"].astype(str), cp=d["center_point"].astype(float))
+    fit = smf.ols("y ~ p + q + r + p:q + p:r + q:r + C(blk, Sum) + cp", data).fit()
+    for term in ["p", "q", "r", "p:q", "p:r", "q:r"]:
+        assert r.coefficients[term] == pytest.approx(fit.params[term])
+        assert r.effects[term] == pytest.approx(2 * fit.params[term])
+    table = anova_lm(fit, typ=3)
+    for term in ["p", "q:r"]:
+        assert r.anova.loc[term, "sum_sq"] == pytest.approx(table.loc[term, "sum_sq"])
+        assert r.anova.loc[term, "PR(>F)"] == pytest.approx(table.loc[term, "PR(>F)"])
+    assert r.anova.loc["Block", "sum_sq"] == pytest.approx(table.loc["C(blk, Sum)", "sum_sq"])
+    assert r.anova.loc["Residual", "sum_sq"] == pytest.approx(fit.ssr)
+    assert r.r2 == pytest.approx(fit.rsquared) and r.adj_r2 == pytest.approx(fit.rsquared_adj)
+
+
+def test_pred_r2_equals_leave_one_out():
+    d = random_blocked_design(seed=3)
+    r = doe.analyze(d, "y", model="main")
+    blocks = pd.get_dummies(d["block"].astype(str), drop_first=True).to_numpy()
+    x = np.column_stack([np.ones(len(d)), d[["p", "q", "r"]], blocks, d["center_point"]]).astype(float)
+    y = d["y"].to_numpy()
+    press = 0.0
+    for i in range(len(d)):
+        keep = np.arange(len(d)) != i
+        beta = np.linalg.lstsq(x[keep], y[keep], rcond=None)[0]
+        press += (y[i] - x[i] @ beta) ** 2
+    assert r.press == pytest.approx(press)
+    assert r.pred_r2 == pytest.approx(1 - press / np.sum((y - y.mean()) ** 2))
+
+
+def test_blocks_are_removed_from_error():
+    d = doe.full_factorial(["p", "q", "r"], blocks=2, replicates=3, seed=1)
+    rng = np.random.default_rng(2)
+    shift = 20.0 * (d["block"].astype(int) % 2)
+    d["y"] = 3 * d["p"] + shift + rng.normal(0, 1.0, len(d))
+    blocked = doe.analyze(d, "y", model="main")
+    unblocked = doe.analyze(d.assign(block=1), "y", model="main")
+    assert 0.2 < blocked.anova.loc["Residual", "mean_sq"] < 3  # noise variance 1, 15 df
+    assert unblocked.anova.loc["Residual", "mean_sq"] > 50
+    assert blocked.effects["p"] == pytest.approx(6.0, abs=1.0)
+
+
+def test_lack_of_fit_flags_a_missing_interaction():
+    d = doe.full_factorial(["p", "q"], replicates=3)
+    rng = np.random.default_rng(4)
+    d["y"] = 2 * d["p"] + 4 * d["p"] * d["q"] + rng.normal(0, 0.5, len(d))
+    missing = doe.analyze(d, "y", model="main")
+    right = doe.analyze(d, "y", model="main+2fi")
+    assert missing.anova.loc["Lack of fit", "PR(>F)"] < 1e-4
+    assert "Lack of fit" not in right.anova.index  # model saturates the 4 distinct points
+    assert right.anova.loc["Pure error", "df"] == 8
+
+
+def test_curvature_test_detects_quadratic_truth_not_linear():
+    """etch_rate has -30 pressure^2; cd has no pressure curvature and time^2 is held at 0."""
+    hits_quadratic, hits_linear = [], []
+    for seed in range(20):
+        design = doe.full_factorial(factor_ranges(["power", "pressure"]), center_points=4, seed=seed)
+        run = etch_response(design, seed=seed)
+        hits_quadratic.append(doe.analyze(run, "etch_rate").curvature.p < 0.05)
+        linear = run.assign(lin=10 + 3 * run["power"] - 2 * run["pressure"]
+                            + np.random.default_rng(seed).normal(0, 1, len(run)))
+        hits_linear.append(doe.analyze(linear, "lin").curvature.p < 0.05)
+    assert np.mean(hits_quadratic) >= 0.95
+    assert np.mean(hits_linear) <= 0.2  # nominal 5 % false alarms
+
+
+def test_factorial_recovers_simulator_truth_and_ofat_misses_interaction():
+    truth = TRUTH["etch_rate"]
+    fact = etch_response(doe.full_factorial(factor_ranges(["power", "pressure", "gas_flow"]),
+                                            replicates=2, seed=0), seed=0)
+    r = doe.analyze(fact, "etch_rate")
+    se = np.sqrt(r.fit.cov_params().loc["t3", "t3"])  # t3 = power:pressure
+    assert abs(r.coefficients["power:pressure"] - truth["power:pressure"]) < 4 * se
+    for term in ("power", "pressure", "gas_flow"):
+        assert abs(r.coefficients[term] - truth[term]) < 4 * se
+    assert r.anova.loc["power:pressure", "PR(>F)"] < 1e-3
+    best = fact.groupby(["power", "pressure"])["etch_rate"].mean().idxmax()
+    assert best == (1.0, 1.0)
+    # OFAT from the all-low baseline: raising pressure alone lowers the rate, so OFAT keeps
+    # pressure low and never runs the best corner.
+    o = etch_response(doe.ofat(factor_ranges(["power", "pressure", "gas_flow"])), seed=0, noise_sd=0)
+    base, power_up, pressure_up = o["etch_rate"].to_numpy()[:3]
+    assert power_up > base and pressure_up < base
+    assert not ((o["power"] == 1) & (o["pressure"] == 1)).any()
+
+
+def test_stationary_point_types_on_known_quadratics():
+    d = doe.central_composite(["a", "b"], center_points=3)
+    a, b = d["a"], d["b"]
+    cases = {
+        "maximum": (50 - (a - 0.3) ** 2 - 2 * (b + 0.2) ** 2, (0.3, -0.2), 50.0),
+        "minimum": (5 + (a + 0.5) ** 2 + 0.5 * (b - 0.4) ** 2 + 0.2 * (a + 0.5) * (b - 0.4),
+                    (-0.5, 0.4), 5.0),
+        "saddle": (10 + (a - 0.1) ** 2 - (b - 0.6) ** 2, (0.1, 0.6), 10.0),
+    }
+    for kind, (y, point, value) in cases.items():
+        sp = doe.analyze(d.assign(y=y), "y", model="quadratic").stationary
+        assert sp.kind == kind
+        assert sp.coded.to_numpy() == pytest.approx(point, abs=1e-9)
+        assert sp.response == pytest.approx(value, abs=1e-9)
+
+
+def test_aliased_terms_dropped_with_intercept_and_blocks():
+    d = doe.full_factorial(["p", "q", "r"], blocks=2, seed=0)
+    d["y"] = np.arange(8.0)
+    r = doe.analyze(d, "y", model="full")
+    assert r.dropped == {"p:q:r": "confounded with blocks"}
+    fr = doe.fractional_factorial(list("ABC"), generators=["C=AB"])
+    fr["y"] = [1.0, 2.0, 4.0, 8.0]
+    r2 = doe.analyze(fr, "y", model="full")
+    assert "A:B:C" in r2.dropped and r2.aliases == {"A": ["B:C"], "B": ["A:C"], "C": ["A:B"]}
+
+
+@pytest.mark.parametrize("mutate,model,match", [
+    (lambda d: d.assign(y=d["y"].where(d["std_order"] != 3)), "main", "missing for 1 run"),
+    (lambda d: d, ["A", "B", "C", "D", "A:B", "A:C", "A:D", "B:C", "B:D"], "only 8 runs"),
+    (lambda d: d, ["A", "B", "A:B", "C:D"], "aliased"),
+    (lambda d: d, ["A", "Z"], "unknown factor"),
+    (lambda d: d.merge(pd.DataFrame({"std_order": range(1, 9)}), on="std_order"), "main",
+     "as_design"),
+])
+def test_bad_input_names_the_problem(mutate, model, match):
+    d = doe.fractional_factorial(list("ABCD"), generators=["D=ABC"], seed=0)
+    d["y"] = np.arange(8.0)
+    with pytest.raises(FabFitError, match=match):
+        doe.analyze(mutate(d), "y", model=model)
+    with pytest.raises(FabFitError, match="one value per run"):
+        doe.analyze(d, [1.0, 2.0], model="main")
+    pb = doe.plackett_burman([f"F{i}" for i in range(11)])
+    pb["y"] = np.arange(12.0)
+    with pytest.raises(FabFitError, match="partially aliased"):
+        doe.analyze(pb, "y", model="main+2fi")
+
+
+def test_half_normal_plot_shows_effects_and_lenth_margin():
+    import fabnb.plot.doe as dplot
+
+    r = doe.analyze(filtration_design(), "rate", model="full")
+    ax = dplot.half_normal_plot(r)
+    xs = next(ln for ln in ax.get_lines() if ln.get_gid() == "effects").get_xdata()
+    assert np.allclose(xs, np.sort(np.abs(r.effects.to_numpy())))
+    me = next(ln for ln in ax.get_lines() if ln.get_gid() == "lenth-me").get_xdata()[0]
+    assert me == pytest.approx(6.75, abs=0.005)
+    labels = {t.get_text() for t in ax.texts}
+    assert labels == {"A", "C", "D", "A:C", "A:D"}
+    matplotlib.pyplot.close("all")
+
+
+def test_etch_simulator_is_seeded():
+    d = doe.full_factorial(factor_ranges(["power", "time"]))
+    a, b, c = etch_response(d, seed=3), etch_response(d, seed=3), etch_response(d, seed=4)
+    assert a["etch_rate"].tolist() == b["etch_rate"].tolist() != c["etch_rate"].tolist()
+    assert a.attrs["doe"] == d.attrs["doe"]
