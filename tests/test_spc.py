@@ -245,3 +245,23 @@ def test_mismatched_sensors_between_fit_and_apply():
     with pytest.raises(FabDataError, match=r"missing \['s7'\]"):
         mon.score(X.drop(columns="s7"))
     np.testing.assert_allclose(mon.score(X[X.columns[::-1]])["t2"], mon.score(X)["t2"])
+
+
+def test_plots_render_charts_and_contributions():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from fabnb.plot.spc import contribution_chart, control_chart, t2q_chart
+
+    rng = np.random.default_rng(0)
+    x = np.r_[rng.normal(size=40), rng.normal(2, 1, 20)]
+    for chart in (spc.ShewhartChart(), spc.CusumChart(), spc.EwmaChart()):
+        scored = chart.fit(x[:40]).apply(x[40:])
+        ax = control_chart(scored)
+        alarm_line = [ln for ln in ax.lines if ln.get_label() == "alarm"][0]
+        assert len(alarm_line.get_xdata()) == scored["alarm"].sum() > 0
+    mon = spc.PCAMonitor(n_components=3).fit(_correlated(300, 0))
+    axes = t2q_chart(mon, mon.score(_correlated(50, 1)))
+    assert len(axes) == 2
+    bars = contribution_chart(mon.contributions(_correlated(1, 2))).patches
+    assert len(bars) == 8
