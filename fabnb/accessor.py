@@ -167,6 +167,7 @@ class FabAccessor:
         """Compact HTML: counts, yield by lot and a thumbnail map (for ``%load_ext fabnb``)."""
         import base64
         import html
+        import math
 
         from .errors import FabDataError
         from .summary import overview, yield_by_lot
@@ -180,7 +181,7 @@ class FabAccessor:
         )
         if "hbin" in self._ds:
             table = yield_by_lot(self._ds).reset_index()
-            table["yield"] = [f"{100 * v:.1f} %" if v == v else "n/a" for v in table["yield"]]
+            table["yield"] = ["n/a" if math.isnan(v) else f"{100 * v:.1f} %" for v in table["yield"]]
             lots_html = table.to_html(index=False, border=0, classes="fabnb-lots")
         else:
             lots_html = "<p>lots: " + html.escape(", ".join(dict.fromkeys(

@@ -1,0 +1,217 @@
+"""Shared drawing pieces: die rectangles, the wafer outline with its notch, the
+edge-exclusion ring, zone boundaries, bin colours and robust colour limits.
+
+All die rectangles of one map go into *one* :class:`~matplotlib.collections.PathCollection`
+(gid ``"fabnb-dies"``, one path per die, in die order), so a 5,500-die map is a single
+artist; a gallery builds the die paths once and shares them between its panels, and
+nothing recomputes data limits (the outline fixes the view).
+"""
+
+from __future__ import annotations
+
+import matplotlib as mpl
+import numpy as np
+from matplotlib.collections import LineCollection, PathCollection
+from matplotlib.colors import Normalize, to_rgba
+from matplotlib.patches import Circle, Polygon
+from matplotlib.path import Path
+
+from ..schema import PASS_BIN, UNTESTED_BIN
+
+DIES_GID = "fabnb-dies"
+MISSING_COLOR = "#cfcfcf"
+PASS_COLOR = "#2ca02c"
+UNTESTED_COLOR = "#e6e6e6"
+BELOW_COLOR = "#1f3fbf"
+ABOVE_COLOR = "#d62728"
+# tab10 + tab20 without their greens and greys, which mean "pass" and "untested"
+_FAIL_COLORS = [c for i, c in enumerate(mpl.colormaps["tab10"].colors) if i not in (2, 7)] + [
+    c for i, c in enumerate(mpl.colormaps["tab20"].colors) if i % 2 and i not in (5, 15)
+]
+_NOTCH_ANGLE = {"right": 0.0, "up": np.pi / 2, "left": np.pi, "down": -np.pi / 2}
+#: the notch is drawn enlarged (a real 300 mm notch is ~1 mm deep, invisible at map scale)
+_NOTCH_SIZE = 0.035
+_RECT_CODES = np.array([Path.MOVETO, Path.LINETO, Path.LINETO, Path.LINETO, Path.CLOSEPOLY],
+                       dtype=Path.code_type)
+
+
+def new_axes(ax=None, figsize=(5.2, 4.6)):
+    """``ax`` or a fresh pyplot Axes (so the figure shows inline in a notebook)."""
+    if ax is not None:
+        return ax
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(figsize=figsize, layout="constrained")[1]
+
+
+def die_paths(ds) -> list[Path]:
+    """One closed rectangle path per die (``die_width_mm × die_height_mm`` around x/y)."""
+    x, y = ds["x"].values, ds["y"].values
+    hw, hh = ds.attrs["die_width_mm"] / 2, ds.attrs["die_height_mm"] / 2
+    corners = np.stack([
+        x[:, None] + np.array([-hw, hw, hw, -hw, -hw]),
+        y[:, None] + np.array([-hh, -hh, hh, hh, -hh]),
+    ], axis=-1)
+    return [Path(c, _RECT_CODES, readonly=True) for c in corners]
+
+
+def die_collection(ax, ds, *, values=None, facecolors=None, cmap=None, norm=None,
+                   edge=True, paths=None, **kw) -> PathCollection:
+    """Add one collection holding every die of ``ds`` (in die order) to ``ax``.
+
+    Give ``values`` (one per die, coloured through ``cmap``/``norm``, NaN in the cmap's
+    "bad" colour) or explicit ``facecolors``; ``paths`` reuses :func:`die_paths`.
+    """
+    paths = die_paths(ds) if paths is None else paths
+    thin = edge and len(paths) <= 2500
+    style = {
+        "edgecolors": "white" if thin else "face",
+        "linewidths": 0.25 if thin else 0.0,
+        "antialiaseds": thin,  # no hairline seams between adjacent dies on dense maps
+    }
+    style.update(kw)
+    coll = PathCollection(paths, **style)
+    if values is not None:
+        coll.set_array(np.asarray(values, dtype=float))
+        coll.set_cmap(cmap)
+        coll.set_norm(norm)
+    else:
+        coll.set_facecolor(facecolors)
+    coll.set_gid(DIES_GID)
+    ax.add_collection(coll, autolim=False)
+    return coll
+
+
+def lattice(ds):
+    """``(col, row, extent)`` when die centres sit on the regular col/row lattice
+    (``x = x0 + col·w``, ``y = y0 − row·h``), else ``None``."""
+    col, row = ds["col"].values, ds["row"].values
+    w, h = ds.attrs["die_width_mm"], ds.attrs["die_height_mm"]
+    x0 = ds["x"].values - col * w
+    y0 = ds["y"].values + row * h
+    if np.ptp(x0) > 1e-6 * w or np.ptp(y0) > 1e-6 * h:
+        return None
+    left, top = x0[0] - w / 2, y0[0] + h / 2
+    extent = (left, left + (col.max() + 1) * w, top - (row.max() + 1) * h, top)
+    return col, row, extent
+
+
+def die_image(ax, grid, rgba):
+    """Draw per-die colours ``rgba`` (n_die, 4) as one image over the die lattice.
+
+    For dense small multiples: one pixel block per die, off-wafer cells transparent.
+    ``grid`` is :func:`lattice`'s result.
+    """
+    col, row, extent = grid
+    image = np.zeros((row.max() + 1, col.max() + 1, 4))
+    image[row, col] = rgba
+    return ax.imshow(image, extent=extent, origin="upper", interpolation="nearest",
+                     resample=False)
+
+
+def colormap(cmap) -> mpl.colors.Colormap:
+    """A copy of ``cmap`` whose "bad" (NaN) colour is the missing-die grey."""
+    base = mpl.colormaps[cmap] if isinstance(cmap, str) else cmap
+    return base.with_extremes(bad=MISSING_COLOR)
+
+
+def overlay_dies(ax, ds, mask, paths=None, **kw) -> PathCollection | None:
+    """Overlay the dies where ``mask`` is true (default style: grey hatch = not measured;
+    ``kw`` restyles it, e.g. solid red for out-of-spec dies)."""
+    mask = np.asarray(mask, dtype=bool)
+    if not mask.any():
+        return None
+    paths = die_paths(ds) if paths is None else paths
+    style = {"facecolors": "none", "edgecolors": "#8c8c8c", "hatch": "////", "linewidths": 0.0}
+    style.update(kw)
+    coll = PathCollection([p for p, hit in zip(paths, mask) if hit], **style)
+    ax.add_collection(coll, autolim=False)
+    return coll
+
+
+def outline(ax, ds, *, edge_exclusion=True, lw=1.0, pad=0.04):
+    """Wafer outline with the notch at ``attrs["notch"]``, dashed edge-exclusion ring,
+    equal aspect and mm axes."""
+    radius = ds.attrs["wafer_diameter_mm"] / 2
+    notch = _NOTCH_ANGLE.get(ds.attrs.get("notch", "down"), -np.pi / 2)
+    half = _NOTCH_SIZE
+    phi = np.linspace(notch + half, notch + 2 * np.pi - half, 361)
+    ring = np.column_stack([radius * np.cos(phi), radius * np.sin(phi)])
+    tip = (1 - _NOTCH_SIZE) * radius * np.array([np.cos(notch), np.sin(notch)])
+    # add_artist, not add_patch: the limits are set below, no need to scan the outline
+    ax.add_artist(Polygon(np.vstack([ring, tip]), closed=True, fill=False, lw=lw, ec="black",
+                          zorder=3))
+    exclusion = ds.attrs.get("edge_exclusion_mm", 0.0)
+    if edge_exclusion and exclusion > 0:
+        ax.add_artist(Circle((0, 0), radius - exclusion, fill=False, ls="--", lw=0.7 * lw,
+                            ec="#555555", zorder=3))
+    lim = radius * (1 + pad)
+    ax.set_xlim(-lim, lim)
+    ax.set_ylim(-lim, lim)
+    ax.set_aspect("equal")
+
+
+def mm_labels(ax):
+    ax.set_xlabel("x [mm]")
+    ax.set_ylabel("y [mm]")
+
+
+def zone_boundaries(ax, ds, **kw) -> LineCollection:
+    """Draw the die edges where neighbouring dies lie in different zones."""
+    col, row = ds["col"].values, ds["row"].values
+    zone = np.asarray(ds["zone"].values).astype(str)
+    x, y = ds["x"].values, ds["y"].values
+    hw, hh = ds.attrs["die_width_mm"] / 2, ds.attrs["die_height_mm"] / 2
+    index = np.full((row.max() + 2, col.max() + 2), -1)  # padded so neighbour -1 is "none"
+    index[row, col] = np.arange(col.size)
+    segments = []
+    for dc, dr in ((1, 0), (0, 1)):  # right neighbour, neighbour below (row grows down)
+        other = index[row + dr, col + dc]
+        edge = other >= 0
+        edge[edge] = zone[edge] != zone[other[edge]]
+        ex, ey = x[edge] + dc * hw, y[edge] - dr * hh
+        if dc:
+            segments += [[(a, b - hh), (a, b + hh)] for a, b in zip(ex, ey)]
+        else:
+            segments += [[(a - hw, b), (a + hw, b)] for a, b in zip(ex, ey)]
+    style = {"colors": "black", "linewidths": 1.2, "zorder": 2.5}
+    style.update(kw)
+    lines = LineCollection(segments, **style)
+    ax.add_collection(lines, autolim=False)
+    return lines
+
+
+def robust_limits(values, lower=1.0, upper=99.0) -> tuple[float, float]:
+    """Colour limits at the ``lower``/``upper`` percentiles of the finite values."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return 0.0, 1.0
+    lo, hi = np.percentile(v, [lower, upper])
+    if hi <= lo:
+        lo, hi = lo - 0.5, hi + 0.5
+    return float(lo), float(hi)
+
+
+def value_norm(values, vmin=None, vmax=None) -> Normalize:
+    """Normalize on ``vmin``/``vmax``, robust percentiles filling in whichever is None."""
+    lo, hi = robust_limits(values) if vmin is None or vmax is None else (vmin, vmax)
+    return Normalize(lo if vmin is None else vmin, hi if vmax is None else vmax)
+
+
+def bin_palette(codes) -> dict[int, tuple]:
+    """Colour of each bin code: pass green, untested light grey, fails distinct colours.
+
+    Fail colours follow the sorted fail codes, so one dataset's wafers share colours.
+    """
+    fails = sorted({int(c) for c in codes} - {PASS_BIN, UNTESTED_BIN})
+    palette = {PASS_BIN: to_rgba(PASS_COLOR), UNTESTED_BIN: to_rgba(UNTESTED_COLOR)}
+    for k, code in enumerate(fails):
+        palette[code] = to_rgba(_FAIL_COLORS[k % len(_FAIL_COLORS)])
+    return palette
+
+
+def bin_label(code: int, name: str, count: int) -> str:
+    if code == UNTESTED_BIN:
+        return f"untested ({count})"
+    return f"{code} {name} ({count})" if name else f"{code} ({count})"

@@ -1,0 +1,89 @@
+"""Charts beside the maps: the bin Pareto and radial profiles.
+
+Example
+-------
+>>> import matplotlib; matplotlib.use("Agg")
+>>> import fabnb
+>>> from fabnb.plot import bin_pareto
+>>> ds = fabnb.synth.fab("small", seed=0)
+>>> ax = bin_pareto(ds, top=5)
+>>> len(ax.patches) <= 5
+True
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import summary
+from . import _draw
+from .maps import _palette, _value_label
+
+
+def bin_pareto(ds, ax=None, kind="hbin", top=10, include_pass=False, title=None):
+    """Bars of the ``top`` most frequent bins (pass excluded by default) with the
+    cumulative share as a line on a second axis, from :func:`fabnb.summary.bin_counts`.
+
+    Returns the bar Axes (the cumulative line lives on its twin, ``ax.cum_ax``).
+
+    >>> import matplotlib; matplotlib.use("Agg")
+    >>> import fabnb
+    >>> ds = fabnb.synth.fab("small", seed=0)
+    >>> ax = bin_pareto(ds)
+    >>> ax.get_ylabel()
+    'dies'
+    """
+    table = summary.bin_counts(ds, kind, include_pass=include_pass).head(top)
+    ax = _draw.new_axes(ax, figsize=(6.4, 3.8))
+    labels = [f"{b}\n{n}" if n else str(b) for b, n in zip(table["bin"], table["name"])]
+    palette = _palette(ds, kind)
+    positions = np.arange(len(table))
+    ax.bar(positions, table["count"], color=[palette[int(b)] for b in table["bin"]])
+    ax.set_xticks(positions, labels)
+    ax.set_xlabel(kind)
+    ax.set_ylabel("dies")
+    cum = ax.twinx()
+    cum.plot(positions, 100 * table["cumulative_share"], "o-", color="black", lw=1.2, ms=4)
+    cum.set_ylim(0, 105)
+    cum.set_ylabel("cumulative share [%]")
+    ax.cum_ax = cum
+    if table.empty:
+        ax.text(0.5, 0.5, "no failing dies", transform=ax.transAxes, ha="center")
+    ax.set_title(f"{kind} Pareto over {ds.sizes['wafer']} wafers" if title is None else title)
+    return ax
+
+
+def radial_profile(ds, test, wafers=None, ax=None, n_rings=12, legend_max=10, title=None):
+    """Radial profile (ring means vs radius) of ``test``, one line per wafer, from
+    :func:`fabnb.summary.radial_signature`; spec limits dashed when the test has them.
+
+    >>> import matplotlib; matplotlib.use("Agg")
+    >>> import fabnb
+    >>> ds = fabnb.synth.fab("small", seed=0)
+    >>> ax = radial_profile(ds, "T01", wafers=list(ds.wafer.values[:3]))
+    >>> len(ax.get_lines()) >= 3
+    True
+    """
+    ids = summary.resolve_wafers(ds, wafers)
+    sig = summary.radial_signature(ds, test, wafer=ids, n_rings=n_rings)
+    test = sig.attrs["test"]
+    ax = _draw.new_axes(ax, figsize=(6.4, 3.8))
+    colors = _draw.colormap("viridis")(np.linspace(0, 0.9, len(ids)))
+    thin = len(ids) > legend_max
+    for color, wafer in zip(colors, ids):
+        profile = sig["profile"].sel(wafer=wafer).values
+        ring = np.isfinite(profile)  # rings holding no die centre have no mean
+        ax.plot(sig["ring_r"].values[ring], profile[ring], "-" if thin else "o-", color=color, ms=3,
+                lw=0.8 if thin else 1.4, alpha=0.6 if thin else 1.0, label=wafer)
+    for limit in ("lsl", "usl"):
+        level = float(ds[limit].sel(test=test)) if limit in ds.coords else np.nan
+        if np.isfinite(level):
+            ax.axhline(level, ls="--", color="#555555", lw=0.8)
+            ax.annotate(limit.upper(), (1, level), xycoords=("axes fraction", "data"),
+                        xytext=(2, 0), textcoords="offset points", va="center", fontsize=8)
+    ax.set_xlabel("radius [mm]")
+    ax.set_ylabel(_value_label(ds, test))
+    if not thin:
+        ax.legend(fontsize="small", ncols=2 if len(ids) > 5 else 1)
+    ax.set_title(f"radial profile of {test}" if title is None else title)
+    return ax
