@@ -1,0 +1,668 @@
+"""Long (narrow-tall) tables <-> contract Datasets, CSV and Parquet files.
+
+A long table has one row per wafer x die x test measurement, the layout of a test
+floor export or a historian::
+
+    wafer     lot    col row  x     y     test  unit  lsl  usl  value   hbin
+    L01-01    L01    3   0    -5.0  35.0  T01   V     0.9  1.1  1.013   1
+    ...
+
+:func:`from_long_table` pivots it into a contract Dataset, checking on the way that
+each test has one unit and one pair of limits, each die one position and one bin, each
+wafer one lot/slot/time, and that no measurement is given twice with two values.
+:func:`to_long_table` is its inverse.
+
+Die geometry conventions
+------------------------
+- Dies are identified by ``(col, row)`` or by their centre ``(x, y)`` in mm; the other
+  pair is derived.  ``col`` grows with ``x``, ``row`` grows *downwards* (``y`` up), as in
+  :mod:`fabnb.geometry`.
+- ``(x, y)`` only: the die pitch is ``geometry["die_width_mm"]``/``["die_height_mm"]``
+  when given, else the smallest spacing between distinct x (y) values; every die must
+  sit on that lattice.  ``col = round((x - min x) / pitch)``, ``row = round((max y - y) /
+  pitch)``.
+- ``(col, row)`` only: the die size must be given (``geometry`` or the table's
+  ``attrs``).  The wafer centre is put at the centre of the grid's bounding box,
+  ``c0 = (min col + max col) / 2``, ``r0 = (min row + max row) / 2`` (override with
+  ``geometry["center_col"]``/``["center_row"]``), so ``x = (col - c0) * width`` and
+  ``y = (r0 - row) * height``.
+- ``r``, ``theta`` come from ``x``, ``y``; ``zone`` from a ``zone`` column when there is
+  one, else four balanced radial zones (:func:`fabnb.geometry.radial_zones`) over the
+  dies present in the table.
+- Dies are ordered row by row, top to bottom, left to right (``die_grid``'s order);
+  wafers and tests in order of first appearance.
+- Missing geometry attributes: ``die_width_mm``/``die_height_mm`` from the pitch,
+  ``wafer_diameter_mm`` the smallest standard wafer (100 ... 450 mm) holding every die,
+  ``edge_exclusion_mm`` 0, ``notch`` "down".  A table's ``DataFrame.attrs`` (kept by
+  Parquet, set by :func:`to_long_table`) supply these before any guess.
+
+Example
+-------
+>>> import numpy as np, fabnb
+>>> ds = fabnb.synth.fab("small", seed=0)
+>>> df = fabnb.io.to_long_table(ds)
+>>> list(df.columns[-7:])
+['test', 'unit', 'lsl', 'usl', 'value', 'hbin', 'sbin']
+>>> back = fabnb.io.from_long_table(df)
+>>> np.array_equal(back["value"].values, ds["value"].values, equal_nan=True)
+True
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from ..errors import FabDataError
+from ..geometry import radial_zones
+from ..schema import SCHEMA_VERSION, UNTESTED_BIN, validate
+from .store import atomic_path
+
+#: standard wafer diameters (mm) tried, smallest first, when none is given
+STANDARD_DIAMETERS_MM = (100.0, 125.0, 150.0, 200.0, 300.0, 450.0)
+GEOMETRY_KEYS = ("wafer_diameter_mm", "die_width_mm", "die_height_mm", "edge_exclusion_mm",
+                 "notch", "center_col", "center_row")
+DUPLICATE_POLICIES = ("error", "first", "last", "mean")
+_SHOW = 5  # how many offenders an error message lists
+_NA_TOKENS = ["", "NA", "N/A", "NaN", "nan", "-nan", "null", "NULL", "None", "#N/A"]
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _column(df: pd.DataFrame, given, default: str, required: bool = False):
+    """Name of the column to use: ``given`` (must exist), else ``default`` if present."""
+    if given is not None:
+        if given not in df.columns:
+            raise FabDataError(
+                f"column '{given}' (for {default}) is not in the table; columns: {list(df.columns)}"
+            )
+        return given
+    if default in df.columns:
+        return default
+    if required:
+        raise FabDataError(f"table has no '{default}' column; columns: {list(df.columns)}")
+    return None
+
+
+def _rows(mask, limit=_SHOW) -> str:
+    """The first few positions (0-based, in table order) where ``mask`` is true."""
+    idx = np.flatnonzero(mask)
+    more = f" and {idx.size - limit} more" if idx.size > limit else ""
+    return ", ".join(str(i) for i in idx[:limit]) + more
+
+
+def _ids(df, name) -> tuple[np.ndarray, np.ndarray]:
+    """Codes (order of first appearance) and string labels of an id column."""
+    codes, uniques = pd.factorize(df[name])
+    missing = codes < 0
+    if missing.any():
+        raise FabDataError(f"column '{name}' has missing values at table rows {_rows(missing)}")
+    return codes.astype(np.int64), np.array([str(u) for u in uniques], dtype=str)
+
+
+def _numbers(df, name) -> np.ndarray:
+    """float64 values of a column; NaN where missing; text that is no number is an error."""
+    s = df[name]
+    num = pd.to_numeric(s, errors="coerce")
+    bad = (num.isna() & s.notna()).to_numpy()
+    if bad.any():
+        raise FabDataError(
+            f"column '{name}' has non-numeric values at table rows {_rows(bad)} "
+            f"(e.g. {s[bad].iloc[0]!r})"
+        )
+    return num.to_numpy(dtype=float, na_value=np.nan)
+
+
+def _coordinate(df, name) -> np.ndarray:
+    values = _numbers(df, name)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        raise FabDataError(f"non-finite die coordinate '{name}' at table rows {_rows(bad)}")
+    return values
+
+
+def _check_integral(values, name) -> None:
+    bad = np.isinf(values) | (values != np.round(values)) & ~np.isnan(values)
+    if bad.any():
+        raise FabDataError(f"column '{name}' must hold integers; not at table rows {_rows(bad)}")
+
+
+def _integers(df, name) -> np.ndarray:
+    values = _coordinate(df, name)
+    _check_integral(values, name)
+    return values.astype(np.int64)
+
+
+def _one_per_group(codes, values, missing, n, fill, what, name_of, word="conflicting",
+                   show=None):
+    """The single value each group holds (``fill`` where it holds none).
+
+    Rows with ``missing`` give no value.  A group with two distinct values raises,
+    naming the first few groups and their values (``show`` maps a value for the message).
+    """
+    given = ~missing
+    g, v = codes[given], values[given]
+    out = np.full(n, fill, dtype=values.dtype)
+    out[g] = v  # some row's value per group; if they all agree it is *the* value
+    clash = v != out[g]
+    if clash.any():
+        bad = np.unique(g[clash])
+        show = show or _plain
+        shown = "; ".join(
+            f"{name_of(k)}: {', '.join(repr(show(x)) for x in pd.unique(v[g == k]))}"
+            for k in bad[:_SHOW]
+        )
+        more = f" (and {bad.size - _SHOW} more)" if bad.size > _SHOW else ""
+        raise FabDataError(f"{word} {what} for {shown}{more}")
+    return out
+
+
+@dataclass(frozen=True)
+class _Groups:
+    """Table rows grouped by a key (test, wafer, die, wafer x die), one value each."""
+
+    codes: np.ndarray
+    n: int
+    name_of: Callable[[int], str]
+
+    def one(self, values, missing, fill, what, word="conflicting", show=None):
+        return _one_per_group(self.codes, values, missing, self.n, fill, what, self.name_of, word,
+                              show)
+
+    def text(self, df, column, fill, what, word="conflicting") -> np.ndarray:
+        """Labels per group; ``fill`` where none is given (``None``: every group needs one)."""
+        if column is None:
+            return np.full(self.n, fill, dtype=object).astype(str)
+        codes, uniques = pd.factorize(df[column])  # compare small integer codes, not text
+        labels = np.array([str(u) for u in uniques] + [fill], dtype=object)  # code -1: fill
+        out = self.one(codes.astype(np.int64), codes < 0, -1, what, word, show=labels.__getitem__)
+        if fill is None:
+            self._require(out < 0, column, what)
+        return labels[out].astype(str)
+
+    def number(self, df, column, fill, what) -> np.ndarray:
+        if column is None:
+            return np.full(self.n, fill, dtype=float)
+        v = _numbers(df, column)
+        return self.one(v, np.isnan(v), fill, what)
+
+    def integer(self, df, column, fill, what) -> np.ndarray:
+        """Integers per group; ``fill`` where none is given (``None``: every group needs one)."""
+        v = _numbers(df, column)
+        _check_integral(v, column)
+        out = self.one(v, np.isnan(v), np.nan if fill is None else float(fill), what)
+        self._require(np.isnan(out), column, what)
+        return out.astype(np.int64)
+
+    def _require(self, lacking, column, what):
+        if np.any(lacking):
+            first = self.name_of(int(np.flatnonzero(lacking)[0]))
+            raise FabDataError(f"column '{column}' gives no {what} for {first}")
+
+
+def _plain(v):
+    """Python scalar of a numpy/pandas scalar (for messages and JSON attrs)."""
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def _pitch(positions, what: str) -> float:
+    """Smallest spacing between distinct die positions along one axis."""
+    u = np.unique(positions)
+    steps = np.diff(u)
+    steps = steps[steps > 1e-9 * max(1.0, np.abs(u).max())]
+    if steps.size == 0:
+        raise FabDataError(
+            f"cannot infer the die {what} from a single '{'x' if what == 'width' else 'y'}' "
+            f"position; pass geometry={{'die_{what}_mm': ...}}"
+        )
+    return float(steps.min())
+
+
+def _slope(index, position) -> float | None:
+    """Die pitch from (index, position) pairs: the span over the index range."""
+    lo, hi = np.argmin(index), np.argmax(index)
+    if index[lo] == index[hi]:
+        return None
+    return float(abs(position[hi] - position[lo]) / (index[hi] - index[lo]))
+
+
+def _lattice(pos, pitch, origin, name, sign=1.0) -> np.ndarray:
+    """Lattice index of each position; positions off the lattice are an error."""
+    k = sign * (pos - origin) / pitch
+    idx = np.round(k)
+    off = np.abs(k - idx) > 1e-3
+    if off.any():
+        raise FabDataError(
+            f"'{name}' positions are not on a regular grid of pitch {pitch:g} mm at table rows "
+            f"{_rows(off)}; pass geometry with the die size"
+        )
+    return idx.astype(np.int64)
+
+
+def _diameter(x, y, w, h) -> float:
+    reach = float(np.max(np.hypot(np.abs(x) + w / 2, np.abs(y) + h / 2)))
+    for d in STANDARD_DIAMETERS_MM:
+        if d / 2 >= reach - 1e-9:
+            return d
+    return float(np.ceil(2 * reach))
+
+
+# --------------------------------------------------------------------------- dies
+
+
+def _dies(df, cols, geo):
+    """Per-row die index and the die table (col, row, x, y) ordered by (row, col)."""
+    have_cr = cols["col"] is not None or cols["row"] is not None
+    have_xy = cols["x"] is not None or cols["y"] is not None
+    for a, b in (("col", "row"), ("x", "y")):
+        if (cols[a] is None) != (cols[b] is None):
+            missing = b if cols[b] is None else a
+            raise FabDataError(f"table has '{cols[a] or cols[b]}' but no '{missing}' column")
+    if not (have_cr or have_xy):
+        raise FabDataError(
+            f"table has no die coordinates: needs columns 'col'/'row' or 'x'/'y'; "
+            f"columns: {list(df.columns)}"
+        )
+    w, h = geo.get("die_width_mm"), geo.get("die_height_mm")
+    if have_xy:
+        x, y = _coordinate(df, cols["x"]), _coordinate(df, cols["y"])
+    if have_cr:
+        col, row = _integers(df, cols["col"]), _integers(df, cols["row"])
+        if have_xy:
+            w = w if w is not None else _slope(col, x)
+            h = h if h is not None else _slope(row, y)
+        elif w is None or h is None:
+            raise FabDataError(
+                "table has 'col'/'row' but no 'x'/'y': pass x=/y= columns or "
+                "geometry={'die_width_mm': ..., 'die_height_mm': ...} to place the dies"
+            )
+    else:
+        w = float(w) if w is not None else _pitch(x, "width")
+        h = float(h) if h is not None else _pitch(y, "height")
+        col = _lattice(x, w, x.min(), cols["x"])
+        row = _lattice(y, h, y.max(), cols["y"], sign=-1.0)
+
+    span = int(col.max() - col.min()) + 1
+    site = (row - row.min()) * span + (col - col.min())  # sorts by (row, col) like die_grid
+    sites, codes = np.unique(site, return_inverse=True)
+    n_die = sites.size
+    die_row, die_col = sites // span + row.min(), sites % span + col.min()
+
+    def name_of(k):
+        return f"die (col={die_col[k]}, row={die_row[k]})"
+
+    if have_xy:
+        none = np.zeros(codes.size, dtype=bool)
+        die_x = _one_per_group(codes, x, none, n_die, np.nan, "x", name_of)
+        die_y = _one_per_group(codes, y, none, n_die, np.nan, "y", name_of)
+    else:
+        c0 = geo.get("center_col", (die_col.min() + die_col.max()) / 2)
+        r0 = geo.get("center_row", (die_row.min() + die_row.max()) / 2)
+        die_x = (die_col - c0) * float(w)
+        die_y = (r0 - die_row) * float(h)
+    if w is None or h is None:
+        raise FabDataError(
+            "cannot infer the die size from a single die column/row; "
+            "pass geometry={'die_width_mm': ..., 'die_height_mm': ...}"
+        )
+    dies = {"col": die_col, "row": die_row, "x": die_x, "y": die_y}
+    return codes, dies, float(w), float(h), name_of
+
+
+# --------------------------------------------------------------------------- values
+
+
+def _pivot_values(flat_key, values, size, duplicates, describe):
+    """Scatter measurements into a flat array, handling repeated keys.
+
+    Exact repeats (same key, same value) collapse with a warning; repeats with
+    different values raise unless ``duplicates`` picks first/last/mean.
+    """
+    out = np.full(size, np.nan)
+    measured = ~np.isnan(values)
+    keys, vals = flat_key[measured], values[measured]
+    if np.bincount(keys, minlength=size).max(initial=0) <= 1:  # the usual case: no repeats
+        out[keys] = vals
+        return out
+    order = np.argsort(keys, kind="stable")  # stable: table order within a key
+    keys, vals = keys[order], vals[order]
+    start = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    end = np.r_[start[1:], keys.size] - 1
+    count = end - start + 1
+    lo, hi = np.minimum.reduceat(vals, start), np.maximum.reduceat(vals, start)
+    conflict = lo != hi
+    exact = int((count - 1)[~conflict].sum())
+    if exact:
+        warnings.warn(f"{exact} exact duplicate measurement row(s) collapsed", stacklevel=3)
+    chosen = vals[start]
+    if conflict.any():
+        n_bad = int(conflict.sum())
+        if duplicates == "error":
+            shown = "; ".join(
+                f"{describe(keys[s])}: values {vals[s:e + 1].tolist()}"
+                for s, e in zip(start[conflict][:_SHOW], end[conflict][:_SHOW])
+            )
+            raise FabDataError(
+                f"{n_bad} conflicting duplicate measurement(s) (same wafer/die/test, different "
+                f"values): {shown}; pass duplicates='first', 'last' or 'mean' to resolve"
+            )
+        if duplicates == "last":
+            chosen = vals[end]
+        elif duplicates == "mean":
+            chosen = np.add.reduceat(vals, start) / count
+        warnings.warn(
+            f"{n_bad} conflicting duplicate measurement(s) resolved with duplicates={duplicates!r}",
+            stacklevel=3,
+        )
+    out[keys[start]] = chosen
+    return out
+
+
+def _geometry(df, geometry) -> dict:
+    geo = {k: df.attrs[k] for k in GEOMETRY_KEYS if k in df.attrs}
+    geometry = dict(geometry or {})
+    unknown = sorted(set(geometry) - set(GEOMETRY_KEYS))
+    if unknown:
+        raise FabDataError(f"unknown geometry key(s) {unknown}; known: {list(GEOMETRY_KEYS)}")
+    geo.update(geometry)
+    return geo
+
+
+def from_long_table(
+    df: pd.DataFrame,
+    wafer="wafer",
+    x=None,
+    y=None,
+    col=None,
+    row=None,
+    test="test",
+    value="value",
+    lot=None,
+    slot=None,
+    seq=None,
+    time=None,
+    zone=None,
+    unit=None,
+    lsl=None,
+    usl=None,
+    hbin=None,
+    sbin=None,
+    geometry=None,
+    product=None,
+    duplicates="error",
+) -> xr.Dataset:
+    """Build a contract Dataset from a long table (one row per wafer x die x test).
+
+    Parameters
+    ----------
+    df
+        The table.  Its ``attrs`` (as set by :func:`to_long_table`, kept by Parquet)
+        provide product and geometry attributes unless given here.
+    wafer, test, value
+        Column names (required).
+    x, y, col, row, lot, slot, seq, time, zone, unit, lsl, usl, hbin, sbin
+        Column names; ``None`` uses the column of that same name when the table has
+        one.  Dies need ``col``/``row`` or ``x``/``y`` (see the module docstring for
+        how the other pair is derived).  Without ``lot`` every lot is ``""``; without
+        ``slot`` wafers are numbered 1, 2, ... within their lot in order of appearance.
+    geometry
+        ``{"wafer_diameter_mm", "die_width_mm", "die_height_mm", "edge_exclusion_mm",
+        "notch", "center_col", "center_row"}``, any subset.
+    product
+        The ``product`` attribute (default: the table's ``attrs``, else "unknown").
+    duplicates
+        A measurement given twice with different values raises (``"error"``) or is
+        resolved: ``"first"``/``"last"`` in table order, or ``"mean"``; a warning
+        says how many.  Exact repeats always collapse, with a warning.
+
+    Raises
+    ------
+    FabDataError
+        naming the column, test, wafer or die: a missing column, non-finite or
+        non-integer coordinates, a test with mixed units or conflicting limits, a die
+        with two positions or two bins, conflicting duplicate measurements, a wafer
+        with no data.
+
+    Example
+    -------
+    >>> import pandas as pd, fabnb
+    >>> df = pd.DataFrame({"wafer": ["W1", "W1"], "col": [0, 1], "row": [0, 0],
+    ...                    "test": ["T01", "T01"], "value": [1.0, 2.0]})
+    >>> ds = fabnb.io.from_long_table(df, geometry={"die_width_mm": 10, "die_height_mm": 10})
+    >>> ds["value"].sel(test="T01").values.tolist()
+    [[1.0, 2.0]]
+    >>> ds["x"].values.tolist()
+    [-5.0, 5.0]
+    """
+    if not isinstance(df, pd.DataFrame):
+        raise FabDataError(f"expected a pandas DataFrame, got {type(df).__name__}")
+    if duplicates not in DUPLICATE_POLICIES:
+        raise FabDataError(f"duplicates must be one of {DUPLICATE_POLICIES}, got {duplicates!r}")
+    if len(df) == 0:
+        raise FabDataError("the table has no rows")
+    given = {"wafer": wafer, "test": test, "value": value, "x": x, "y": y, "col": col,
+             "row": row, "lot": lot, "slot": slot, "seq": seq, "time": time, "zone": zone,
+             "unit": unit, "lsl": lsl, "usl": usl, "hbin": hbin, "sbin": sbin}
+    cols = {name: _column(df, column, name, required=name in ("wafer", "test", "value"))
+            for name, column in given.items()}
+    geo = _geometry(df, geometry)
+
+    wafer_code, wafer_ids = _ids(df, cols["wafer"])
+    test_code, test_ids = _ids(df, cols["test"])
+    values = _numbers(df, cols["value"])
+    inf = np.isinf(values)
+    if inf.any():
+        raise FabDataError(f"infinite values in '{cols['value']}' at table rows {_rows(inf)}")
+    die_code, dies, w, h, die_name = _dies(df, cols, geo)
+    n_w, n_d, n_t = len(wafer_ids), dies["col"].size, len(test_ids)
+    wafers = _Groups(wafer_code, n_w, lambda k: f"wafer {wafer_ids[k]}")
+    tests = _Groups(test_code, n_t, lambda k: f"test {test_ids[k]}")
+    sites = _Groups(wafer_code.astype(np.int64) * n_d + die_code, n_w * n_d,
+                    lambda k: f"wafer {wafer_ids[k // n_d]}, {die_name(k % n_d)}")
+
+    x_d, y_d = dies["x"], dies["y"]
+    r, theta = np.hypot(x_d, y_d), np.arctan2(y_d, x_d)
+    if cols["zone"] is not None:
+        zone_d = _Groups(die_code, n_d, die_name).text(df, cols["zone"], None, "zone")
+    else:
+        zone_d = radial_zones(r, theta=theta)
+
+    def measurement_name(k):
+        return f"{sites.name_of(k // n_t)}, test {test_ids[k % n_t]}"
+
+    value_arr = _pivot_values(sites.codes * n_t + test_code, values, n_w * n_d * n_t,
+                              duplicates, measurement_name)
+    data = {"value": (("wafer", "die", "test"), value_arr.reshape(n_w, n_d, n_t))}
+    for b in ("hbin", "sbin"):
+        if cols[b] is not None:
+            per = sites.integer(df, cols[b], UNTESTED_BIN, b)
+            data[b] = (("wafer", "die"), per.reshape(n_w, n_d))
+
+    coords = {
+        "wafer": ("wafer", wafer_ids),
+        **{k: ("wafer", v) for k, v in _wafer_coords(df, cols, wafers).items()},
+        "col": ("die", dies["col"]),
+        "row": ("die", dies["row"]),
+        "x": ("die", x_d),
+        "y": ("die", y_d),
+        "r": ("die", r),
+        "theta": ("die", theta),
+        "zone": ("die", zone_d),
+        "test": ("test", test_ids),
+        "unit": ("test", tests.text(df, cols["unit"], "", "units", word="mixed")),
+        "lsl": ("test", tests.number(df, cols["lsl"], np.nan, "lsl")),
+        "usl": ("test", tests.number(df, cols["usl"], np.nan, "usl")),
+    }
+    attrs = {k: _plain(v) for k, v in df.attrs.items() if k not in GEOMETRY_KEYS}
+    attrs.update(
+        product=product if product is not None else df.attrs.get("product", "unknown"),
+        wafer_diameter_mm=float(geo.get("wafer_diameter_mm", _diameter(x_d, y_d, w, h))),
+        die_width_mm=w,
+        die_height_mm=h,
+        edge_exclusion_mm=float(geo.get("edge_exclusion_mm", 0.0)),
+        notch=geo.get("notch", "down"),
+        schema_version=SCHEMA_VERSION,
+    )
+    return validate(xr.Dataset(data, coords=coords, attrs=attrs))
+
+
+def _wafer_coords(df, cols, wafers) -> dict:
+    """lot, slot (and seq, time when given), one per wafer."""
+    out = {"lot": wafers.text(df, cols["lot"], "", "lot")}
+    if cols["slot"] is not None:
+        out["slot"] = wafers.integer(df, cols["slot"], None, "slot")
+    else:  # 1, 2, ... within each lot, in order of appearance
+        out["slot"] = pd.Series(out["lot"]).groupby(out["lot"]).cumcount().to_numpy() + 1
+    if cols["seq"] is not None:
+        out["seq"] = wafers.integer(df, cols["seq"], None, "seq")
+    if cols["time"] is not None:
+        try:
+            stamps = pd.to_datetime(df[cols["time"]]).to_numpy()
+        except (ValueError, TypeError) as err:
+            raise FabDataError(f"column '{cols['time']}' is not a date/time: {err}") from err
+        out["time"] = wafers.one(stamps, np.isnat(stamps), np.datetime64("NaT"), "time")
+    return out
+
+
+def to_long_table(ds: xr.Dataset, tests=None, dropna: bool = True) -> pd.DataFrame:
+    """The long table of a contract Dataset: one row per wafer x die x test.
+
+    Columns: ``wafer, lot, slot[, seq][, time], col, row, x, y, zone, test, unit, lsl,
+    usl, value[, hbin, sbin]``; rows ordered by wafer, die, test.  Label columns (wafer,
+    lot, zone, test, unit) are pandas Categoricals: each id repeats on many rows, and
+    Parquet stores them dictionary-encoded.  ``dropna`` (default)
+    leaves out unmeasured (NaN) values, so dies never measured are not in the table.
+    ``df.attrs`` gets the Dataset's attributes, so :func:`from_long_table` restores
+    them: ``from_long_table(to_long_table(ds))`` equals ``ds`` on its measured dies.
+
+    Example
+    -------
+    >>> df = fabnb.io.to_long_table(ds, tests=["T01"])        # doctest: +SKIP
+    """
+    validate(ds)
+    if "value" not in ds:
+        raise FabDataError("to_long_table needs a 'value' variable (the dataset has bins only)")
+    if tests is not None:
+        tests = [tests] if isinstance(tests, str) else list(tests)
+        missing = [t for t in tests if t not in ds.indexes["test"]]
+        if missing:
+            raise FabDataError(f"test(s) not in the dataset: {missing}")
+        ds = ds.sel(test=tests)
+    n_w, n_d, n_t = ds.sizes["wafer"], ds.sizes["die"], ds.sizes["test"]
+    value = ds["value"].transpose("wafer", "die", "test").values
+    keep = ~np.isnan(value.ravel()) if dropna else np.ones(value.size, dtype=bool)
+    w, d, t = (idx.ravel()[keep] for idx in np.indices((n_w, n_d, n_t)))
+
+    columns = {}
+    for names, index in ((("wafer", "lot", "slot", "seq", "time"), w),
+                         (("col", "row", "x", "y", "zone"), d),
+                         (("test", "unit", "lsl", "usl"), t)):
+        for name in names:
+            if name in ds.coords:
+                columns[name] = _repeat(ds[name].values, index)
+    columns["value"] = value.ravel()[keep]
+    for name in ("hbin", "sbin"):
+        if name in ds:
+            columns[name] = ds[name].transpose("wafer", "die").values[w, d]
+    df = pd.DataFrame(columns)
+    df.attrs = {k: _plain(v) for k, v in ds.attrs.items()}
+    return df
+
+
+def _repeat(values: np.ndarray, index: np.ndarray):
+    """``values[index]``; labels as a Categorical, as each id repeats many times."""
+    if values.dtype.kind not in "UOT":
+        return values[index]
+    codes, labels = pd.factorize(values)
+    return pd.Categorical.from_codes(codes[index], categories=labels)
+
+
+# --------------------------------------------------------------------------- files
+
+
+def _table_format(p: Path) -> str:
+    name = p.name.lower()
+    if name.endswith((".parquet", ".pq")):
+        return "parquet"
+    if name.endswith((".tsv", ".tsv.gz")):
+        return "tsv"
+    if name.endswith((".csv", ".csv.gz", ".txt")):
+        return "csv"
+    return ""
+
+
+def _read_csv(p: Path, sep: str, string_columns) -> pd.DataFrame:
+    """CSV with ids kept as text (no '0001' -> 1, no 'NA' wafer -> NaN), floats exact."""
+    header = pd.read_csv(p, sep=sep, nrows=0).columns
+    text = [c for c in string_columns if c in header]
+    na = {c: ([""] if c in text else _NA_TOKENS) for c in header}
+    return pd.read_csv(
+        p, sep=sep, dtype={c: str for c in text}, keep_default_na=False, na_values=na
+    )
+
+
+def read_table(path, **mapping) -> xr.Dataset:
+    """Read a long table from CSV (``.csv``, ``.tsv``, gzipped too) or Parquet.
+
+    The format comes from the ``PAR1`` magic or the extension.  ``mapping`` goes to
+    :func:`from_long_table` (column names, ``geometry``, ``product``, ``duplicates``).
+    Id columns (wafer, lot, test, unit, zone) are read as text, so ``"0007"`` stays
+    ``"0007"``; floats are parsed exactly.
+
+    Example
+    -------
+    >>> ds = fabnb.io.read_table("probe.csv", value="meas", geometry={"notch": "up"})  # doctest: +SKIP
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise FabDataError(f"{p}: no such file")
+    with open(p, "rb") as fh:
+        head = fh.read(4)
+    fmt = "parquet" if head == b"PAR1" else _table_format(p) or "csv"
+    strings = [mapping.get(k) or k for k in ("wafer", "lot", "test", "unit", "zone")]
+    try:
+        if fmt == "parquet":
+            df = pd.read_parquet(p)
+        else:
+            df = _read_csv(p, "\t" if fmt == "tsv" else ",", strings)
+    except (OSError, ValueError, UnicodeDecodeError) as err:
+        raise FabDataError(f"{p}: cannot read as {fmt} ({type(err).__name__}: {err})") from err
+    try:
+        return from_long_table(df, **mapping)
+    except FabDataError as err:
+        raise FabDataError(f"{p}: {err}") from err
+
+
+def write_table(ds: xr.Dataset, path, tests=None) -> None:
+    """Write the long table of ``ds`` (see :func:`to_long_table`) to CSV or Parquet.
+
+    The format comes from the extension (``.csv``, ``.tsv``, ``.csv.gz``, ``.parquet``,
+    ``.pq``); the write is atomic.  Parquet keeps the Dataset's attributes (product,
+    geometry) in its metadata; CSV holds the table only, so :func:`read_table` infers
+    the geometry back (see the module docstring).
+
+    Example
+    -------
+    >>> fabnb.io.write_table(ds, "probe.parquet")            # doctest: +SKIP
+    """
+    p = Path(path)
+    fmt = _table_format(p)
+    if not fmt:
+        raise FabDataError(f"{p}: unknown table extension (use .csv, .tsv, .parquet or .pq)")
+    df = to_long_table(ds, tests=tests)
+    with atomic_path(p) as tmp:
+        if fmt == "parquet":
+            df.attrs = json.loads(json.dumps(df.attrs, default=str))
+            df.to_parquet(tmp, index=False)
+        else:
+            df.to_csv(tmp, sep="\t" if fmt == "tsv" else ",", index=False)

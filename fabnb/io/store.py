@@ -1,0 +1,488 @@
+"""NetCDF and Zarr stores of a contract Dataset: exact round trips, atomic writes.
+
+What "exact" means here
+-----------------------
+Reading back what :func:`write_netcdf` / :func:`write_zarr` wrote gives a Dataset that
+is ``identical`` to the one written, and more:
+
+- floats bit for bit, NaN payloads and ``-0.0`` included (no ``_FillValue`` masking is
+  applied to float variables, so no value is ever rewritten to a canonical NaN);
+- integers (bins, ``col``/``row``, ``slot``) keep their dtype;
+- strings (wafer, lot, zone, unit, test, step, tool ids, ``""`` included) are stored as
+  variable-length UTF-8 (NetCDF-4 ``NC_STRING``; Zarr v3 ``string``, the data type with
+  a v3 spec) and come back as numpy unicode (``<U``) arrays, whatever the writer held
+  (``<U``, object, numpy ``StringDType`` or pandas ``StringDtype``).  numpy unicode
+  arrays cannot end a string with ``"\\x00"``: such strings are not supported;
+- datetimes are stored as int64 counts of their own resolution (``"microseconds since
+  1970-01-01"`` for ``datetime64[us]``) and come back with that resolution, NaT included;
+- attributes: numbers and strings as themselves; attributes NetCDF cannot hold (dicts,
+  lists of strings, booleans, ``None``) are stored as JSON text and decoded on read, so
+  a dict attribute comes back a dict (both formats, for one behaviour).
+
+Atomic writes
+-------------
+Every writer writes to a hidden temporary sibling of the target (same folder, so the
+final rename never crosses a file system) through :func:`atomic_path`, then renames it
+over the target.  A crash leaves the old file as it was and no temporary behind.
+
+Example
+-------
+>>> import os, tempfile, fabnb
+>>> ds = fabnb.synth.fab("small", seed=0)
+>>> path = os.path.join(tempfile.mkdtemp(), "lot.nc")
+>>> fabnb.io.write_netcdf(ds, path)
+>>> fabnb.io.read_netcdf(path).identical(ds)
+True
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from ..errors import FabDataError
+from ..schema import validate
+
+#: attribute listing which dataset attributes were stored as JSON text
+_JSON_ATTRS = "fabnb_json_attrs"
+#: CF time units word of each numpy datetime resolution (and back)
+_TIME_WORDS = {"ns": "nanoseconds", "us": "microseconds", "ms": "milliseconds", "s": "seconds"}
+_TIME_RES = {word: res for res, word in _TIME_WORDS.items()}
+
+_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+_NETCDF3_MAGIC = (b"CDF\x01", b"CDF\x02", b"CDF\x05")
+_PARQUET_MAGIC = b"PAR1"
+_GZIP_MAGIC = b"\x1f\x8b"
+#: STDF V4 starts with a FAR record: REC_LEN=2, REC_TYP=0, REC_SUB=10 (either byte order)
+_STDF_MAGIC = (b"\x02\x00\x00\x0a", b"\x00\x02\x00\x0a")
+
+
+# --------------------------------------------------------------------------- atomic
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yield a temporary sibling path of ``path``; on success move it onto ``path``.
+
+    The temporary name keeps the target's suffixes (``.tmp-<hex>-lot.csv.gz``), so
+    writers that pick a format or compression from the extension behave the same.
+    Whatever the writer leaves at the temporary path (a file or a directory store) is
+    renamed onto ``path`` only if the ``with`` block finishes; on an exception it is
+    deleted and ``path`` keeps its old content.
+
+    Files are fsynced before the rename.  A directory cannot be renamed over a
+    non-empty directory, so an old directory store is first renamed aside, the new
+    one moved in, then the old one deleted.
+
+    Example
+    -------
+    >>> with atomic_path("table.csv") as tmp:
+    ...     df.to_csv(tmp)          # doctest: +SKIP
+    """
+    target = Path(path)
+    if not target.parent.is_dir():
+        raise FabDataError(f"cannot write {target}: folder {target.parent} does not exist")
+    tmp = target.with_name(f".tmp-{uuid.uuid4().hex[:12]}-{target.name}")
+    try:
+        yield tmp
+        if not tmp.exists():
+            raise FabDataError(f"writer produced nothing at the temporary path {tmp}")
+        _commit(tmp, target)
+    except BaseException:
+        _remove(tmp)
+        raise
+
+
+def _commit(tmp: Path, target: Path) -> None:
+    if tmp.is_file():
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+    if target.is_dir() and not target.is_symlink():
+        aside = target.with_name(f".old-{uuid.uuid4().hex[:12]}-{target.name}")
+        os.replace(target, aside)
+        try:
+            os.replace(tmp, target)
+        except BaseException:
+            os.replace(aside, target)  # put the old store back
+            raise
+        _remove(aside)
+    else:
+        os.replace(tmp, target)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+
+
+# --------------------------------------------------------------------------- encoding
+
+
+def _is_string(arr) -> bool:
+    kind = arr.dtype.kind
+    if kind in "UT":
+        return True
+    if kind == "O":  # object arrays (pandas strings) count when they hold str
+        values = np.asarray(arr.values if hasattr(arr, "values") else arr).ravel()
+        return values.size > 0 and isinstance(values[0], str)
+    return str(arr.dtype) in ("string", "str")  # pandas' StringDtype
+
+
+def _for_disk(ds: xr.Dataset) -> tuple[xr.Dataset, dict]:
+    """The Dataset as written, and the per-variable encoding that makes it exact."""
+    encoding, replaced = {}, {}
+    for name, var in ds.variables.items():
+        new = var
+        if var.dtype.kind == "f":
+            encoding[name] = {"_FillValue": None}  # no masking: NaN payloads survive
+        elif var.dtype.kind == "M":
+            res = np.datetime_data(var.dtype)[0]
+            if res not in _TIME_WORDS:  # e.g. datetime64[D]: store as nanoseconds
+                res, new = "ns", var.astype("M8[ns]")
+            encoding[name] = {"units": f"{_TIME_WORDS[res]} since 1970-01-01", "dtype": "int64"}
+        elif var.chunks is None and _is_string(var):
+            new = var.astype(object)  # variable-length strings on disk
+        attrs = _encode_attrs(var.attrs)
+        if new is not var or attrs is not var.attrs:
+            new = new.copy(deep=False)
+            new.attrs = attrs
+            replaced[name] = new
+    out = _replace(ds.drop_encoding(), replaced)
+    out.attrs = _encode_attrs(ds.attrs)
+    return out, encoding
+
+
+def _from_disk(ds: xr.Dataset) -> xr.Dataset:
+    """Undo :func:`_for_disk`: unicode strings, original time resolution, attrs."""
+    replaced = {}
+    for name, var in ds.variables.items():
+        new = var
+        if var.dtype.kind == "M":
+            word = str(var.encoding.get("units", "")).split(" since ")[0]
+            res = _TIME_RES.get(word)
+            if res and np.datetime_data(var.dtype)[0] != res:
+                new = var.astype(f"M8[{res}]")
+        elif var.chunks is None and var.dtype.kind != "U" and _is_string(var):
+            new = var.copy(data=_to_unicode(var.values))
+        attrs = _decode_attrs(var.attrs)
+        if new is not var or attrs is not var.attrs:
+            new = new.copy(deep=False)
+            new.attrs = attrs
+            replaced[name] = new
+    ds = _replace(ds, replaced)
+    ds.attrs = _decode_attrs(ds.attrs)
+    return ds
+
+
+def _replace(ds: xr.Dataset, variables: dict) -> xr.Dataset:
+    """``ds`` with some coordinates / data variables swapped for new ones."""
+    ds = ds.assign_coords({k: v for k, v in variables.items() if k in ds.coords})
+    for name, var in variables.items():
+        if name not in ds.coords:
+            ds[name] = var
+    return ds
+
+
+def _json_ready(value) -> bool:
+    return isinstance(value, (bool, np.bool_, dict, list, tuple)) or value is None
+
+
+def _encode_attrs(attrs: dict) -> dict:
+    """Attributes NetCDF can hold: JSON text for dicts, lists, booleans and None.
+
+    Returns ``attrs`` itself when nothing needs encoding.
+    """
+    as_json = [key for key, val in attrs.items() if _json_ready(val)]
+    if not as_json:
+        return attrs
+    out = {k: (json.dumps(v, default=_plain) if k in as_json else v) for k, v in attrs.items()}
+    out[_JSON_ATTRS] = json.dumps(as_json)
+    return out
+
+
+def _decode_attrs(attrs: dict) -> dict:
+    """Undo :func:`_encode_attrs`; returns ``attrs`` itself when nothing was encoded."""
+    if _JSON_ATTRS not in attrs:
+        return attrs
+    out = dict(attrs)
+    for key in json.loads(out.pop(_JSON_ATTRS)):
+        out[key] = json.loads(out[key])
+    return out
+
+
+def _plain(value):
+    """JSON-ready form of numpy scalars and arrays inside attributes."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"attribute value {value!r} cannot be stored")
+
+
+def _to_unicode(values) -> np.ndarray:
+    """numpy unicode array of the strings in ``values`` (object or ``StringDType``)."""
+    obj = np.asarray(values).astype(object)
+    width = max((len(s) for s in obj.ravel()), default=1)
+    return obj.astype(f"<U{max(width, 1)}")
+
+
+def _checked(ds: xr.Dataset, path, coords_only: bool = False) -> xr.Dataset:
+    """Validate, prefixing any contract violation with the file it came from."""
+    try:
+        return _validate_coords(ds) if coords_only else validate(ds)
+    except FabDataError as err:
+        raise FabDataError(f"{path}: not a fabnb contract Dataset: {err}") from err
+
+
+def _validate_coords(ds: xr.Dataset) -> xr.Dataset:
+    """Validate names, dims, dtypes, coordinates and attrs without loading lazy data.
+
+    Dask-backed data variables are replaced by zero-stride stand-ins of their dtype
+    (0.0, bin 1, ``""``) for the check, so only coordinates are read.
+    """
+    stand_in = ds.copy()
+    for name, var in ds.data_vars.items():
+        if var.chunks is not None:
+            fill = {"f": 0.0, "i": 1, "u": 1}.get(var.dtype.kind, "")
+            scalar = np.array(fill, dtype=var.dtype if var.dtype.kind in "fiuU" else object)
+            stand_in[name] = (var.dims, np.broadcast_to(scalar, var.shape))
+    validate(stand_in)
+    return ds
+
+
+def _is_lazy(ds: xr.Dataset) -> bool:
+    return any(v.chunks is not None for v in ds.data_vars.values())
+
+
+def _check_before_write(ds: xr.Dataset) -> None:
+    if not isinstance(ds, xr.Dataset):
+        raise FabDataError(f"expected an xarray.Dataset to write, got {type(ds).__name__}")
+    _validate_coords(ds) if _is_lazy(ds) else validate(ds)
+
+
+def _existing(path) -> Path:
+    p = Path(path)
+    if not p.exists():
+        raise FabDataError(f"{p}: no such file or directory")
+    return p
+
+
+# --------------------------------------------------------------------------- NetCDF
+
+
+def write_netcdf(ds: xr.Dataset, path) -> None:
+    """Write a contract Dataset to a NetCDF-4 (HDF5) file, atomically.
+
+    The Dataset is validated first; the file is written through :func:`atomic_path`
+    with xarray's ``h5netcdf`` engine.  See the module docstring for what round-trips.
+
+    Example
+    -------
+    >>> fabnb.io.write_netcdf(ds, "lot.nc")          # doctest: +SKIP
+    """
+    _check_before_write(ds)
+    out, encoding = _for_disk(ds)
+    with atomic_path(path) as tmp:
+        out.to_netcdf(tmp, engine="h5netcdf", encoding=encoding)
+
+
+def read_netcdf(path) -> xr.Dataset:
+    """Read a NetCDF file (NetCDF-4/HDF5, or classic NetCDF-3) into a validated Dataset.
+
+    The file is read into memory and closed.  A file that is not NetCDF, or whose
+    content breaks the contract, raises :class:`~fabnb.FabDataError` naming the path
+    and the problem.
+
+    Example
+    -------
+    >>> ds = fabnb.io.read_netcdf("lot.nc")           # doctest: +SKIP
+    """
+    p = _existing(path)
+    head = _head(p)
+    if head.startswith(_HDF5_MAGIC):
+        engine = "h5netcdf"
+    elif head.startswith(_NETCDF3_MAGIC):
+        engine = "scipy"
+    else:
+        raise FabDataError(f"{p}: not a NetCDF file (starts with {head[:8]!r})")
+    try:
+        with xr.open_dataset(p, engine=engine) as opened:
+            ds = opened.load()
+    except (OSError, ValueError, TypeError, KeyError) as err:
+        raise FabDataError(f"{p}: cannot read as NetCDF ({type(err).__name__}: {err})") from err
+    return _checked(_from_disk(ds), p)
+
+
+# --------------------------------------------------------------------------- Zarr
+
+
+def write_zarr(ds: xr.Dataset, path) -> None:
+    """Write a contract Dataset to a Zarr v3 directory store, atomically.
+
+    Data variables with a ``wafer`` dim are chunked one wafer per chunk (the unit
+    :func:`open_zarr` hands to Dask).  A Dask-backed Dataset (from :func:`open_zarr`)
+    is written chunk by chunk without loading it whole; it is then validated on its
+    coordinates only.  Strings use the Zarr v3 ``string`` data type.
+
+    Example
+    -------
+    >>> fabnb.io.write_zarr(ds, "lot.zarr")           # doctest: +SKIP
+    """
+    _check_before_write(ds)
+    out, encoding = _for_disk(ds)
+    for name, var in out.data_vars.items():
+        if "wafer" in var.dims:
+            encoding.setdefault(name, {})["chunks"] = tuple(
+                1 if dim == "wafer" else size for dim, size in zip(var.dims, var.shape)
+            )
+            if var.chunks is not None:  # Dask chunks must match the stored ones
+                out[name] = var.chunk({dim: 1 if dim == "wafer" else -1 for dim in var.dims})
+    with atomic_path(path) as tmp:
+        out.to_zarr(tmp, mode="w-", zarr_format=3, consolidated=False, encoding=encoding)
+
+
+def _open_zarr_store(path, chunks) -> xr.Dataset:
+    p = _existing(path)
+    if not _is_zarr_dir(p):
+        raise FabDataError(f"{p}: not a Zarr store (no zarr.json or .zgroup inside)")
+    try:
+        return xr.open_zarr(p, chunks=chunks, consolidated=False)
+    except (OSError, ValueError, TypeError, KeyError) as err:
+        raise FabDataError(f"{p}: cannot read as Zarr ({type(err).__name__}: {err})") from err
+
+
+def read_zarr(path) -> xr.Dataset:
+    """Read a Zarr store (v3, or v2) fully into memory as a validated Dataset.
+
+    Example
+    -------
+    >>> ds = fabnb.io.read_zarr("lot.zarr")           # doctest: +SKIP
+    """
+    ds = _open_zarr_store(path, chunks=None).load()
+    return _checked(_from_disk(ds), path)
+
+
+def open_zarr(path, chunks=None) -> xr.Dataset:
+    """Open a Zarr store lazily, data variables backed by Dask arrays.
+
+    Coordinates and string variables (labels: ids, units, tools) are loaded; numeric
+    data variables stay lazy, chunked ``chunks`` (default ``{"wafer": 1}``, the
+    layout :func:`write_zarr` stores; ``"auto"`` lets Dask choose).  Validation
+    touches coordinates only, so opening a store of any size is cheap.  Map over
+    wafers with ``xr.apply_ufunc(..., dask="parallelized")`` and ``.compute()``.
+
+    Example
+    -------
+    >>> lazy = fabnb.io.open_zarr("lot.zarr")         # doctest: +SKIP
+    >>> lazy["value"].mean("die").compute()           # doctest: +SKIP
+    """
+    if chunks is None:
+        chunks = {"wafer": 1}
+    ds = _open_zarr_store(path, chunks=None)  # lazily indexed, nothing read yet
+    labels = _label_names(ds)
+    ds = ds.assign_coords({n: ds[n].load() for n in labels if n in ds.coords})
+    for name in list(ds.data_vars):
+        var = ds[name].variable
+        if name in labels:
+            ds[name] = var.load()
+        elif isinstance(chunks, dict):
+            ds[name] = var.chunk({d: c for d, c in chunks.items() if d in var.dims})
+        else:
+            ds[name] = var.chunk(chunks)
+    return _checked(_from_disk(ds), path, coords_only=True)
+
+
+def _label_names(ds: xr.Dataset) -> list[str]:
+    """Coordinates and string-typed data variables: small, and needed as numpy."""
+    names = list(ds.coords)
+    for name, var in ds.data_vars.items():
+        if var.dtype.kind in "OTU" or str(var.dtype).startswith("Str"):
+            names.append(name)
+    return names
+
+
+def _is_zarr_dir(p: Path) -> bool:
+    return p.is_dir() and ((p / "zarr.json").is_file() or (p / ".zgroup").is_file())
+
+
+# --------------------------------------------------------------------------- sniffing
+
+
+def _head(p: Path, n: int = 16) -> bytes:
+    with open(p, "rb") as fh:
+        return fh.read(n)
+
+
+def _looks_like_text_table(head: bytes) -> bool:
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return "," in text or "\t" in text or ";" in text
+
+
+def _format_of(p: Path) -> str:
+    """Name the reader for ``p`` from its magic bytes, then its extension."""
+    name = p.name.lower()
+    if p.is_dir():
+        if _is_zarr_dir(p):
+            return "zarr"
+        found = ", ".join(sorted(c.name for c in p.iterdir())[:5]) or "nothing"
+        raise FabDataError(f"{p}: a directory but not a Zarr store (found {found})")
+    head = _head(p, 256)
+    if head.startswith(_HDF5_MAGIC) or head.startswith(_NETCDF3_MAGIC):
+        return "netcdf"
+    if head.startswith(_PARQUET_MAGIC):
+        return "table"
+    if head.startswith(_STDF_MAGIC) or name.endswith((".stdf", ".std", ".stdf.gz", ".std.gz")):
+        return "stdf"
+    if name.endswith((".csv", ".csv.gz", ".tsv", ".txt")) or (
+        not head.startswith(_GZIP_MAGIC) and name.endswith((".parquet", ".pq"))
+    ):
+        return "table"
+    if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<") or name.endswith(".xml"):
+        return "e142"
+    if _looks_like_text_table(head):
+        return "table"
+    raise FabDataError(
+        f"{p}: unknown file format (not NetCDF/HDF5, Zarr, CSV, Parquet, STDF or E142 XML); "
+        f"first bytes {head[:16]!r}"
+    )
+
+
+def read(path, **kwargs) -> xr.Dataset:
+    """Read any supported file into a validated contract Dataset.
+
+    The format is sniffed from the first bytes, then the name: NetCDF (HDF5 or classic
+    magic), a Zarr directory (``zarr.json`` / ``.zgroup``), Parquet (``PAR1``), STDF
+    (a FAR record, or ``.stdf``/``.std``/``.stdf.gz``), SEMI E142 XML (``<`` or
+    ``.xml``), CSV (``.csv``/``.tsv``/``.txt`` or delimited text).  ``kwargs`` go to the
+    format's reader (for tables, the column mapping of :func:`fabnb.io.from_long_table`).
+
+    Raises :class:`~fabnb.FabDataError` for a missing path or an unknown format,
+    naming the path and the first bytes found.
+
+    Example
+    -------
+    >>> ds = fabnb.io.read("lot.nc")                  # doctest: +SKIP
+    """
+    from .. import io
+
+    p = _existing(path)
+    readers = {
+        "netcdf": read_netcdf,
+        "zarr": read_zarr,
+        "table": lambda q, **kw: io.read_table(q, **kw),
+        "stdf": lambda q, **kw: io.read_stdf(q, **kw),
+        "e142": lambda q, **kw: io.read_e142(q, **kw),
+    }
+    return readers[_format_of(p)](p, **kwargs)
