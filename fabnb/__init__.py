@@ -32,4 +32,11 @@ def load_ipython_extension(ipython):
     load(ipython)
 
 
+def unload_ipython_extension(ipython):
+    """``%unload_ext fabnb``."""
+    from .ext import unload_ipython_extension as unload
+
+    unload(ipython)
+
+
 __all__ = ["FabDataError", "FabFitError", "geometry", "schema", "__version__"]

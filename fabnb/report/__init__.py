@@ -1,0 +1,25 @@
+"""Reports: papermill templates from ``notebooks/`` executed into HTML without code.
+
+>>> import fabnb.report
+>>> "lot_report" in fabnb.report.list_templates()
+True
+>>> fabnb.report.run("lot_report", {"preset": "small"}, output="out/lot.html")  # doctest: +SKIP
+Report(html=PosixPath('out/lot.html'), notebook=PosixPath('out/lot.ipynb'), ...)
+"""
+
+from .params import ReportError, parse_value, read_parameters
+from .runner import (
+    Report,
+    ReportExecutionError,
+    list_templates,
+    lot_output,
+    run,
+    run_lots,
+    template_path,
+    templates_dir,
+)
+
+__all__ = [
+    "Report", "ReportError", "ReportExecutionError", "list_templates", "lot_output",
+    "parse_value", "read_parameters", "run", "run_lots", "template_path", "templates_dir",
+]
