@@ -198,6 +198,6 @@ def test_run_chart_draws_every_simulation():
             "b": simulate(proc, DoubleEWMAController(1.0, 0.0, 0.3, 0.1), 50)}
     ax_out, ax_rec = r2r_run_chart(sims)
     assert len(ax_rec.lines) == 2 and any("MSE" in t.get_text() for t in ax_out.get_legend().get_texts())
-    table = ctl.mse_vs_lambda(LinearProcess(gain=2.5), [0.3, 0.9], n_runs=50, seeds=[0], model_gain=1.0)
+    table = ctl.mse_vs_lambda(LinearProcess(gain=2.5, noise_sd=0.1), [0.3, 0.9], n_runs=50, seeds=[0], model_gain=1.0)
     ax = mse_vs_lambda_plot(table)
     assert list(table["stable"]) == [True, False] and len(ax.lines) == 2
