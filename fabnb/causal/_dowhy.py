@@ -1,0 +1,141 @@
+"""The thin DoWhy adapter: every use of DoWhy's API lives here (tested with dowhy 0.14;
+pin ``dowhy>=0.14,<0.15``).
+
+Causal graph of one candidate (see :mod:`fabnb.causal.adjustment`)::
+
+    context c  ──► T, Z, Y          (observed routing context: route, period, ...)
+    dispatch U ──► T, Z             (unobserved: queue lane, operator habits; not in data)
+    Z ──► Y,  T ──► Y               (co-routed tools and the candidate act on the response)
+
+DoWhy's backdoor identification on this graph returns the adjustment set ``c ∪ Z``.
+The graph's shape depends only on how many context and co-routed columns there are,
+so identification runs once per shape on canonical node names and is mapped back.
+
+Example
+-------
+>>> print(backdoor_set("T", "y", ["route", "period"], ["S22-C3"]))
+['route', 'period', 'S22-C3']
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import warnings
+from contextlib import contextmanager
+
+import numpy as np
+import pandas as pd
+
+DISPATCH = "dispatch"
+_ESTIMATORS = {"regression": "backdoor.linear_regression",
+               "stratification": "backdoor.propensity_score_stratification",
+               "ipw": "backdoor.propensity_score_weighting"}
+
+
+@contextmanager
+def _quiet():
+    """DoWhy logs and warns on every call; keep the user's notebook readable."""
+    logger = logging.getLogger("dowhy")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+def causal_graph(treatment: str, outcome: str, context, co_routed):
+    """networkx DiGraph of one candidate (module docstring); ``dispatch`` is unobserved."""
+    import networkx as nx
+
+    graph = nx.DiGraph()
+    graph.add_edge(treatment, outcome)
+    graph.add_edges_from([(DISPATCH, treatment)] + [(DISPATCH, z) for z in co_routed])
+    graph.add_edges_from((z, outcome) for z in co_routed)
+    for c in context:
+        graph.add_edges_from([(c, treatment), (c, outcome)] + [(c, z) for z in co_routed])
+    return graph
+
+
+def _model(frame, treatment, outcome, context, co_routed):
+    from dowhy import CausalModel
+
+    graph = causal_graph(treatment, outcome, context, co_routed)
+    with _quiet():
+        return CausalModel(data=frame, treatment=treatment, outcome=outcome, graph=graph)
+
+
+@functools.lru_cache(maxsize=256)
+def _canonical_backdoor(n_context: int, n_co: int) -> tuple[int, ...]:
+    context = [f"C{i}" for i in range(n_context)]
+    co = [f"Z{i}" for i in range(n_co)]
+    frame = pd.DataFrame({name: [0.0, 1.0, 0.0, 1.0] for name in context + co + ["Y"]})
+    frame["T"] = [False, True, True, False]
+    with _quiet():
+        estimand = _model(frame, "T", "Y", context, co).identify_effect(
+            proceed_when_unidentifiable=False)
+        chosen = set(estimand.get_backdoor_variables() or [])
+    if estimand.estimands.get("backdoor") is None:
+        return (-1,)
+    names = context + co
+    return tuple(i for i, name in enumerate(names) if name in chosen)
+
+
+def backdoor_set(treatment: str, outcome: str, context, co_routed) -> list[str] | None:
+    """DoWhy's backdoor adjustment set for the candidate graph (None if unidentifiable).
+
+    >>> print(backdoor_set("T", "y", [], []))
+    []
+    """
+    index = _canonical_backdoor(len(context), len(co_routed))
+    if index == (-1,):
+        return None
+    names = list(context) + list(co_routed)
+    return [names[i] for i in index]
+
+
+def dowhy_effect(frame: pd.DataFrame, treatment: str, outcome: str, context, co_routed,
+                 method: str = "regression") -> float:
+    """DoWhy's identified-and-estimated ATE of ``treatment`` (bool column) on ``outcome``.
+
+    ``context`` columns are categorical (DoWhy one-hot encodes them), ``co_routed``
+    0/1 floats.  ``effect_modifiers=[]``: DoWhy would otherwise read the co-routed
+    tools off the graph as effect modifiers and add ``T × Z`` interactions; the
+    fabnb estimand is the additive model.  Slow (about 0.5 s per call); used to check
+    the native estimator and to time DoWhy.
+    """
+    model = _model(frame, treatment, outcome, context, co_routed)
+    with _quiet():
+        estimand = model.identify_effect(proceed_when_unidentifiable=False)
+        estimate = model.estimate_effect(estimand, method_name=_ESTIMATORS[method],
+                                         target_units="ate", effect_modifiers=[])
+    return float(estimate.value)
+
+
+def dowhy_refute(frame: pd.DataFrame, treatment: str, outcome: str, context, co_routed,
+                 method="regression", n_simulations=20, subset_fraction=0.8, seed=0) -> dict:
+    """DoWhy's placebo (permute), random-common-cause and data-subset refuters.
+
+    Returns the same keys as :func:`fabnb.causal.estimate.refute`: mean new effects and
+    DoWhy's placebo p-value.
+    """
+    model = _model(frame, treatment, outcome, context, co_routed)
+    with _quiet():
+        estimand = model.identify_effect(proceed_when_unidentifiable=False)
+        estimate = model.estimate_effect(estimand, method_name=_ESTIMATORS[method],
+                                         effect_modifiers=[])
+        placebo = model.refute_estimate(estimand, estimate, "placebo_treatment_refuter",
+                                        placebo_type="permute", num_simulations=n_simulations,
+                                        random_seed=seed)
+        cause = model.refute_estimate(estimand, estimate, "random_common_cause",
+                                      num_simulations=n_simulations, random_seed=seed)
+        subset = model.refute_estimate(estimand, estimate, "data_subset_refuter",
+                                       subset_fraction=subset_fraction,
+                                       num_simulations=n_simulations, random_seed=seed)
+    p_value = (placebo.refutation_result or {}).get("p_value", np.nan)
+    return {"placebo_effect": float(placebo.new_effect), "placebo_p": float(p_value),
+            "random_cause_effect": float(cause.new_effect),
+            "subset_effect": float(subset.new_effect)}

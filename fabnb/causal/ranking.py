@@ -1,0 +1,270 @@
+"""Killer-tool rankings: backdoor-adjusted (the answer), naive and gradient-boosting
+importance (the usual, confounded, views shown beside it).
+
+``killer_tools`` per candidate (step, tool): the adjusted average treatment effect of
+running on this tool rather than the other tools of its step (:mod:`.estimate`), its
+bootstrap percentile CI and standard error ``se`` (wafers resampled with replacement),
+``p = 2 Φ(−|τ̂| / se)``, Benjamini-Hochberg q-values across all identifiable candidates,
+positivity diagnostics (:mod:`.positivity`), and refutations for the top candidates.
+
+Example
+-------
+>>> import fabnb
+>>> ds = fabnb.synth.fab("small", seed=0)
+>>> r = killer_tools(ds, n_bootstrap=20, progress=False, identify="graph")
+>>> {"step", "tool", "effect", "ci_low", "q_value", "identifiable"} <= set(r.columns)
+True
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from statsmodels.stats.multitest import multipletests
+
+from ..errors import FabDataError, FabFitError
+from . import _dowhy
+from .adjustment import co_routed
+from .estimate import METHODS, bootstrap_weights, effects, refute, regression_effects
+from .positivity import positivity
+from .table import WaferTable, wafer_table
+
+REFUTE_COLUMNS = ("placebo_effect", "placebo_p", "random_cause_effect", "subset_effect")
+
+
+def _naive(table: WaferTable) -> np.ndarray:
+    treated = table.indicators
+    n1 = treated.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (table.y @ treated) / n1 - (table.y @ (1 - treated)) / (table.y.size - n1)
+
+
+def _harm_order(values: np.ndarray, worse: str) -> np.ndarray:
+    key = values if worse == "lower" else -values
+    return np.argsort(np.where(np.isfinite(key), key, np.inf), kind="stable")
+
+
+def _base(table: WaferTable) -> pd.DataFrame:
+    frame = table.candidates.copy()
+    treated = table.indicators.astype(bool)
+    frame["n_wafers"] = treated.sum(axis=0)
+    frame["n_lots"] = [np.unique(table.lot[treated[:, k]]).size for k in range(treated.shape[1])]
+    frame["naive"] = _naive(table)
+    return frame
+
+
+def naive_ranking(ds, response="yield", steps=None, worse="lower") -> pd.DataFrame:
+    """Candidates ranked by the naive difference in mean response (no adjustment).
+
+    Columns ``step, tool, n_wafers, n_lots, naive, p_value`` (Welch t test), ``rank``.
+
+    >>> import fabnb
+    >>> naive_ranking(fabnb.synth.fab("small", seed=0))["rank"].iloc[0]
+    np.int64(1)
+    """
+    table = ds if isinstance(ds, WaferTable) else wafer_table(ds, response, steps, None)
+    frame = _base(table)
+    treated = table.indicators.astype(bool)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # identical values: p is NaN/1
+        frame["p_value"] = [stats.ttest_ind(table.y[t], table.y[~t], equal_var=False).pvalue
+                            if 2 <= t.sum() <= t.size - 2 else np.nan for t in treated.T]
+    frame = frame.iloc[_harm_order(frame["naive"].to_numpy(), worse)].reset_index(drop=True)
+    frame["rank"] = np.arange(1, len(frame) + 1)
+    return frame
+
+
+def importance_ranking(ds, response="yield", steps=None, confounders="auto", seed=0,
+                       n_estimators=150) -> pd.DataFrame:
+    """Candidates ranked by gradient-boosting feature importance (scikit-learn).
+
+    The model predicts the response from every tool indicator plus the context
+    dummies; ``importance`` is the impurity importance of the tool's indicator.  It
+    says which tools *predict* yield, not which *cause* it.
+
+    >>> import fabnb
+    >>> r = importance_ranking(fabnb.synth.fab("small", seed=0), n_estimators=20)
+    >>> bool(r["importance"].is_monotonic_decreasing)
+    True
+    """
+    from sklearn.ensemble import GradientBoostingRegressor
+
+    table = ds if isinstance(ds, WaferTable) else wafer_table(ds, response, steps, confounders)
+    features = np.column_stack([table.indicators, table.context_dummies()[:, 1:]])
+    model = GradientBoostingRegressor(n_estimators=n_estimators, max_depth=3, learning_rate=0.05,
+                                      subsample=0.8, random_state=seed).fit(features, table.y)
+    frame = _base(table)
+    frame["importance"] = model.feature_importances_[: table.indicators.shape[1]]
+    frame = frame.sort_values("importance", ascending=False, kind="stable").reset_index(drop=True)
+    frame["rank"] = np.arange(1, len(frame) + 1)
+    return frame
+
+
+def _identified_adjustment(table, adjust, identify):
+    """Adjustment sets after backdoor identification (DoWhy or the structural rule)."""
+    context = ["stratum"] if table.context.shape[1] else []
+    names = table.candidates["tool"].to_numpy()
+    out, ok = [], np.ones(len(adjust), dtype=bool)
+    for k, adj in enumerate(adjust):
+        if identify == "graph":
+            out.append(adj)
+            continue
+        chosen = _dowhy.backdoor_set("__T__", "__Y__", context, list(names[adj]))
+        ok[k] = chosen is not None
+        out.append(np.array([j for j in adj if chosen and names[j] in chosen], dtype=np.int64))
+    return out, ok
+
+
+def dowhy_frame(table: WaferTable, k: int, adjust) -> tuple[pd.DataFrame, list[str], list[str]]:
+    """DataFrame, context names and co-routed names for DoWhy (candidate ``k``).
+
+    Columns: ``treated`` (bool), ``response``, ``stratum`` (the routing stratum as one
+    categorical column, so DoWhy's one-hot encoding gives stratum fixed effects) and
+    ``co_<j>`` (0/1 co-routed tools).
+    """
+    frame = pd.DataFrame({"treated": table.indicators[:, k].astype(bool), "response": table.y})
+    context = []
+    if table.context.shape[1]:
+        frame["stratum"] = np.array([f"s{c}" for c in table.context_codes()], dtype=object)
+        context.append("stratum")
+    co = []
+    for j in adjust:
+        frame[f"co_{j}"] = table.indicators[:, j]
+        co.append(f"co_{j}")
+    return frame, context, co
+
+
+def _wafer_sd(table: WaferTable) -> float:
+    """Within-lot standard deviation of the response (for split-lot power)."""
+    centred = table.y - pd.Series(table.y).groupby(table.lot).transform("mean").to_numpy()
+    dof = table.y.size - np.unique(table.lot).size
+    return float(np.sqrt((centred ** 2).sum() / dof)) if dof > 0 else float(np.std(table.y))
+
+
+def killer_tools(ds, response="yield", steps=None, confounders="auto", method="regression",
+                 n_bootstrap=200, seed=0, *, refute_top=3, refute_with="native",
+                 n_simulations=50, co_routing_threshold=0.5, max_co_routed=5,
+                 identify="dowhy", worse="lower", alpha=0.05, n_periods=4,
+                 progress=True) -> pd.DataFrame:
+    """Backdoor-adjusted effect of every (step, tool) on the response, ranked by harm.
+
+    Parameters
+    ----------
+    ds : contract Dataset with ``tool`` (wafer, step) (and ``hbin`` for yield)
+    response : ``"yield"`` (per-wafer yield), a (wafer,) variable name or per-wafer values
+    steps : steps to screen (default all)
+    confounders : ``"auto"`` (route, lot, period, lane/queue/priority/product where present),
+        None, or a list of wafer coordinate names (see :func:`.table.wafer_table`)
+    method : ``"regression"`` | ``"ipw"`` | ``"stratification"`` (:mod:`.estimate`)
+    n_bootstrap, seed : wafer bootstrap replicates for SE, CI and p-value (>= 20)
+    refute_top, refute_with, n_simulations : refute the ``refute_top`` most harmful
+        identifiable candidates, natively (fast) or with DoWhy (``"dowhy"``, slow)
+    co_routing_threshold, max_co_routed : co-routed tools joining the adjustment set
+        (:mod:`.adjustment`)
+    identify : ``"dowhy"`` (DoWhy backdoor identification on the candidate graph) or
+        ``"graph"`` (the same set from the graph rule without importing DoWhy)
+    worse : ``"lower"`` (yield: lower is harm) or ``"higher"``
+
+    Returns
+    -------
+    DataFrame sorted by harm: harmful candidates significant at FDR ``alpha`` first, then
+    the other identifiable ones, each by adjusted effect; non-identifiable last.  ``step, tool, n_wafers, n_lots,
+    naive, effect, se, ci_low, ci_high, p_value, q_value, identifiable, overlap,
+    n_mixed_strata, adjusted_for, naive_rank`` and the refutation columns
+    ``placebo_effect, placebo_p, random_cause_effect, subset_effect, refutation_ok``
+    (NaN/None below the top).  ``attrs["causal"]`` records the inputs, the excluded
+    wafer counts and ``wafer_sd`` (within-lot response SD).
+
+    Example
+    -------
+    >>> import fabnb
+    >>> r = killer_tools(fabnb.synth.fab("small", seed=0), steps=["S14", "S22"],
+    ...                  n_bootstrap=20, progress=False, identify="graph")
+    >>> r["tool"].str[:3].isin(["S14", "S22"]).all()
+    np.True_
+    """
+    if method not in METHODS:
+        raise FabDataError(f"method={method!r}; choose one of {METHODS}")
+    if worse not in ("lower", "higher") or identify not in ("dowhy", "graph") or \
+            refute_with not in ("native", "dowhy"):
+        raise FabDataError("worse must be 'lower'/'higher', identify 'dowhy'/'graph', "
+                           "refute_with 'native'/'dowhy'")
+    if n_bootstrap < 20:
+        raise FabFitError(f"n_bootstrap={n_bootstrap} is too few for a CI; use >= 20")
+    table = wafer_table(ds, response, steps, confounders, n_periods)
+    strata = table.context_codes()
+    columns = table.indicators
+    targets = np.arange(columns.shape[1])
+    steps_of = table.candidates["step"].to_numpy()
+    adjust = co_routed(columns, steps_of, strata, co_routing_threshold, max_co_routed)
+    adjust, identified = _identified_adjustment(table, adjust, identify)
+
+    point, alias = regression_effects(table.y, strata, columns, targets, adjust, return_alias=True)
+    if method != "regression":
+        point = effects(method, table.y, strata, columns, targets, adjust)
+    point = point[0]
+    overlap = positivity(columns, strata)
+    ok = identified & overlap["identifiable"].to_numpy() & (alias > 1e-6) & np.isfinite(point)
+
+    boot = effects(method, table.y, strata, columns, targets, adjust,
+                   weights=bootstrap_weights(table.y.size, n_bootstrap, seed), progress=progress)
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: not identifiable
+        se = np.nanstd(boot, axis=0, ddof=1)
+        low, high = np.nanpercentile(boot, [2.5, 97.5], axis=0)
+        p_value = 2 * stats.norm.sf(np.abs(point) / se)
+    ok &= np.isfinite(se) & (se > 0)
+
+    frame = _base(table)
+    naive_rank = np.empty(len(frame), dtype=np.int64)
+    naive_rank[_harm_order(frame["naive"].to_numpy(), worse)] = np.arange(1, len(frame) + 1)
+    tools = table.candidates["tool"].to_numpy()
+    frame = frame.assign(
+        effect=np.where(ok, point, np.nan), se=np.where(ok, se, np.nan),
+        ci_low=np.where(ok, low, np.nan), ci_high=np.where(ok, high, np.nan),
+        p_value=np.where(ok, p_value, np.nan), q_value=np.nan, identifiable=ok,
+        overlap=overlap["overlap"].to_numpy(), n_mixed_strata=overlap["n_mixed"].to_numpy(),
+        adjusted_for=[",".join(tools[a]) for a in adjust], naive_rank=naive_rank)
+    if ok.any():
+        frame.loc[ok, "q_value"] = multipletests(frame.loc[ok, "p_value"], method="fdr_bh")[1]
+    harmful = np.sign(frame["effect"].to_numpy()) == (-1 if worse == "lower" else 1)
+    tier = np.where(ok & harmful & (frame["q_value"].to_numpy() < alpha), 0, np.where(ok, 1, 2))
+    order = np.lexsort((_harm_order(frame["effect"].to_numpy(), worse).argsort(), tier))
+    frame = frame.iloc[order].reset_index(drop=True)
+    adjust = [adjust[i] for i in order]
+    frame = _refute(frame, table, strata, adjust, method, refute_top, refute_with,
+                    n_simulations, seed)
+    frame.insert(len(frame.columns) - len(REFUTE_COLUMNS) - 1, "rank", np.arange(1, len(frame) + 1))
+    frame.attrs["causal"] = {
+        "response": response if isinstance(response, str) else "values", "method": method,
+        "confounders": list(table.context.columns), "n_bootstrap": n_bootstrap, "seed": seed,
+        "excluded": table.excluded, "wafer_sd": _wafer_sd(table), "worse": worse,
+        "alpha": alpha, "identify": identify, "refute_with": refute_with}
+    return frame
+
+
+def _refute(frame, table, strata, adjust, method, top, refute_with, sims, seed):
+    for name in REFUTE_COLUMNS:
+        frame[name] = np.nan
+    frame["refutation_ok"] = None
+    index = {(s, t): k for k, (s, t) in enumerate(zip(table.candidates["step"], table.candidates["tool"]))}
+    for row in np.flatnonzero(frame["identifiable"].to_numpy())[:top]:
+        k = index[(frame.at[row, "step"], frame.at[row, "tool"])]
+        effect = frame.at[row, "effect"]
+        if refute_with == "dowhy":
+            data, context, co = dowhy_frame(table, k, adjust[row])
+            result = _dowhy.dowhy_refute(data, "treated", "response", context, co, method,
+                                         n_simulations=sims, seed=seed)
+        else:
+            result = refute(method, table.y, strata, table.indicators, k, adjust[row],
+                            effect, n_simulations=sims, seed=seed)
+        for name in REFUTE_COLUMNS:
+            frame.at[row, name] = result[name]
+        low, high = frame.at[row, "ci_low"], frame.at[row, "ci_high"]
+        frame.at[row, "refutation_ok"] = bool(
+            result["placebo_p"] <= 0.05 and low <= result["random_cause_effect"] <= high
+            and low <= result["subset_effect"] <= high)
+    return frame

@@ -1,0 +1,225 @@
+"""fabnb.causal: killer-tool analysis against known effects, DoWhy and hand computations."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+import fabnb
+from fabnb.causal import _dowhy
+from fabnb.causal.adjustment import co_routed
+from fabnb.causal.estimate import regression_effects
+from fabnb.causal.ranking import dowhy_frame
+from fabnb.causal.table import wafer_table
+
+STEPS = [f"S{i}" for i in range(1, 7)]
+KILLER, INNOCENT = ("S4", "S4-C3"), ("S2", "S2-C2")
+FAST = {"identify": "graph", "progress": False, "refute_top": 0}
+
+
+def simulated(seed, n_lots=30, per_lot=10, effect=-0.05, noise=0.02):
+    """Routing-confounded toy fab: route (observed) and lane (hidden) pick the tools.
+
+    Contexts (route, lane) in KILLER_CONTEXTS prefer the killer S4-C3 *and* the innocent
+    S2-C2; route R3 also has lower yield, so naive comparisons blame both.
+    """
+    rng = np.random.default_rng(seed)
+    n = n_lots * per_lot
+    lot = np.repeat(np.arange(n_lots), per_lot)
+    route = rng.integers(0, 3, n_lots)[lot]
+    ctx = route * 3 + rng.integers(0, 3, n)
+    special = np.isin(ctx, [6, 7, 5])
+    pref = rng.integers(0, 3, size=(6, 9))
+    pref[3] = np.where(np.isin(np.arange(9), [6, 7, 5]), 2, np.arange(9) % 2)
+    pref[1] = np.where(np.isin(np.arange(9), [6, 7, 5]), 1, 2 * (np.arange(9) % 2))
+    follow = rng.random((n, 6)) < 0.85
+    chamber = np.where(follow, pref[:, ctx].T, rng.integers(0, 3, size=(n, 6)))
+    tools = np.char.add(np.char.add(np.array(STEPS)[None, :], "-C"), (chamber + 1).astype(str))
+    killer = tools[:, 3] == KILLER[1]
+    y = 0.9 - 0.04 * (route == 2) + effect * killer + rng.normal(0, noise, n)
+    assert special.any()
+    return xr.Dataset(
+        {"tool": (("wafer", "step"), tools), "y": ("wafer", y)},
+        coords={"wafer": [f"W{i:04d}" for i in range(n)], "step": STEPS,
+                "route": ("wafer", np.array(["R1", "R2", "R3"])[route]),
+                "lot": ("wafer", [f"L{i:03d}" for i in lot])})
+
+
+def row(frame, step_tool):
+    hit = frame[(frame["step"] == step_tool[0]) & (frame["tool"] == step_tool[1])]
+    assert len(hit) == 1
+    return hit.iloc[0]
+
+
+def test_ci_covers_known_effect_in_90_percent_of_seeds(record_property):
+    effect = -0.05
+    covered = []
+    for seed in range(40):
+        ds = simulated(seed, effect=effect)
+        r = fabnb.causal.killer_tools(ds, response="y", confounders=["route"], n_bootstrap=100,
+                                      seed=seed, **FAST)
+        k = row(r, KILLER)
+        covered.append(k["ci_low"] <= effect <= k["ci_high"])
+    coverage = float(np.mean(covered))
+    record_property("killer_ci_coverage", coverage)
+    print(f"95% bootstrap CI coverage of the true effect over 40 seeds: {coverage:.3f}")
+    assert coverage >= 0.90
+
+
+def test_innocent_co_routed_tool_naive_significant_adjusted_not():
+    ds = simulated(1, n_lots=60)
+    naive = fabnb.causal.naive_ranking(ds, response="y")
+    assert row(naive, INNOCENT)["p_value"] < 0.001
+    assert row(naive, INNOCENT)["rank"] <= 3
+    r = fabnb.causal.killer_tools(ds, response="y", confounders=["route"], n_bootstrap=200, **FAST)
+    assert r.iloc[0][["step", "tool"]].tolist() == list(KILLER)
+    assert row(r, KILLER)["q_value"] < 0.01
+    innocent = row(r, INNOCENT)
+    assert innocent["p_value"] > 0.05 and innocent["ci_low"] <= 0 <= innocent["ci_high"]
+    assert KILLER[1] in innocent["adjusted_for"].split(",")
+    # without the co-routed adjustment (route only) the innocent stays guilty:
+    # the hidden dispatch lane is a real confounder
+    plain = fabnb.causal.killer_tools(ds, response="y", confounders=["route"], n_bootstrap=50,
+                                      co_routing_threshold=1.1, **FAST)
+    assert row(plain, INNOCENT)["p_value"] < 0.01
+
+
+def test_synthetic_fab_killer_on_top_co_routed_drops():
+    ds = fabnb.synth.fab("small", seed=0, n_lots=24, wafers_per_lot=10)
+    truth = fabnb.synth.truth(ds)
+    killer = (truth["killer"]["step"], truth["killer"]["tool"])
+    innocent = (truth["co_routed"]["step"], truth["co_routed"]["tool"])
+    r = fabnb.causal.killer_tools(ds, n_bootstrap=200, progress=False, refute_top=1)
+    top = r.iloc[0]
+    assert (top["step"], top["tool"]) == killer and top["q_value"] < 0.05
+    assert top["ci_low"] <= truth["killer"]["effect"] <= top["ci_high"]
+    assert top["refutation_ok"] and abs(top["placebo_effect"]) < abs(top["effect"]) / 3
+    shadow = row(r, innocent)
+    assert shadow["naive_rank"] <= 10  # looks guilty naively ...
+    assert shadow["p_value"] > 0.05 and shadow["rank"] > 20  # ... not after adjustment
+    gb = fabnb.causal.importance_ranking(ds)
+    assert tuple(gb.iloc[0][["step", "tool"]]) == killer
+
+
+def test_native_estimator_equals_dowhy_on_same_graph():
+    ds = simulated(2)
+    table = wafer_table(ds, "y", confounders=["route", "lot"])
+    strata = table.context_codes()
+    adjust = co_routed(table.indicators, table.candidates["step"].to_numpy(), strata)
+    names = list(zip(table.candidates["step"], table.candidates["tool"]))
+    for candidate in (KILLER, INNOCENT, ("S5", "S5-C1")):
+        k = names.index(candidate)
+        native = regression_effects(table.y, strata, table.indicators, [k], [adjust[k]])[0, 0]
+        frame, context, co = dowhy_frame(table, k, adjust[k])
+        assert _dowhy.backdoor_set("treated", "response", context, co) == context + co
+        reference = _dowhy.dowhy_effect(frame, "treated", "response", context, co)
+        assert native == pytest.approx(reference, abs=1e-9), candidate
+
+
+def test_stratification_and_ipw_match_hand_computation():
+    ds = simulated(3)
+    r = {m: fabnb.causal.killer_tools(ds, response="y", confounders=["route"], method=m,
+                                      n_bootstrap=20, co_routing_threshold=1.1, **FAST)
+         for m in ("stratification", "ipw")}
+    frame = pd.DataFrame({"y": ds["y"].values, "route": ds["route"].values,
+                          "t": ds["tool"].values[:, 3] == KILLER[1]})
+    means = frame.groupby(["route", "t"])["y"].mean().unstack()
+    sizes = frame.groupby("route").size()
+    expected = float(((means[True] - means[False]) * sizes).sum() / sizes.sum())
+    assert row(r["stratification"], KILLER)["effect"] == pytest.approx(expected, abs=1e-12)
+    assert row(r["ipw"], KILLER)["effect"] == pytest.approx(expected, abs=1e-3)
+
+
+def test_positivity_violation_flagged_without_number():
+    ds = simulated(4)
+    # S6 chamber follows the route exactly: no variation within any route stratum
+    tools = ds["tool"].values.copy()
+    tools[:, 5] = np.char.add("S6-", ds["route"].values)
+    ds["tool"] = (("wafer", "step"), tools)
+    r = fabnb.causal.killer_tools(ds, response="y", confounders=["route"], n_bootstrap=20, **FAST)
+    s6 = r[r["step"] == "S6"]
+    assert len(s6) == 3 and not s6["identifiable"].any()
+    assert s6[["effect", "ci_low", "ci_high", "p_value", "q_value"]].isna().all().all()
+    assert (s6["overlap"] == 0).all()
+    assert r["identifiable"].iloc[: len(r) - 3].all()  # flagged rows sort last
+
+
+def test_seeds_reproduce():
+    ds = simulated(5)
+    runs = [fabnb.causal.killer_tools(ds, response="y", confounders=["route"], n_bootstrap=30,
+                                      seed=seed, identify="graph", progress=False)
+            for seed in (7, 7, 8)]
+    pd.testing.assert_frame_equal(runs[0], runs[1])
+    assert not np.allclose(runs[0]["ci_low"].dropna(), runs[2]["ci_low"].dropna())
+
+
+def test_dowhy_refuters_through_adapter():
+    ds = simulated(6)
+    r = fabnb.causal.killer_tools(ds, response="y", confounders=["route"], n_bootstrap=50,
+                                  progress=False, refute_top=1, refute_with="dowhy",
+                                  n_simulations=5)
+    top = r.iloc[0]
+    assert (top["step"], top["tool"]) == KILLER
+    assert abs(top["placebo_effect"]) < 0.01
+    assert top["random_cause_effect"] == pytest.approx(top["effect"], abs=0.005)
+    assert top["subset_effect"] == pytest.approx(top["effect"], abs=0.01)
+
+
+def test_bad_input_reported_with_counts():
+    ds = simulated(7)
+    tools = ds["tool"].values.copy()
+    tools[:3, 2] = ""
+    y = ds["y"].values.copy()
+    y[10:14] = np.nan
+    route = ds["route"].values.astype(object)
+    route[20] = ""
+    tools[:, 0] = "S1-C1"  # a step with one tool
+    bad = ds.assign(tool=(("wafer", "step"), tools), y=("wafer", y)).assign_coords(
+        route=("wafer", route.astype(str)))
+    with pytest.warns(UserWarning) as caught:
+        r = fabnb.causal.killer_tools(bad, response="y", confounders=["route"], n_bootstrap=20,
+                                      **FAST)
+    messages = " | ".join(str(w.message) for w in caught)
+    assert "3 wafer(s) excluded: no tool recorded at S3: 3" in messages
+    assert "4 wafer(s) excluded: response y is NaN" in messages
+    assert "1 wafer(s) excluded: missing routing context" in messages
+    assert "1 step(s) with a single tool skipped" in messages and "S1" in messages
+    assert "S1" not in set(r["step"])
+    assert r.attrs["causal"]["excluded"]["kept"] == ds.sizes["wafer"] - 8
+    with pytest.raises(fabnb.FabDataError, match="'shift'"):
+        fabnb.causal.killer_tools(ds, response="y", confounders=["route", "shift"], **FAST)
+    with pytest.raises(fabnb.FabDataError, match="'nope'"):
+        fabnb.causal.killer_tools(ds, response="nope", **FAST)
+    with pytest.raises(fabnb.FabDataError, match="method"):
+        fabnb.causal.killer_tools(ds, response="y", method="magic", **FAST)
+    with pytest.raises(fabnb.FabDataError, match="S99"):
+        fabnb.causal.killer_tools(ds, response="y", steps=["S99"], **FAST)
+
+
+def test_split_lot_handoff_confirms_top_suspects():
+    ds = simulated(8)
+    r = fabnb.causal.killer_tools(ds, response="y", n_bootstrap=50, **FAST)
+    design = fabnb.causal.to_split_lot(r, top=2, lots=3, wafers_per_lot=8)
+    suspects = r[r["identifiable"]].drop_duplicates("step").head(2)
+    assert design.attrs["doe"]["candidates"] == list(zip(suspects["step"], suspects["tool"]))
+    assert len(design) == 24 and set(design.groupby("lot")[KILLER[0]].sum()) == {0.0}
+    assert design.attrs["doe"]["effect"] == pytest.approx(abs(suspects["effect"]).min())
+    assert (design.loc[design[KILLER[0]] > 0, f"{KILLER[0]}_natural"] == KILLER[1]).all()
+    with pytest.raises(fabnb.FabFitError):
+        fabnb.causal.to_split_lot(r.assign(identifiable=False))
+
+
+def test_forest_and_stratum_plots():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from fabnb.plot.causal import forest, yield_by_stratum
+
+    ds = simulated(9)
+    r = fabnb.causal.killer_tools(ds, response="y", n_bootstrap=20, **FAST)
+    ax = forest(r, top=6)
+    assert len(ax.get_yticklabels()) == 6
+    assert ax.get_yticklabels()[-1].get_text().endswith(KILLER[1]) or \
+        ax.get_yticklabels()[0].get_text().endswith(KILLER[1])
+    ax = yield_by_stratum(ds, *KILLER, response="y", confounders=["route"])
+    assert {t.get_text() for t in ax.get_xticklabels()} >= {"R1", "R2", "R3"}
