@@ -1,0 +1,189 @@
+"""fabnb.spatial vs scikit-learn GPR and PyKrige, same data, one run.
+
+    python -m benchmarks.bench_gp            # W1, W2, W3 and the W3 exact-vs-approximation check
+    python -m benchmarks.bench_gp --quick    # smaller W3 lot (for a busy machine)
+
+W1  one 300 mm wafer (~5,400 dies of 3.5 mm): 550 random training dies, predict the rest.
+W2  progressive sampling 2.5 % -> 10 % on that wafer (same selection rule for both
+    libraries; only the GP differs).
+W3  a 25-wafer lot, 10 % random dies per wafer, GP-ST over (x, y, t) -- fabnb's
+    subsample + local-neighbourhood approximation; then, on a lot small enough for the
+    exact GP, approximation vs exact.
+Accuracy is the paper's ε (mean |pred − true| / spec range on unsampled dies, vs the
+noisy measurement).  Nothing is asserted; ratios are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+
+import numpy as np
+
+from fabnb.geometry import die_grid
+from fabnb.spatial import (
+    GaussianProcess,
+    SpatioTemporalGP,
+    progressive_sample,
+    spec_range_error,
+)
+from fabnb.spatial.progressive import pick_far_and_uncertain
+
+
+def random_fourier_field(P, length_scales, rng, n_features=600):
+    """A stationary RBF-GP draw (random Fourier features) at points P (n, d)."""
+    W = rng.normal(size=(n_features, P.shape[1])) / np.asarray(length_scales)
+    b = rng.uniform(0, 2 * np.pi, n_features)
+    return np.sqrt(2.0 / n_features) * np.cos(P @ W.T + b).sum(axis=1)
+
+
+def make_lot(n_wafers, seed=0, time_scale=6.0):
+    """Wafer maps of a lot: radial bowl + wafer-to-wafer drift + a spatio-temporal GP + noise."""
+    grid = die_grid(300, die_width_mm=3.5, die_height_mm=3.5)
+    xy = np.c_[grid["x"].values, grid["y"].values]
+    rng = np.random.default_rng(seed)
+    t = np.arange(n_wafers, dtype=float)
+    P = np.c_[np.tile(xy, (n_wafers, 1)), np.repeat(t, len(xy))]
+    bowl = 0.8 * (xy**2).sum(axis=1) / 147.0**2
+    gp = 0.5 * random_fourier_field(P, [40.0, 40.0, time_scale], rng).reshape(n_wafers, len(xy))
+    Y = bowl[None, :] + 0.03 * t[:, None] + gp + 0.05 * rng.normal(size=gp.shape)
+    return xy, t, Y
+
+
+def timed(fn, *args, **kwargs):
+    start = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return out, time.perf_counter() - start
+
+
+def row(name, seconds, eps, ref_seconds=None):
+    ratio = f"{ref_seconds / seconds:7.1f}x" if ref_seconds else "        "
+    print(f"  {name:<38s} {seconds:8.3f} s  {ratio}  ε = {100 * eps:6.3f} %", flush=True)
+
+
+def sklearn_gp():
+    from sklearn.gaussian_process import GaussianProcessRegressor
+    from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
+
+    kernel = ConstantKernel(1.0) * RBF(40.0, (1e-2, 1e4)) + WhiteKernel(1e-2, (1e-6, 1e1))
+    return GaussianProcessRegressor(kernel, normalize_y=True)
+
+
+def w1(xy, y, rng):
+    print("W1  one wafer, 550 training dies, predict", len(y) - 550)
+    sampled = np.zeros(len(y), bool)
+    sampled[rng.choice(len(y), 550, replace=False)] = True
+    Xs, ys = xy[sampled], y[sampled]
+
+    def fabnb_run():
+        gp = GaussianProcess(ard=False).fit(Xs, ys)
+        return gp.predict(xy, return_std=True)[0]
+
+    def sklearn_run():
+        return sklearn_gp().fit(Xs, ys).predict(xy, return_std=True)[0]
+
+    fabnb_run()  # numba compile / cache load outside the timing
+    m_f, t_f = timed(fabnb_run)
+    m_s, t_s = timed(sklearn_run)
+    row("scikit-learn GPR (RBF+White+const)", t_s, spec_range_error(y, m_s, sampled))
+    row("fabnb GaussianProcess (rbf, const)", t_f, spec_range_error(y, m_f, sampled), t_s)
+    try:
+        from pykrige.ok import OrdinaryKriging
+
+        def pykrige_run():
+            ok = OrdinaryKriging(Xs[:, 0], Xs[:, 1], ys, variogram_model="gaussian")
+            return np.asarray(ok.execute("points", xy[:, 0], xy[:, 1])[0])
+
+        m_k, t_k = timed(pykrige_run)
+        row("PyKrige OrdinaryKriging (gaussian)", t_k, spec_range_error(y, m_k, sampled), t_s)
+    except ImportError:
+        print("  PyKrige not installed: skipped")
+
+
+def w2(xy, y, seed):
+    print("W2  progressive sampling 2.5 % -> 10 % (", round(0.1 * len(y)), "dies )")
+
+    def sklearn_progressive():
+        n_step = round(0.025 * len(y))
+        rng = np.random.default_rng(seed)
+        sampled = np.zeros(len(y), bool)
+        sampled[rng.choice(len(y), n_step, replace=False)] = True
+        while True:
+            gp = sklearn_gp().fit(xy[sampled], y[sampled])
+            mean, std = gp.predict(xy, return_std=True)
+            if sampled.sum() >= round(0.10 * len(y)):
+                return mean, sampled
+            sampled[pick_far_and_uncertain(xy, std**2, np.ones(len(y), bool), sampled, n_step)] = True
+
+    (m_s, s_s), t_s = timed(sklearn_progressive)
+    last, t_f = timed(progressive_sample, xy, y, seed=seed)
+    row("scikit-learn GPR in Algorithm 1", t_s, spec_range_error(y, m_s, s_s))
+    row("fabnb progressive_sample", t_f, spec_range_error(y, last.mean, last.sampled), t_s)
+
+
+def lot_fit(xy, t, Y, sampled, model):
+    w, d = np.nonzero(sampled)
+    model.fit(np.c_[xy[d], t[w]], Y[sampled])
+    Xq = np.c_[np.tile(xy, (t.size, 1)), np.repeat(t, len(xy))]
+    return model.predict(Xq, return_std=True)[0].reshape(Y.shape)
+
+
+def lot_eps(Y, pred, sampled):
+    return float(np.mean([spec_range_error(Y[i], pred[i], sampled[i]) for i in range(len(Y))]))
+
+
+def random_lot_sample(Y, rng, budget=0.10):
+    sampled = np.zeros(Y.shape, bool)
+    for i in range(len(Y)):
+        sampled[i, rng.choice(Y.shape[1], round(budget * Y.shape[1]), replace=False)] = True
+    return sampled
+
+
+def w3(n_wafers, seed):
+    xy, t, Y = make_lot(n_wafers, seed)
+    rng = np.random.default_rng(seed)
+    sampled = random_lot_sample(Y, rng)
+    print(f"W3  {n_wafers}-wafer lot, {sampled.sum()} training points, predict {Y.size} (wafer, die)")
+    per_wafer, t_w = timed(lambda: np.stack([
+        GaussianProcess(ard=False).fit(xy[s], y[s]).predict(xy) for s, y in zip(sampled, Y)]))
+    pred, t_st = timed(lot_fit, xy, t, Y, sampled, SpatioTemporalGP(seed=seed))
+    row("fabnb per-wafer GP (baseline)", t_w, lot_eps(Y, per_wafer, sampled))
+    row("fabnb GP-ST (subsample + local)", t_st, lot_eps(Y, pred, sampled))
+
+
+def w3_exact_check(n_wafers, seed):
+    xy, t, Y = make_lot(n_wafers, seed + 1)
+    sampled = random_lot_sample(Y, np.random.default_rng(seed))
+    print(f"W3' {n_wafers}-wafer lot ({sampled.sum()} points): approximation vs exact GP-ST")
+    exact, t_e = timed(lot_fit, xy, t, Y, sampled, SpatioTemporalGP(max_exact=10**9, seed=seed))
+    approx, t_a = timed(lot_fit, xy, t, Y, sampled, SpatioTemporalGP(max_exact=0, seed=seed))
+    e_exact, e_approx = lot_eps(Y, exact, sampled), lot_eps(Y, approx, sampled)
+    row("fabnb GP-ST exact (dense, all points)", t_e, e_exact)
+    row("fabnb GP-ST approximation", t_a, e_approx, t_e)
+    print(f"  ε relative difference approx vs exact: {100 * (e_approx - e_exact) / e_exact:+.2f} %")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="8-wafer W3 lot instead of 25")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--only", default="w1,w2,w3,exact", help="comma list of w1,w2,w3,exact")
+    args, _ = parser.parse_known_args(argv)  # `python -m benchmarks gp` passes its own names
+    warnings.filterwarnings("ignore", module="sklearn")
+    parts = args.only.split(",")
+    xy, _, Y = make_lot(1, args.seed)
+    rng = np.random.default_rng(args.seed)
+    print(f"{len(xy)} dies per wafer; times are wall-clock on this machine\n")
+    if "w1" in parts:
+        w1(xy, Y[0], rng)
+    if "w2" in parts:
+        w2(xy, Y[0], args.seed)
+    if "w3" in parts:
+        w3(8 if args.quick else 25, args.seed)
+    if "exact" in parts:
+        w3_exact_check(4 if args.quick else 6, args.seed)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,462 @@
+"""Exact Gaussian-process regression with a profiled mean (universal kriging).
+
+Model
+-----
+``y = H β + f(x) + ε`` with ``f ~ GP(0, σ_f² R_ℓ)`` and ``ε ~ N(0, σ_n²)``, where ``R_ℓ``
+is a stationary unit-variance correlation (squared exponential, Matérn 3/2 or 5/2, see
+:mod:`._kernels`) with one length scale per input (ARD) or one shared, and ``H`` holds
+the mean's basis: nothing (``mean="zero"``), a column of ones (``"constant"``, ordinary
+kriging) or ``[1, x]`` (``"linear"``, universal kriging).
+
+Writing ``K = σ_f² (R + η I)`` with the noise ratio ``η = σ_n²/σ_f²``:
+
+* β is profiled out by generalised least squares, ``β̂ = (Hᵀ K⁻¹ H)⁻¹ Hᵀ K⁻¹ y``,
+  residual ``r = y − H β̂``, ``α = K⁻¹ r``;
+* the log marginal likelihood is
+  ``ℓ(θ) = −½ rᵀα − ½ log|K| − (n/2) log 2π``;
+* when hyperparameters are optimised, σ_f² is profiled out too:
+  ``σ̂_f² = rᵀ(R + ηI)⁻¹r / n``, leaving L-BFGS-B only ``log ℓ_k`` and ``log η``;
+* because β̂ and σ̂_f² are stationary points, the gradient of the profiled likelihood is
+  the partial gradient of ℓ (envelope theorem):
+  ``∂ℓ/∂θ_j = ½ tr((ααᵀ − K⁻¹) ∂K/∂θ_j)``, with ``∂K/∂log η = σ_f² η I`` and
+  ``∂K/∂log ℓ_k = σ_f² ∂R/∂log ℓ_k`` (summed in Numba without forming the matrix).
+
+Prediction at ``x*`` with ``k* = σ_f² R(X, x*)``, ``h*`` its mean basis, ``L Lᵀ = K``,
+``v = L⁻¹ k*`` and ``u = h* − (L⁻¹H)ᵀ v``:
+``m(x*) = h*ᵀβ̂ + k*ᵀα`` and ``var f(x*) = σ_f² − vᵀv + uᵀ(Hᵀ K⁻¹ H)⁻¹ u``
+(the last term is the price of estimating β, as in universal kriging).
+
+Cholesky factorisation is LAPACK's ``dpotrf``; a failed factorisation is retried with a
+diagonal jitter growing tenfold from 1e-10 to 1e-4 of the diagonal, then
+:class:`~fabnb.errors.FabFitError` says why.
+
+Example
+-------
+>>> import numpy as np
+>>> from fabnb.spatial import GaussianProcess
+>>> rng = np.random.default_rng(0)
+>>> X = rng.uniform(-1, 1, (80, 2)); y = np.sin(3 * X[:, 0]) + X[:, 1]
+>>> gp = GaussianProcess(kernel="rbf").fit(X, y)
+>>> mean, std = gp.predict(X[:3], return_std=True)
+>>> bool(np.allclose(mean, y[:3], atol=0.05))
+True
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy.linalg import lapack, solve_triangular
+from scipy.optimize import minimize
+from sklearn.base import BaseEstimator, RegressorMixin, clone
+from sklearn.utils.validation import check_is_fitted
+from threadpoolctl import ThreadpoolController
+
+from ..errors import FabDataError, FabFitError
+from . import _kernels
+
+KERNELS = {"rbf": 0, "matern32": 1, "matern52": 2}
+MEANS = ("zero", "constant", "linear")
+_JITTERS = (0.0, 1e-10, 1e-9, 1e-8, 1e-7, 1e-6, 1e-5, 1e-4)
+_PREDICT_BLOCK = 4096  # columns of k* per block: bounds memory at n × 4096 floats
+_LOG_2PI = math.log(2 * math.pi)
+# Below this many training points multithreaded BLAS costs more than it gains (and on a
+# busy 2-core machine it can be 10x slower), so fit/predict run single-threaded.
+_SERIAL_BELOW = 2500
+_BLAS = ThreadpoolController()
+
+
+def blas_threads(n: int):
+    """Context limiting BLAS to one thread for small problems (n training points)."""
+    return _BLAS.limit(limits=1, user_api="blas") if n < _SERIAL_BELOW else _BLAS.limit(limits=None, user_api="blas")
+
+
+def cholesky(K: np.ndarray, what: str = "kernel matrix") -> tuple[np.ndarray, float]:
+    """Lower Cholesky factor of ``K`` (LAPACK dpotrf) with jitter escalation.
+
+    Returns ``(L, jitter)`` where ``jitter`` is the relative diagonal jitter that was
+    needed (0 if none).  Raises :class:`FabFitError` naming ``what``, its size and
+    condition number when even the largest jitter fails.
+    """
+    scale = float(np.mean(np.diag(K)))
+    for jitter in _JITTERS:
+        A = K if jitter == 0 else K + np.eye(K.shape[0]) * (jitter * scale)
+        L, info = lapack.dpotrf(A, lower=1, clean=1)
+        if info == 0:
+            return L, jitter
+    if not np.isfinite(K).all():
+        raise FabFitError(f"{what} (n={K.shape[0]}) has non-finite entries")
+    cond = np.linalg.cond(K) if K.shape[0] <= 3000 else float("nan")
+    raise FabFitError(
+        f"{what} (n={K.shape[0]}) is not positive definite even with jitter "
+        f"{_JITTERS[-1]:g} x diagonal (condition number {cond:.3g}): near-duplicate sites "
+        "or a noise level too small for the data"
+    )
+
+
+def check_training_data(X, y, n_min: int) -> tuple[np.ndarray, np.ndarray]:
+    """Validate a training set: finite 2-D ``X``, finite 1-D ``y``, enough distinct sites,
+    non-constant values.  Raises :class:`FabDataError` / :class:`FabFitError`."""
+    X = np.asarray(X, dtype=float)
+    y = np.asarray(y, dtype=float)
+    if X.ndim == 1:
+        X = X[:, None]
+    if X.ndim != 2 or y.ndim != 1 or X.shape[0] != y.shape[0]:
+        raise FabDataError(f"X must be (n, d) and y (n,), got X{X.shape} and y{y.shape}")
+    if not np.isfinite(X).all():
+        raise FabDataError(f"non-finite coordinates in X at rows {np.flatnonzero(~np.isfinite(X).all(1))[:5]}")
+    bad = ~np.isfinite(y)
+    if bad.any():
+        raise FabDataError(
+            f"{bad.sum()} NaN/inf training value(s) at rows {np.flatnonzero(bad)[:5].tolist()}: "
+            "drop unmeasured sites before fitting"
+        )
+    if X.shape[0] < n_min:
+        raise FabFitError(f"too few training sites: {X.shape[0]} < {n_min} needed by this model")
+    _, first, counts = np.unique(X, axis=0, return_index=True, return_counts=True)
+    if (counts > 1).any():
+        raise FabDataError(
+            f"duplicate sites in X ({(counts > 1).sum()} sites measured more than once, "
+            f"first at row {np.sort(first[counts > 1])[0]}): average repeats first"
+        )
+    if np.ptp(y) <= 1e-12 * max(1.0, float(np.abs(y).max())):
+        raise FabFitError(f"constant training values (all {y[0]:g}): nothing to model")
+    return X, y
+
+
+def mean_basis(X: np.ndarray, mean: str) -> np.ndarray:
+    """The mean's design matrix H: (n, 0), ones (n, 1) or ``[1, X]`` (n, d+1)."""
+    n = X.shape[0]
+    if mean == "zero":
+        return np.empty((n, 0))
+    if mean == "constant":
+        return np.ones((n, 1))
+    return np.hstack([np.ones((n, 1)), X])
+
+
+class _Factorised:
+    """Everything a likelihood evaluation computes, reused by ``fit`` and ``predict``."""
+
+    def __init__(self, X, y, H, kind, inv_ls, eta, signal_variance=None):
+        n = X.shape[0]
+        R = _kernels.correlation_sym(X, inv_ls, kind)
+        R[np.diag_indices(n)] += eta
+        self.L, self.jitter = cholesky(R, "correlation matrix")
+        self.LinvH = solve_triangular(self.L, H, lower=True, check_finite=False)
+        Linvy = solve_triangular(self.L, y, lower=True, check_finite=False)
+        if H.shape[1]:
+            A = self.LinvH.T @ self.LinvH  # Hᵀ(R+ηI)⁻¹H
+            self.LA, _ = cholesky(A, "mean design Hᵀ K⁻¹ H (collinear mean basis)")
+            rhs = self.LinvH.T @ Linvy
+            self.beta = lapack.dpotrs(self.LA, rhs, lower=1)[0]
+            z = Linvy - self.LinvH @ self.beta
+        else:
+            self.LA, self.beta, z = None, np.empty(0), Linvy
+        self.quad = float(z @ z)  # rᵀ(R+ηI)⁻¹r
+        self.n = n
+        self.sigma2 = self.quad / n if signal_variance is None else float(signal_variance)
+        self.alpha_R = solve_triangular(self.L, z, lower=True, trans="T", check_finite=False)
+        self.logdet_R = 2.0 * float(np.log(np.diag(self.L)).sum())
+
+    def log_likelihood(self) -> float:
+        s2 = self.sigma2
+        return -0.5 * self.quad / s2 - 0.5 * (self.n * math.log(s2) + self.logdet_R) - 0.5 * self.n * _LOG_2PI
+
+    def gradient(self, X, kind, inv_ls, eta, n_ls):
+        """∂ℓ/∂(log ℓ_1..d, log σ_f², log η) at fixed σ_f² (see module docstring)."""
+        s2 = self.sigma2
+        Rinv, info = lapack.dpotri(self.L, lower=1)
+        if info != 0:
+            raise FabFitError(f"inverting the correlation matrix failed (LAPACK info {info})")
+        a = self.alpha_R / math.sqrt(s2)
+        g_ls = 0.5 * _kernels.lengthscale_grad(X, inv_ls, a, Rinv, kind)
+        if n_ls == 1:
+            g_ls = np.array([g_ls.sum()])
+        g_s2 = 0.5 * (self.quad / s2 - self.n)
+        g_eta = 0.5 * eta * (float(a @ a) - float(np.trace(Rinv)))
+        return np.concatenate([g_ls, [g_s2, g_eta]])
+
+
+class GaussianProcess(RegressorMixin, BaseEstimator):
+    """Gaussian-process regression (kriging) with ML-II hyperparameters.
+
+    Parameters
+    ----------
+    kernel : {"rbf", "matern32", "matern52"}
+        Correlation function; "rbf" is the squared exponential of the virtual-probe paper.
+    length_scale : float or array-like, optional
+        Fixed length scale(s) when ``optimizer=None``, otherwise the optimiser's starting
+        point.  Default: 0.3 × the data's span in each input.
+    ard : bool
+        One length scale per input column (True) or one shared (False).
+    signal_variance, noise : float, optional
+        Signal variance σ_f² and white-noise variance σ_n² (same units as y²).  Used as
+        given when ``optimizer=None``; otherwise σ_f² is profiled out in closed form and
+        ``noise`` sets the starting noise ratio.  Defaults: var(y) and 0.05 var(y).
+    mean : {"constant", "linear", "zero"}
+        Mean basis, profiled out by generalised least squares.
+    optimizer : {"lbfgsb", None}
+        Maximise the log marginal likelihood with L-BFGS-B and analytic gradients, or
+        keep the given hyperparameters.
+    n_restarts : int
+        Extra optimiser starts drawn uniformly (in log space) inside ``bounds``.
+    bounds : dict, optional
+        ``{"length_scale": (lo, hi), "noise_ratio": (lo, hi)}``; lo/hi are multiples of
+        each input's span (length scale) and plain ratios σ_n²/σ_f² (noise).
+        Default ``{"length_scale": (None, 100), "noise_ratio": (1e-6, 10)}``, where ``None``
+        means half the median nearest-neighbour spacing of the training sites (at least
+        0.01): shorter scales cannot be resolved by the sample.
+    seed : int, optional
+        Seed of the restart draws.
+
+    Attributes
+    ----------
+    length_scale_ : ndarray of shape (n_features,)
+    signal_variance_, noise_ : float
+    mean_coef_ : ndarray, the GLS mean coefficients β̂
+    log_marginal_likelihood_ : float
+    X_train_, y_train_, alpha_, L_ : training data, ``K⁻¹r`` and ``chol(K)``
+    jitter_ : float, relative diagonal jitter that factorisation needed
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> X = np.c_[np.linspace(0, 1, 30), np.zeros(30)]; y = np.sin(6 * X[:, 0])
+    >>> gp = GaussianProcess(mean="zero").fit(X, y)
+    >>> round(float(gp.predict([[0.5, 0.0]])[0]), 2) == round(float(np.sin(3.0)), 2)
+    True
+    """
+
+    def __init__(
+        self,
+        kernel="rbf",
+        length_scale=None,
+        ard=True,
+        signal_variance=None,
+        noise=None,
+        mean="constant",
+        optimizer="lbfgsb",
+        n_restarts=0,
+        bounds=None,
+        seed=None,
+    ):
+        self.kernel = kernel
+        self.length_scale = length_scale
+        self.ard = ard
+        self.signal_variance = signal_variance
+        self.noise = noise
+        self.mean = mean
+        self.optimizer = optimizer
+        self.n_restarts = n_restarts
+        self.bounds = bounds
+        self.seed = seed
+
+    # ------------------------------------------------------------------ setup
+    def _check_params(self):
+        if self.kernel not in KERNELS:
+            raise FabFitError(f"kernel must be one of {list(KERNELS)}, got {self.kernel!r}")
+        if self.mean not in MEANS:
+            raise FabFitError(f"mean must be one of {MEANS}, got {self.mean!r}")
+        if self.optimizer not in ("lbfgsb", None):
+            raise FabFitError(f"optimizer must be 'lbfgsb' or None, got {self.optimizer!r}")
+
+    def _n_min(self, d: int) -> int:
+        n_ls = d if self.ard else 1
+        n_mean = {"zero": 0, "constant": 1, "linear": d + 1}[self.mean]
+        return n_ls + n_mean + 3
+
+    def _span(self, X):
+        span = np.ptp(X, axis=0)
+        return np.where(span > 0, span, 1.0)
+
+    def _start(self, X, y, H):
+        """Data-scaled starting (or fixed) log length scales, σ_f² and η."""
+        d = X.shape[1]
+        n_ls = d if self.ard else 1
+        span = self._span(X)
+        if self.length_scale is None:
+            ls = 0.3 * (span if self.ard else np.array([span.mean()]))
+        else:
+            ls = np.broadcast_to(np.asarray(self.length_scale, dtype=float), (n_ls,)).copy()
+        resid = y - H @ np.linalg.lstsq(H, y, rcond=None)[0] if H.shape[1] else y
+        var = float(resid.var()) if resid.var() > 0 else float(y.var())
+        s2 = var if self.signal_variance is None else float(self.signal_variance)
+        noise = 0.05 * var if self.noise is None else float(self.noise)
+        return np.log(ls), s2, noise / s2
+
+    def _log_bounds(self, X):
+        b = {"length_scale": (None, 100.0), "noise_ratio": (1e-6, 10.0)}
+        b.update(self.bounds or {})
+        span = self._span(X)
+        ref = span if self.ard else np.array([span.mean()])
+        ls_lo = b["length_scale"][0]
+        if ls_lo is None:
+            # Scales below the sample's own spacing cannot be resolved: they only open a
+            # flat "white noise" basin.  Half the median nearest-neighbour distance (in
+            # span-normalised coordinates), and at least 1 % of the span.
+            nn = np.sqrt(np.median(_kernels.nearest_neighbour_sq(X / span)))
+            ls_lo = max(0.01, 0.5 * nn)
+        lo = np.concatenate([np.log(ls_lo * ref), [math.log(b["noise_ratio"][0])]])
+        hi = np.concatenate([np.log(b["length_scale"][1] * ref), [math.log(b["noise_ratio"][1])]])
+        return lo, hi
+
+    def _inv_ls(self, log_ls, d):
+        return np.broadcast_to(np.exp(-np.asarray(log_ls)), (d,)).copy()
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, X, y):
+        """Fit hyperparameters (unless ``optimizer=None``) and factorise ``K``."""
+        with blas_threads(len(y)):
+            return self._fit(X, y)
+
+    def _fit(self, X, y):
+        self._check_params()
+        X, y = check_training_data(X, y, self._n_min(np.asarray(X).reshape(len(X), -1).shape[1]))
+        d = X.shape[1]
+        kind = KERNELS[self.kernel]
+        H = mean_basis(X, self.mean)
+        log_ls, s2, eta = self._start(X, y, H)
+        n_ls = log_ls.size
+
+        if self.optimizer is None:
+            fac = _Factorised(X, y, H, kind, self._inv_ls(log_ls, d), eta, signal_variance=s2)
+        else:
+            lo, hi = self._log_bounds(X)
+
+            def objective(p):
+                inv_ls = self._inv_ls(p[:n_ls], d)
+                e = math.exp(p[-1])
+                try:
+                    f = _Factorised(X, y, H, kind, inv_ls, e)
+                except FabFitError:
+                    return 1e25, np.zeros_like(p)
+                g = f.gradient(X, kind, inv_ls, e, n_ls)
+                return -f.log_likelihood(), -np.concatenate([g[:n_ls], g[-1:]])
+
+            def optimise(p0):
+                return minimize(objective, np.clip(p0, lo, hi), jac=True, method="L-BFGS-B",
+                                bounds=list(zip(lo, hi)), options={"maxiter": 200})
+
+            rng = np.random.default_rng(self.seed)
+            starts = [np.concatenate([log_ls, [math.log(eta)]])]
+            if self.length_scale is not None or self.noise is not None:
+                # Given starting values (e.g. warm starts from a fit to fewer dies) can sit in
+                # the basin of a poor local optimum; the data-scaled default start is always
+                # tried too and the better optimum kept.
+                default = clone(self).set_params(length_scale=None, noise=None, signal_variance=None)
+                ls0, _, eta0 = default._start(X, y, H)
+                starts.append(np.concatenate([ls0, [math.log(eta0)]]))
+            starts += [rng.uniform(lo, hi) for _ in range(self.n_restarts)]
+            best = min((optimise(p0) for p0 in starts), key=lambda res: res.fun)
+            if best.fun >= 1e25:
+                raise FabFitError(f"no hyperparameters gave a factorisable kernel matrix (n={X.shape[0]})")
+            log_ls, eta = best.x[:n_ls], math.exp(best.x[-1])
+            fac = _Factorised(X, y, H, kind, self._inv_ls(log_ls, d), eta)
+            self.n_iter_ = int(best.nit)
+
+        self.X_train_, self.y_train_ = X, y
+        self.n_features_in_ = d
+        self.length_scale_ = self._inv_ls(-log_ls, d) if self.ard else float(np.exp(log_ls[0]))
+        self.signal_variance_ = fac.sigma2
+        self.noise_ = fac.sigma2 * eta
+        self.mean_coef_ = fac.beta
+        self.log_marginal_likelihood_ = fac.log_likelihood()
+        self.jitter_ = fac.jitter
+        sd = math.sqrt(fac.sigma2)
+        self.L_ = fac.L * sd  # chol(K) = σ_f chol(R + ηI)
+        self.alpha_ = fac.alpha_R / fac.sigma2
+        self._LinvH = fac.LinvH / sd
+        self._LA = None if fac.LA is None else fac.LA / sd  # chol(Hᵀ K⁻¹ H)
+        return self
+
+    # ------------------------------------------------------------------ likelihood
+    def log_marginal_likelihood(self, theta=None, eval_gradient=False):
+        """Log marginal likelihood at ``theta = [log ℓ_1..d, log σ_f², log σ_n²]``.
+
+        Default ``theta`` is the fitted one.  With ``eval_gradient`` also returns the
+        analytic gradient with respect to ``theta``.
+        """
+        check_is_fitted(self)
+        if theta is None:
+            ls = np.atleast_1d(self.length_scale_)
+            theta = np.concatenate([np.log(ls), [math.log(self.signal_variance_), math.log(self.noise_)]])
+        theta = np.asarray(theta, dtype=float)
+        X, y, d = self.X_train_, self.y_train_, self.n_features_in_
+        n_ls = theta.size - 2
+        s2, noise = math.exp(theta[-2]), math.exp(theta[-1])
+        eta = noise / s2
+        inv_ls = self._inv_ls(theta[:n_ls], d)
+        kind = KERNELS[self.kernel]
+        fac = _Factorised(X, y, mean_basis(X, self.mean), kind, inv_ls, eta, signal_variance=s2)
+        if not eval_gradient:
+            return fac.log_likelihood()
+        g = fac.gradient(X, kind, inv_ls, eta, n_ls)
+        # (log σ_f², log η) -> (log σ_f², log σ_n²): log η = log σ_n² − log σ_f²
+        g_ls, g_s2, g_eta = g[:n_ls], g[n_ls], g[n_ls + 1]
+        return fac.log_likelihood(), np.concatenate([g_ls, [g_s2 - g_eta, g_eta]])
+
+    # ------------------------------------------------------------------ predict
+    def predict(self, X, return_std=False, return_cov=False, include_noise=False):
+        """Posterior mean at ``X``; optionally its std or covariance.
+
+        ``include_noise=True`` adds σ_n² to the variance (predicting a new measurement
+        rather than the underlying field).
+        """
+        check_is_fitted(self)
+        with blas_threads(self.X_train_.shape[0]):
+            return self._predict(X, return_std, return_cov, include_noise)
+
+    def _predict(self, X, return_std, return_cov, include_noise):
+        X = np.asarray(X, dtype=float)
+        if X.ndim != 2 or X.shape[1] != self.n_features_in_:
+            raise FabDataError(f"X has {X.shape[-1]} features, but GaussianProcess is expecting "
+                               f"{self.n_features_in_} features as input")
+        if not np.isfinite(X).all():
+            raise FabDataError(f"non-finite coordinates in X at rows {np.flatnonzero(~np.isfinite(X).all(1))[:5]}")
+        kind = KERNELS[self.kernel]
+        inv_ls = 1.0 / np.broadcast_to(np.asarray(self.length_scale_, dtype=float), (self.n_features_in_,))
+        s2 = self.signal_variance_
+        m = X.shape[0]
+        mean = np.empty(m)
+        var = np.empty(m) if return_std else None
+        cov = np.empty((m, m)) if return_cov else None
+        V_all = []
+        for start in range(0, m, _PREDICT_BLOCK):
+            Xb = X[start:start + _PREDICT_BLOCK]
+            Ks = s2 * _kernels.correlation(self.X_train_, Xb, inv_ls, kind)
+            Hs = mean_basis(Xb, self.mean)
+            mean[start:start + len(Xb)] = Hs @ self.mean_coef_ + Ks.T @ self.alpha_
+            if not (return_std or return_cov):
+                continue
+            V = solve_triangular(self.L_, Ks, lower=True, check_finite=False)
+            if return_cov:
+                V_all.append((Xb, Hs, V))
+            if return_std:
+                v = s2 - np.einsum("ij,ij->j", V, V)
+                if self._LA is not None:
+                    U = solve_triangular(self._LA, Hs.T - self._LinvH.T @ V, lower=True, check_finite=False)
+                    v += np.einsum("ij,ij->j", U, U)
+                var[start:start + len(Xb)] = v
+        if return_cov:
+            Xc = np.vstack([b[0] for b in V_all])
+            V = np.hstack([b[2] for b in V_all])
+            cov[:] = s2 * _kernels.correlation(Xc, Xc, inv_ls, kind) - V.T @ V
+            if self._LA is not None:
+                Hs = np.vstack([b[1] for b in V_all])
+                U = solve_triangular(self._LA, Hs.T - self._LinvH.T @ V, lower=True, check_finite=False)
+                cov += U.T @ U
+            if include_noise:
+                cov[np.diag_indices(m)] += self.noise_
+        out = [mean]
+        if return_std:
+            var = np.maximum(var, 0.0) + (self.noise_ if include_noise else 0.0)
+            out.append(np.sqrt(var))
+        if return_cov:
+            out.append(cov)
+        return out[0] if len(out) == 1 else tuple(out)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.regressor_tags.poor_score = True
+        return tags

@@ -1,0 +1,255 @@
+"""The virtual probe: measure a fraction of the dies, predict the rest.
+
+Four methods (the paper's names):
+
+* ``"gp"``       — per wafer, ``budget`` of the measured dies at random, one spatial GP;
+* ``"gp-ps"``    — per wafer, progressive sampling (:mod:`.progressive`);
+* ``"gp-st"``    — per lot, ``budget`` at random on every wafer, one GP over (x, y, t);
+* ``"gp-st-ps"`` — per lot, progressive sampling with the lot model (:mod:`.spatiotemporal`).
+
+Every (wafer, test) or (lot, test) item draws its random numbers from
+``SeedSequence([seed, crc32(wafer or lot), crc32(test)])``, so results do not depend on
+how the data is chunked or on which other wafers are in the batch.
+
+Example
+-------
+>>> import fabnb
+>>> from fabnb.spatial import virtual_probe, spec_range_error
+>>> ds = fabnb.synth.fab("small", seed=0)
+>>> out = virtual_probe(ds, "T01", method="gp", progress=False)
+>>> sorted(out.data_vars)
+['fit_error', 'sampled', 'value_pred', 'value_std']
+"""
+
+from __future__ import annotations
+
+import warnings
+import zlib
+
+import numpy as np
+import xarray as xr
+from tqdm.auto import tqdm
+
+from ..errors import FabDataError, FabFitError
+from .gp import GaussianProcess
+from .progressive import progressive_sample
+from .spatiotemporal import SpatioTemporalGP, lot_design, progressive_lot_states
+
+METHODS = ("gp", "gp-ps", "gp-st", "gp-st-ps")
+_ERRORS = {"FabDataError": FabDataError, "FabFitError": FabFitError}
+
+
+def _key(label) -> int:
+    return zlib.crc32(str(label).encode())
+
+
+def _rng(seed: int, label, test: str) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence([seed, _key(label), _key(test)]))
+
+
+def _random_mask(rng, measurable: np.ndarray, budget: float) -> np.ndarray:
+    idx = np.flatnonzero(measurable)
+    n = max(1, round(budget * idx.size))
+    mask = np.zeros(measurable.shape, dtype=bool)
+    mask[rng.choice(idx, size=min(n, idx.size), replace=False)] = True
+    return mask
+
+
+def _wafer_item(values, xy, method, budget, step, rng, options):
+    """Predict one wafer; returns (pred, std, sampled)."""
+    measurable = np.isfinite(values)
+    if not measurable.any():
+        raise FabDataError("no measured dies on this wafer")
+    if method == "gp":
+        sampled = _random_mask(rng, measurable, budget)
+        gp = GaussianProcess(**{"ard": False, **options}).fit(xy[sampled], values[sampled])
+        pred, std = gp.predict(xy, return_std=True)
+        return pred, std, sampled
+    state = progressive_sample(xy, values, budget=budget, step=step, gp=GaussianProcess(**{"ard": False, **options}),
+                               seed=int(rng.integers(2**31)))
+    return state.mean, state.std, state.sampled
+
+
+def _lot_item(values, xy, t, method, budget, step, rng, options):
+    """Predict one lot (wafers × dies); returns (pred, std, sampled)."""
+    measurable = np.isfinite(values)
+    empty = ~measurable.any(axis=1)
+    if empty.any():
+        raise FabDataError(f"no measured dies on {int(empty.sum())} wafer(s) of the lot (positions {np.flatnonzero(empty).tolist()})")
+    model = SpatioTemporalGP(**{"seed": int(rng.integers(2**31)), **options})
+    if method == "gp-st":
+        sampled = np.stack([_random_mask(rng, m, budget) for m in measurable])
+        model.fit(lot_design(xy, t, sampled), values[sampled])
+        Xq = np.c_[np.tile(xy, (t.size, 1)), np.repeat(t, xy.shape[0])]
+        pred, std = (a.reshape(values.shape) for a in model.predict(Xq, return_std=True))
+        return pred, std, sampled
+    state = None
+    for state in progressive_lot_states(xy, t, values, budget=budget, step=step, model=model,
+                                        seed=int(rng.integers(2**31))):
+        pass
+    return state.mean, state.std, state.sampled
+
+
+def _run_wafers(values, wafers, *, xy, test, method, budget, step, seed, options, bar):
+    """apply_ufunc kernel: values (n_wafers, n_dies) -> pred, std, sampled, error."""
+    pred = np.full(values.shape, np.nan)
+    std = np.full(values.shape, np.nan)
+    sampled = np.zeros(values.shape, dtype=bool)
+    error = np.full(values.shape[0], "", dtype=object)
+    for i, wafer in enumerate(wafers):
+        try:
+            pred[i], std[i], sampled[i] = _wafer_item(values[i], xy, method, budget, step,
+                                                      _rng(seed, wafer, test), options)
+        except (FabDataError, FabFitError) as exc:
+            error[i] = f"{type(exc).__name__}: {exc}"
+        if bar is not None:
+            bar.update(1)
+    return pred, std, sampled, error
+
+
+def _run_lot(values, wafers, lot, t, *, xy, test, method, budget, step, seed, options, bar):
+    """Kernel for one lot: values (n_wafers, n_dies) of the lot."""
+    try:
+        pred, std, sampled = _lot_item(values, xy, t, method, budget, step, _rng(seed, lot, test), options)
+        error = np.full(len(wafers), "", dtype=object)
+    except (FabDataError, FabFitError) as exc:
+        pred = np.full(values.shape, np.nan)
+        std = np.full(values.shape, np.nan)
+        sampled = np.zeros(values.shape, dtype=bool)
+        error = np.full(len(wafers), f"{type(exc).__name__}: lot {lot}: {exc}", dtype=object)
+    if bar is not None:
+        bar.update(1)
+    return pred, std, sampled, error
+
+
+def _order_in_lot(ds: xr.Dataset, idx: np.ndarray) -> np.ndarray:
+    """t = rank of the wafers' slot (or position) within their lot: 0, 1, 2, ..."""
+    slots = ds["slot"].values[idx] if "slot" in ds.coords else np.arange(idx.size)
+    return np.argsort(np.argsort(slots, kind="stable"), kind="stable").astype(float)
+
+
+def _probe_test(ds, values, test, method, budget, step, seed, options, bar):
+    xy = np.c_[ds["x"].values, ds["y"].values].astype(float)
+    wafers = xr.DataArray(np.asarray(ds["wafer"].values, dtype=object), dims="wafer")
+    common = {"xy": xy, "test": test, "method": method, "budget": budget, "step": step,
+              "seed": seed, "options": options, "bar": bar}
+    outputs = {"output_core_dims": [["die"], ["die"], ["die"], []], "dask": "parallelized",
+               "output_dtypes": [float, float, bool, object]}
+    if method in ("gp", "gp-ps"):
+        if values.chunks is not None:
+            wafers = wafers.chunk({"wafer": values.chunksizes["wafer"]})
+        res = xr.apply_ufunc(_run_wafers, values, wafers, input_core_dims=[["die"], []],
+                             kwargs=common, **outputs)
+        return [r.rename(None) for r in res]
+    lots = np.asarray(ds["lot"].values, dtype=object)
+    parts = []
+    for lot in dict.fromkeys(lots):
+        idx = np.flatnonzero(lots == lot)
+        sub, sub_wafers = values.isel(wafer=idx), wafers.isel(wafer=idx)
+        if sub.chunks is not None:
+            sub, sub_wafers = sub.chunk({"wafer": -1, "die": -1}), sub_wafers.chunk({"wafer": -1})
+        res = xr.apply_ufunc(
+            _run_lot, sub, sub_wafers,
+            input_core_dims=[["wafer", "die"], ["wafer"]],
+            output_core_dims=[["wafer", "die"], ["wafer", "die"], ["wafer", "die"], ["wafer"]],
+            kwargs=dict(lot=lot, t=_order_in_lot(ds, idx), **common),
+            dask="parallelized", output_dtypes=[float, float, bool, object],
+        )
+        parts.append(res)
+    return [xr.concat([p[j] for p in parts], dim="wafer").reindex(wafer=ds["wafer"]).rename(None)
+            for j in range(4)]
+
+
+def virtual_probe(ds: xr.Dataset, test, method: str = "gp", budget: float = 0.10,
+                  step: float = 0.025, seed: int = 0, progress: bool = True,
+                  model_options: dict | None = None) -> xr.Dataset:
+    """Predict every die of every wafer from a sampled fraction of them.
+
+    Parameters
+    ----------
+    ds : contract Dataset
+        Needs ``value`` (wafer, die, test), ``x``/``y`` and, for lot methods, ``lot`` and
+        ``slot``.  May be dask-chunked along ``wafer``: per-wafer methods then run chunk by
+        chunk (``xr.apply_ufunc(..., dask="parallelized")``), lot methods lot by lot.
+    test : str or list of str
+        Test name(s).  A single name gives outputs without a ``test`` dim.
+    method : {"gp", "gp-ps", "gp-st", "gp-st-ps"}
+    budget, step : float
+        Fraction of each wafer's measured dies to sample, and the progressive increment.
+    seed : int
+        Same seed, same samples and predictions.
+    progress : bool
+        tqdm progress bar over wafers (or lots) × tests.
+    model_options : dict, optional
+        Extra parameters of :class:`GaussianProcess` (per-wafer methods; default
+        ``ard=False``, one spatial length scale as in the paper) or
+        :class:`SpatioTemporalGP` (lot methods), e.g. ``{"kernel": "matern52"}``.
+
+    Returns
+    -------
+    Dataset with ``value_pred``, ``value_std`` (the field's posterior std), ``sampled``
+    over (wafer, die[, test]) and ``fit_error`` over (wafer[, test]) ("" when the fit
+    worked).  Items that failed (all-NaN wafer, too few dies, constant data, ...) are NaN,
+    listed in ``attrs["failures"]`` and reported by a warning; the rest of the batch
+    completes.  If every item fails, the first failure is raised as
+    :class:`FabDataError`/:class:`FabFitError` naming wafer (or lot) and test.
+    Dask input is computed before returning (the failure report needs the results).
+
+    Example
+    -------
+    >>> import fabnb
+    >>> ds = fabnb.synth.fab("small", seed=0)
+    >>> out = virtual_probe(ds, ["T01", "T02"], method="gp-ps", progress=False)
+    >>> out.value_pred.dims
+    ('wafer', 'die', 'test')
+    """
+    if method not in METHODS:
+        raise FabDataError(f"method must be one of {METHODS}, got {method!r}")
+    for name in ("value", "x", "y", "wafer") + (("lot",) if "st" in method else ()):
+        if name not in ds.variables:
+            raise FabDataError(f"virtual_probe needs '{name}' in the dataset")
+    tests = [test] if isinstance(test, str) else list(test)
+    known = set(np.asarray(ds["test"].values, dtype=str))
+    missing = [t for t in tests if t not in known]
+    if missing:
+        raise FabDataError(f"test(s) {missing} not in the dataset (has {sorted(known)[:5]}...)")
+    options = dict(model_options or {})
+    n_items = len(tests) * (ds.sizes["wafer"] if "st" not in method else len(set(np.asarray(ds["lot"].values, dtype=str))))
+    bar = tqdm(total=n_items, desc=f"virtual probe ({method})", disable=not progress)
+    per_test = []
+    for name in tests:
+        values = ds["value"].sel(test=name).transpose("wafer", "die").astype(float)
+        per_test.append(_probe_test(ds, values.drop_vars("test"), name, method, budget, step,
+                                    seed, options, bar))
+    out = xr.Dataset({
+        var: xr.concat([p[j] for p in per_test], dim=xr.DataArray(tests, dims="test", name="test"))
+        for j, var in enumerate(("value_pred", "value_std", "sampled", "fit_error"))
+    })
+    out = out.compute().transpose("wafer", "die", "test")
+    bar.close()
+    if isinstance(test, str):
+        out = out.isel(test=0, drop=True)
+    out["fit_error"] = out["fit_error"].astype(str)
+    out.attrs.update(method=method, budget=budget, step=step, seed=seed)
+    return _report_failures(out, tests)
+
+
+def _report_failures(out: xr.Dataset, tests: list[str]) -> xr.Dataset:
+    err = out["fit_error"]
+    if "test" not in err.dims:
+        err = err.expand_dims(test=tests)
+    failures = []
+    for t in tests:
+        for w, msg in zip(err["wafer"].values, err.sel(test=t).values):
+            if msg:
+                failures.append((str(w), t, str(msg)))
+    out.attrs["failures"] = "\n".join(f"wafer {w}, test {t}: {m}" for w, t, m in failures)
+    if failures and len(failures) == err.size:
+        w, t, msg = failures[0]
+        kind, _, text = msg.partition(": ")
+        raise _ERRORS.get(kind, FabFitError)(f"virtual probe failed for wafer {w}, test {t}: {text}")
+    if failures:
+        warnings.warn(f"virtual probe: {len(failures)} of {err.size} wafer/test items failed; "
+                      f"first: wafer {failures[0][0]}, test {failures[0][1]}: {failures[0][2]} "
+                      "(all in attrs['failures'])", stacklevel=3)
+    return out

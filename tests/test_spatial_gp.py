@@ -1,0 +1,174 @@
+"""fabnb.spatial.GaussianProcess against scikit-learn's exact GP, finite differences and
+data drawn from a known GP."""
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.gaussian_process import GaussianProcessRegressor
+from sklearn.gaussian_process.kernels import RBF, ConstantKernel, Matern, WhiteKernel
+
+from fabnb.errors import FabDataError, FabFitError
+from fabnb.spatial import GaussianProcess
+from fabnb.spatial.gp import cholesky
+
+SK_KERNELS = {
+    "rbf": lambda ls: RBF(ls),
+    "matern32": lambda ls: Matern(ls, nu=1.5),
+    "matern52": lambda ls: Matern(ls, nu=2.5),
+}
+
+
+def draw_gp(X, length_scale, signal_variance, noise, seed):
+    """One draw of y ~ GP(0, σ² RBF(ℓ)) + N(0, noise) using scikit-learn's kernel."""
+    K = (ConstantKernel(signal_variance) * RBF(length_scale))(X) + noise * np.eye(len(X))
+    return np.linalg.cholesky(K) @ np.random.default_rng(seed).normal(size=len(X))
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-1, 1, (150, 2))
+    y = np.sin(3 * X[:, 0]) + X[:, 1] ** 2 + 0.05 * rng.normal(size=150)
+    return X, y, rng.uniform(-1.2, 1.2, (60, 2))
+
+
+@pytest.mark.parametrize("kernel", ["rbf", "matern32", "matern52"])
+def test_matches_sklearn_with_fixed_kernel(data, kernel):
+    X, y, Xs = data
+    ls, s2, noise = [0.3, 0.5], 1.3, 0.01
+    ours = GaussianProcess(kernel=kernel, length_scale=ls, signal_variance=s2, noise=noise,
+                           mean="zero", optimizer=None).fit(X, y)
+    sk = GaussianProcessRegressor(ConstantKernel(s2) * SK_KERNELS[kernel](ls) + WhiteKernel(noise),
+                                  optimizer=None, alpha=0.0).fit(X, y)
+    m, s = ours.predict(Xs, return_std=True, include_noise=True)
+    m_sk, s_sk = sk.predict(Xs, return_std=True)
+    np.testing.assert_allclose(m, m_sk, rtol=1e-6, atol=1e-6 * np.abs(m_sk).max())
+    np.testing.assert_allclose(s, s_sk, rtol=1e-6)
+    assert ours.log_marginal_likelihood_ == pytest.approx(sk.log_marginal_likelihood_value_, rel=1e-8)
+    # the latent-field std leaves out exactly the white noise
+    s_f = ours.predict(Xs, return_std=True)[1]
+    np.testing.assert_allclose(s_f**2 + noise, s_sk**2, rtol=1e-6)
+    # full covariance agrees with sklearn's too
+    cov = ours.predict(Xs[:10], return_cov=True, include_noise=True)[1]
+    np.testing.assert_allclose(cov, sk.predict(Xs[:10], return_cov=True)[1], rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("kernel,mean", [("rbf", "constant"), ("matern32", "linear"), ("matern52", "zero")])
+def test_log_likelihood_gradient_matches_finite_differences(data, kernel, mean):
+    X, y, _ = data
+    gp = GaussianProcess(kernel=kernel, mean=mean, length_scale=[0.4, 0.7], signal_variance=0.8,
+                         noise=0.02, optimizer=None).fit(X, y)
+    theta = np.log([0.4, 0.7, 0.8, 0.02])
+    _, grad = gp.log_marginal_likelihood(theta, eval_gradient=True)
+    h = 1e-5
+    fd = [(gp.log_marginal_likelihood(theta + h * e) - gp.log_marginal_likelihood(theta - h * e)) / (2 * h)
+          for e in np.eye(4)]
+    np.testing.assert_allclose(grad, fd, rtol=1e-5, atol=1e-6)
+
+
+def test_recovers_hyperparameters_of_a_known_gp():
+    rng = np.random.default_rng(3)
+    X = rng.uniform(0, 10, (400, 2))
+    truth = {"length_scale": np.array([1.0, 2.5]), "signal_variance": 2.0, "noise": 0.05}
+    fits = [GaussianProcess(mean="zero").fit(X, draw_gp(X, truth["length_scale"], 2.0, 0.05, seed))
+            for seed in range(3)]
+    ls = np.mean([f.length_scale_ for f in fits], axis=0)
+    np.testing.assert_allclose(ls, truth["length_scale"], rtol=0.2)
+    assert np.mean([f.noise_ for f in fits]) == pytest.approx(0.05, rel=0.3)
+    # σ_f² of a 10-unit window is poorly identified: only require the right magnitude
+    assert 0.7 < np.mean([f.signal_variance_ for f in fits]) < 6.0
+    # the optimum beats the truth's likelihood (it is a maximum) but not by much
+    f = fits[0]
+    at_truth = f.log_marginal_likelihood(np.log([1.0, 2.5, 2.0, 0.05]))
+    assert at_truth <= f.log_marginal_likelihood_ < at_truth + 10
+
+
+def test_optimum_is_stationary_and_at_least_as_good_as_sklearn(data):
+    X, y, _ = data
+    gp = GaussianProcess(kernel="matern52", mean="zero").fit(X, y)
+    _, grad = gp.log_marginal_likelihood(eval_gradient=True)
+    assert np.abs(grad).max() < 1e-2 * len(y)
+    sk = GaussianProcessRegressor(ConstantKernel() * Matern([1.0, 1.0], nu=2.5) + WhiteKernel(),
+                                  alpha=0.0).fit(X, y)
+    assert gp.log_marginal_likelihood_ >= sk.log_marginal_likelihood_value_ - 1e-3
+
+
+def test_linear_mean_recovers_the_trend():
+    rng = np.random.default_rng(5)
+    X = rng.uniform(0, 10, (200, 2))
+    y = 3.0 + 0.5 * X[:, 0] - 0.2 * X[:, 1] + draw_gp(X, [1.5, 1.5], 0.1, 0.01, seed=6)
+    gp = GaussianProcess(mean="linear", ard=False).fit(X, y)
+    np.testing.assert_allclose(gp.mean_coef_[1:], [0.5, -0.2], atol=0.1)
+    # far outside the data the prediction follows the trend, not a constant
+    far = np.array([[20.0, 5.0]])
+    assert gp.predict(far)[0] == pytest.approx(3.0 + 10.0 - 1.0, abs=1.0)
+
+
+def test_restarts_are_seeded(data):
+    X, y, _ = data
+    a = GaussianProcess(n_restarts=2, seed=4).fit(X, y)
+    b = GaussianProcess(n_restarts=2, seed=4).fit(X, y)
+    np.testing.assert_array_equal(a.length_scale_, b.length_scale_)
+    assert a.log_marginal_likelihood_ >= GaussianProcess().fit(X, y).log_marginal_likelihood_ - 1e-6
+
+
+def test_sklearn_estimator_protocol(data):
+    X, y, _ = data
+    gp = GaussianProcess(kernel="matern32", ard=False)
+    with pytest.raises(NotFittedError):
+        gp.predict(X)
+    assert gp.fit(X, y) is gp
+    twin = clone(gp)
+    assert twin.get_params() == gp.get_params() and not hasattr(twin, "length_scale_")
+    assert twin.set_params(kernel="rbf").kernel == "rbf"
+    assert np.isscalar(gp.length_scale_)
+    assert gp.score(X, y) > 0.95  # RegressorMixin R²
+
+
+def test_bad_input_names_the_problem(data):
+    X, y, _ = data
+    y_nan = y.copy()
+    y_nan[7] = np.nan
+    with pytest.raises(FabDataError, match="NaN.*rows \\[7\\]"):
+        GaussianProcess().fit(X, y_nan)
+    with pytest.raises(FabDataError, match="duplicate sites"):
+        GaussianProcess().fit(np.vstack([X, X[:1]]), np.r_[y, y[0]])
+    with pytest.raises(FabFitError, match="constant training values"):
+        GaussianProcess().fit(X, np.full(len(y), 2.5))
+    with pytest.raises(FabFitError, match="too few training sites: 4"):
+        GaussianProcess().fit(X[:4], y[:4])
+    with pytest.raises(FabFitError, match="kernel must be one of"):
+        GaussianProcess(kernel="cubic").fit(X, y)
+
+
+def test_ill_conditioning_jitter_then_error():
+    X = np.c_[np.linspace(0, 1, 60), np.zeros(60)]
+    y = np.sin(X[:, 0])
+    gp = GaussianProcess(length_scale=10.0, signal_variance=1.0, noise=0.0, optimizer=None).fit(X, y)
+    assert gp.jitter_ > 0  # noise-free smooth kernel on dense sites needs jitter
+    with pytest.raises(FabFitError, match="n=2.*not positive definite.*condition number"):
+        cholesky(np.array([[1.0, 2.0], [2.0, 1.0]]), "kernel matrix")
+
+
+PROTOCOL_CHECKS = [
+    "check_no_attributes_set_in_init", "check_parameters_default_constructible",
+    "check_get_params_invariance", "check_set_params", "check_estimators_unfitted",
+    "check_fit_check_is_fitted", "check_estimators_fit_returns_self",
+    "check_dont_overwrite_parameters", "check_estimators_overwrite_params", "check_fit_idempotent",
+    "check_n_features_in", "check_n_features_in_after_fitting", "check_estimators_pickle",
+    "check_methods_subset_invariance", "check_regressors_train",
+]
+
+
+@pytest.mark.parametrize("check", PROTOCOL_CHECKS)
+def test_sklearn_estimator_checks(check):
+    """The scikit-learn estimator checks of the estimator protocol.  (Input-format checks
+    such as sparse/complex/1-D X are not claimed: fabnb raises its own errors there.)"""
+    import warnings
+
+    from sklearn.utils import estimator_checks
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        getattr(estimator_checks, check)("GaussianProcess", GaussianProcess())

@@ -1,0 +1,157 @@
+"""virtual_probe over a Dataset, the lot model, failures and the accuracy metrics."""
+
+import warnings
+
+import numpy as np
+import pytest
+from conftest import make_dataset
+from sklearn.gaussian_process.kernels import RBF
+
+from fabnb.errors import FabDataError, FabFitError
+from fabnb.spatial import (
+    SpatioTemporalGP,
+    delta_mre,
+    spec_range,
+    spec_range_error,
+    virtual_probe,
+)
+
+
+def gp_draw(xy, length_scale, rng):
+    K = RBF(length_scale)(xy) + 1e-8 * np.eye(len(xy))
+    return np.linalg.cholesky(K) @ rng.normal(size=len(xy))
+
+
+@pytest.fixture(scope="module")
+def lot():
+    """One lot of 6 wafers, 2 tests: a shared spatial pattern, a temporal trend across
+    the lot, a small wafer-specific part and measurement noise (the simulator's truth is
+    ``field``)."""
+    ds = make_dataset(n_wafers=6, n_tests=2, die_mm=9)
+    rng = np.random.default_rng(0)
+    xy = np.c_[ds["x"].values, ds["y"].values]
+    field = np.empty(ds["value"].shape)
+    for k in range(2):
+        shared = gp_draw(xy, 35.0, rng)
+        for w in range(6):
+            field[w, :, k] = shared + 0.4 * w + 0.15 * gp_draw(xy, 35.0, rng)
+    ds["value"] = (("wafer", "die", "test"), field + 0.03 * rng.normal(size=field.shape))
+    return ds
+
+
+def test_outputs_budget_and_seed(lot):
+    out = virtual_probe(lot, ["T01", "T02"], method="gp", progress=False)
+    assert out["value_pred"].dims == ("wafer", "die", "test")
+    n_meas = lot.sizes["die"]
+    np.testing.assert_array_equal(out["sampled"].sum("die").values, round(0.10 * n_meas))
+    again = virtual_probe(lot, ["T01", "T02"], method="gp", progress=False)
+    np.testing.assert_array_equal(again["value_pred"].values, out["value_pred"].values)
+    other = virtual_probe(lot, ["T01", "T02"], method="gp", seed=1, progress=False)
+    assert not (other["sampled"].values == out["sampled"].values).all()
+    single = virtual_probe(lot, "T02", method="gp", progress=False)
+    assert single["value_pred"].dims == ("wafer", "die")
+    # an item's result does not depend on the rest of the batch
+    np.testing.assert_array_equal(single["value_pred"].values, out["value_pred"].sel(test="T02").values)
+    # sampled dies are predicted close to their measurement (small noise)
+    err = abs(out["value_pred"] - lot["value"]).where(out["sampled"])
+    assert float(err.max()) < 0.2
+
+
+def test_spatiotemporal_model_beats_per_wafer_models(lot):
+    truth = lot["value"]
+    eps = {}
+    for method in ("gp", "gp-st"):
+        out = virtual_probe(lot, ["T01", "T02"], method=method, progress=False)
+        eps[method] = float(spec_range_error(truth, out["value_pred"], out["sampled"]).mean())
+    assert eps["gp-st"] < 0.9 * eps["gp"]
+    assert delta_mre(eps["gp-st"], eps["gp"]) > 0.1
+
+
+@pytest.mark.parametrize("method", ["gp-ps", "gp-st-ps"])
+def test_progressive_methods_run_and_predict(lot, method):
+    out = virtual_probe(lot, "T01", method=method, progress=False)
+    eps = spec_range_error(lot["value"].sel(test="T01"), out["value_pred"], out["sampled"])
+    assert float(eps.mean()) < 0.05
+    np.testing.assert_array_equal(out["sampled"].sum("die").values, round(0.10 * lot.sizes["die"]))
+
+
+@pytest.mark.parametrize("method", ["gp", "gp-st"])
+def test_dask_chunked_equals_unchunked(lot, method):
+    eager = virtual_probe(lot, "T01", method=method, progress=False)
+    lazy = virtual_probe(lot.chunk({"wafer": 2}), "T01", method=method, progress=False)
+    np.testing.assert_array_equal(lazy["sampled"].values, eager["sampled"].values)
+    np.testing.assert_allclose(lazy["value_pred"].values, eager["value_pred"].values, rtol=1e-12)
+
+
+def test_failed_items_are_reported_and_the_batch_completes(lot):
+    bad = lot.copy(deep=True)
+    v = bad["value"].values
+    v[1, :, 0] = np.nan  # an all-NaN wafer for T01
+    v[2, :, 0] = 1.5  # constant data
+    bad["value"] = (("wafer", "die", "test"), v)
+    with pytest.warns(UserWarning, match="2 of 12 wafer/test items failed"):
+        out = virtual_probe(bad, ["T01", "T02"], method="gp", progress=False)
+    failures = out.attrs["failures"]
+    assert "wafer L0001-02, test T01: FabDataError: no measured dies" in failures
+    assert "wafer L0001-03, test T01: FabFitError: constant training values" in failures
+    assert out["value_pred"].sel(test="T02").notnull().all()
+    assert out["value_pred"].sel(test="T01", wafer="L0001-02").isnull().all()
+    with pytest.raises(FabDataError, match="wafer L0001-02, test T01: no measured dies"):
+        virtual_probe(bad.isel(wafer=[1]), "T01", progress=False)
+    few = lot.copy(deep=True)
+    few["value"] = few["value"].where(few["die"] < 30)
+    with pytest.raises(FabFitError, match="wafer L0001-01, test T01: too few training sites"):
+        virtual_probe(few.isel(wafer=[0]), "T01", progress=False)
+    with pytest.raises(FabDataError, match="method must be one of"):
+        virtual_probe(lot, "T01", method="kriging")
+    with pytest.raises(FabDataError, match="T99"):
+        virtual_probe(lot, "T99")
+
+
+def test_lot_model_approximation_matches_exact():
+    """Subsample hyperparameters + time-local prediction vs the exact GP on a small lot."""
+    rng = np.random.default_rng(2)
+    xy = rng.uniform(-100, 100, (700, 2))
+    base = gp_draw(xy, 30.0, rng)
+    t = np.repeat(np.arange(6.0), 120)
+    sites = np.concatenate([rng.choice(700, 120, replace=False) for _ in range(6)])
+    X = np.c_[xy[sites], t]
+    y = base[sites] + 0.2 * t + 0.02 * rng.normal(size=t.size)
+    exact = SpatioTemporalGP(seed=0).fit(X, y)
+    approx = SpatioTemporalGP(max_exact=300, n_hyper=400, max_local=300, block_size=100, seed=0).fit(X, y)
+    assert exact.exact_ and not approx.exact_
+    Xq = np.c_[xy, np.full(700, 3.0)]
+    m_exact, s_exact = exact.predict(Xq, return_std=True)
+    m_approx, s_approx = approx.predict(Xq, return_std=True)
+    truth = base + 0.6
+    rmse = lambda m: np.sqrt(np.mean((m - truth) ** 2))
+    assert rmse(m_approx) < 1.1 * rmse(m_exact)
+    assert np.median(s_approx / s_exact) > 0.95  # conditioning on fewer points: never overconfident
+
+
+def test_spec_range_error_definition():
+    true = np.r_[np.linspace(0.0, 1.0, 99), 50.0]  # one far outlier
+    assert spec_range(true) == pytest.approx(1.0)  # the ±3σ filter drops it
+    pred = true + 0.02
+    sampled = np.zeros(100, bool)
+    sampled[:10] = True
+    pred[:10] += 5.0  # errors on sampled dies do not count
+    assert spec_range_error(true, pred, sampled) == pytest.approx(0.02)
+    ds = make_dataset(n_wafers=2, n_tests=1)
+    v = ds["value"].isel(test=0)
+    eps = spec_range_error(v, v + 0.1)
+    assert eps.dims == ("wafer",)
+    expected = [0.1 / spec_range(v.isel(wafer=w).values) for w in range(2)]
+    np.testing.assert_allclose(eps.values, expected)
+
+
+def test_delta_mre():
+    assert delta_mre(0.056, 0.073) == pytest.approx((0.073 - 0.056) / 0.073)
+    import xarray as xr
+
+    e = xr.DataArray([[0.05, 0.10], [0.05, 0.10]], dims=("wafer", "test"))
+    b = xr.DataArray([[0.10, 0.10], [0.10, 0.10]], dims=("wafer", "test"))
+    assert delta_mre(e, b, dim="test") == pytest.approx(0.25)  # mean of 50 % and 0 %
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert delta_mre(e, b) == pytest.approx(0.25)

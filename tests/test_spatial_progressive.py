@@ -1,0 +1,95 @@
+"""Progressive sampling (Algorithm 1) on one wafer and on a lot (GP-ST-PS)."""
+
+import itertools
+
+import numpy as np
+import pytest
+from sklearn.gaussian_process.kernels import RBF
+
+from fabnb.geometry import die_grid
+from fabnb.spatial import (
+    GaussianProcess,
+    progressive_lot_states,
+    progressive_sample,
+    progressive_states,
+    spec_range_error,
+)
+
+
+@pytest.fixture(scope="module")
+def wafer():
+    grid = die_grid(200, die_width_mm=7, die_height_mm=7)
+    return np.c_[grid["x"].values, grid["y"].values]
+
+
+def field(xy, seed, length_scale=25.0, noise=0.02):
+    """A draw of a known stationary GP (scikit-learn's RBF) plus white noise on the dies."""
+    K = RBF(length_scale)(xy) + 1e-8 * np.eye(len(xy))
+    rng = np.random.default_rng(seed)
+    return np.linalg.cholesky(K) @ rng.normal(size=len(xy)) + noise * rng.normal(size=len(xy))
+
+
+def test_budget_increments_and_no_repicks(wafer):
+    y = field(wafer, 0)
+    y[:15] = np.nan  # unmeasurable dies are never picked
+    n = np.isfinite(y).sum()
+    states = list(progressive_states(wafer, y, budget=0.10, step=0.025, seed=1))
+    step = round(0.025 * n)
+    expected = [min(step * (i + 1), round(0.10 * n)) for i in range(len(states))]
+    assert [s.n_sampled for s in states] == expected
+    assert states[-1].n_sampled == round(0.10 * n)
+    last = states[-1]
+    assert len(set(last.order.tolist())) == last.order.size  # never re-picks
+    assert not last.sampled[:15].any()
+    for a, b in itertools.pairwise(states):
+        assert (b.sampled >= a.sampled).all()  # nested samples
+        np.testing.assert_array_equal(b.order[: a.order.size], a.order)
+    assert np.flatnonzero(last.sampled).tolist() == sorted(last.order.tolist())
+    assert last.mean.shape == last.std.shape == y.shape
+    assert set(last.hyperparameters) >= {"length_scale", "signal_variance", "noise"}
+
+
+def test_variance_threshold_stops_early(wafer):
+    y = field(wafer, 1)
+    states = list(progressive_states(wafer, y, budget=0.5, step=0.025, var_threshold=1e9, seed=0))
+    assert len(states) == 1
+
+
+def test_seed_reproduces_and_changes(wafer):
+    y = field(wafer, 2)
+    a = progressive_sample(wafer, y, seed=3)
+    b = progressive_sample(wafer, y, seed=3)
+    c = progressive_sample(wafer, y, seed=4)
+    np.testing.assert_array_equal(a.order, b.order)
+    np.testing.assert_array_equal(a.mean, b.mean)
+    assert not np.array_equal(a.order, c.order)
+
+
+def test_beats_random_sampling_on_average(wafer):
+    """At the same 10 % budget, progressive sampling predicts a known field better."""
+    ps, rs = [], []
+    for seed in range(4):
+        y = field(wafer, 10 + seed)
+        last = progressive_sample(wafer, y, seed=seed)
+        ps.append(spec_range_error(y, last.mean, last.sampled))
+        rand = np.zeros(len(y), bool)
+        rand[np.random.default_rng(seed).choice(len(y), last.n_sampled, replace=False)] = True
+        gp = GaussianProcess(ard=False).fit(wafer[rand], y[rand])
+        rs.append(spec_range_error(y, gp.predict(wafer), rand))
+    assert np.mean(ps) < np.mean(rs)
+
+
+def test_lot_progressive_shares_first_sites_and_respects_budget(wafer):
+    t = np.arange(4.0)
+    Y = np.stack([field(wafer, 20) + 0.1 * k for k in t])
+    Y[2, :5] = np.nan
+    states = list(progressive_lot_states(wafer, t, Y, seed=0))
+    first = states[0].sampled
+    assert (first[0] == first[1]).all() and (first[0] == first[3]).all()  # same random sites
+    last = states[-1]
+    budget = np.round(0.10 * np.isfinite(Y).sum(axis=1))
+    np.testing.assert_array_equal(last.sampled.sum(axis=1), budget)
+    assert not last.sampled[2, :5].any()
+    assert len(set(last.order.tolist())) == last.order.size
+    assert last.mean.shape == Y.shape
+    assert len(last.hyperparameters["length_scale"]) == 3  # x, y and its own time scale

@@ -1,0 +1,333 @@
+"""The WaferMap widget model, kernel side: traits <-> Dataset, binary buffers, the comm
+protocol in both directions (mocked comm), linked selection, bad-input messages and the
+static fallback.  The front end itself is tested in tests/browser/."""
+
+from __future__ import annotations
+
+import base64
+import json
+import warnings
+from pathlib import Path
+
+import ipywidgets.comm
+import nbformat
+import numpy as np
+import pytest
+from conftest import make_dataset
+from nbclient import NotebookClient
+
+from fabnb.errors import FabDataError
+from fabnb.widgets import FabWidgetWarning, WaferMap, _static
+from fabnb.widgets.wafermap import decode_f32, decode_i32
+
+TESTS_DIR = Path(__file__).resolve().parent
+
+
+class RecordingComm:
+    """Stands in for the kernel's comm: records what the widget sends and lets the test
+    deliver front-end messages to the widget's handler."""
+
+    kernel = "a kernel"
+    comm_id = "test-comm"
+
+    def __init__(self, **open_args):
+        self.opened = open_args
+        self.sent = []
+        self.handler = None
+
+    def on_msg(self, callback):
+        self.handler = callback
+
+    def send(self, data=None, buffers=None, **kw):
+        self.sent.append((data, buffers or []))
+
+    def close(self, *args, **kwargs):
+        pass
+
+    def deliver(self, state):
+        """A front-end ``update`` message, as JupyterLab's widget manager sends it."""
+        self.handler({"content": {"data": {"method": "update", "state": state,
+                                           "buffer_paths": []}}, "buffers": []})
+
+
+@pytest.fixture
+def comms(monkeypatch):
+    made = []
+
+    def create_comm(**kwargs):
+        made.append(RecordingComm(**kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(ipywidgets.comm, "create_comm", create_comm)
+    return made
+
+
+@pytest.fixture
+def ds():
+    d = make_dataset(n_wafers=4, n_tests=3, seed=2)
+    d["value"][1, :5, 0] = np.nan  # some unmeasured dies on wafer 1, test T01
+    return d
+
+
+def _quiet(**kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FabWidgetWarning)  # a good map must not warn
+        return WaferMap(**kw)
+
+
+def test_buffers_hold_the_current_wafer_as_float32_and_int32(ds):
+    m = _quiet(ds=ds, test="T02", wafer="L0001-03")
+    np.testing.assert_array_equal(decode_f32(m.x), ds["x"].values.astype(np.float32))
+    np.testing.assert_array_equal(decode_f32(m.y), ds["y"].values.astype(np.float32))
+    np.testing.assert_array_equal(decode_i32(m.col), ds["col"].values)
+    np.testing.assert_array_equal(decode_i32(m.row), ds["row"].values)
+    expected = ds["value"].sel(wafer="L0001-03", test="T02").values
+    np.testing.assert_allclose(decode_f32(m.values), expected, rtol=1e-6)  # float32 precision
+    np.testing.assert_array_equal(decode_i32(m.bins), ds["hbin"].sel(wafer="L0001-03").values)
+    assert m.message == "" and m.data_wafer == "L0001-03"
+    assert m.geometry["n_die"] == ds.sizes["die"] == decode_f32(m.values).size
+
+
+def test_nan_survives_the_round_trip(ds):
+    m = _quiet(ds=ds, test="T01", wafer=1)
+    got = decode_f32(m.values)
+    want = ds["value"].isel(wafer=1).sel(test="T01").values
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    assert np.isnan(got[:5]).all()
+    np.testing.assert_allclose(got[5:], want[5:], rtol=1e-6)
+
+
+def test_python_side_switches_resend_only_that_wafer(ds, comms):
+    m = _quiet(ds=ds, test="T01")
+    comm = comms[-1]
+    for k, wafer in enumerate(m.wafers):
+        comm.sent.clear()
+        m.wafer = wafer
+        np.testing.assert_allclose(
+            decode_f32(m.values), ds["value"].isel(wafer=k).sel(test="T01").values, rtol=1e-6)
+        np.testing.assert_array_equal(decode_i32(m.bins), ds["hbin"].isel(wafer=k).values)
+        if k == 0:
+            continue  # wafer 0 is already shown: nothing to send
+        # one message; the die data travel as binary buffers, never as JSON lists
+        assert len(comm.sent) == 1
+        data, buffers = comm.sent[0]
+        assert data["method"] == "update"
+        assert data["state"]["wafer"] == data["state"]["data_wafer"] == wafer
+        assert ["values"] in data["buffer_paths"] and ["bins"] in data["buffer_paths"]
+        assert "x" not in data["state"]  # geometry is sent once, not on every switch
+        sizes = sorted(memoryview(b).nbytes for b in buffers)
+        assert sizes == [4 * ds.sizes["die"]] * 2
+        json.dumps(data)  # what is left is plain JSON
+
+
+def test_test_and_var_switches(ds):
+    m = _quiet(ds=ds, test="T01", wafer=2)
+    m.test = "T03"
+    np.testing.assert_allclose(decode_f32(m.values), ds["value"].isel(wafer=2).sel(test="T03"), rtol=1e-6)
+    finite = ds["value"].sel(test="T03").values
+    np.testing.assert_allclose([m.vmin, m.vmax], np.nanpercentile(finite, [1, 99]), rtol=1e-9)
+    m.scale = "wafer"
+    one = ds["value"].isel(wafer=2).sel(test="T03").values
+    np.testing.assert_allclose([m.vmin, m.vmax], np.nanpercentile(one, [1, 99]), rtol=1e-9)
+    assert (m.unit, m.lsl, m.usl) == ("V", -2.0, 2.0)
+    m.var = "hbin"
+    assert m.message == ""
+
+
+def test_front_end_updates_reach_python(ds, comms):
+    m = _quiet(ds=ds, test="T01")
+    comm = comms[-1]
+    comm.deliver({"selected": [7, 3, 3]})
+    assert m.selected == [3, 7]
+    comm.sent.clear()
+    comm.deliver({"wafer": "L0001-04"})  # the wafer picker
+    assert m.wafer == "L0001-04" and m.data_wafer == "L0001-04"
+    np.testing.assert_allclose(decode_f32(m.values), ds["value"].isel(wafer=3).sel(test="T01"), rtol=1e-6)
+    answers = [d for d, _ in comm.sent if d["method"] == "update" and "data_wafer" in d["state"]]
+    assert len(answers) == 1  # the kernel answered with the new wafer's data
+    assert ["values"] in answers[0]["buffer_paths"] and ["bins"] in answers[0]["buffer_paths"]
+
+
+def test_linked_selection_both_ways(ds, comms):
+    a = _quiet(ds=ds, test="T01")
+    b = _quiet(ds=ds, var="hbin")
+    link = a.link_selection(b)
+    a.selected = [4, 2]
+    assert b.selected == [2, 4]
+    comms[-1].deliver({"selected": [9]})  # a click in b's view
+    assert a.selected == [9]
+    link.unlink()
+    a.selected = []
+    assert b.selected == [9]
+
+
+def test_link_refuses_maps_of_different_grids(ds):
+    other = make_dataset(n_wafers=1, die_mm=10.0)
+    with pytest.raises(FabDataError, match="dies"):
+        _quiet(ds=ds).link_selection(_quiet(ds=other))
+
+
+def test_selection_outside_the_grid_and_empty_selection(ds):
+    m = _quiet(ds=ds)
+    with pytest.raises(FabDataError, match="outside"):
+        m.selected = [ds.sizes["die"]]
+    with pytest.raises(FabDataError, match="no dies are selected"):
+        m.selected_dies()
+    m.selected = [5, 1]
+    sub = m.selected_dies()
+    np.testing.assert_array_equal(sub["x"].values, ds["x"].values[[1, 5]])
+
+
+@pytest.mark.parametrize("make, words", [
+    (lambda d: WaferMap(d, test="T99"), ["'T99'", "not in the dataset", "T01"]),
+    (lambda d: WaferMap(d.drop_vars(["x", "y"])), ["no die coordinate(s) 'x', 'y'"]),
+    (lambda d: WaferMap(d, wafer="L0009-01"), ["'L0009-01'", "not in the dataset"]),
+    (lambda d: WaferMap(d, wafer=10), ["position 10", "out of range"]),
+    (lambda d: WaferMap(d.drop_vars("hbin"), var="hbin", test="T01"), []),
+])
+def test_bad_input_gives_a_widget_with_a_message(ds, make, words):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        m = make(ds)
+    for w in words:
+        assert w in m.message
+    if words:
+        assert any(issubclass(c.category, FabWidgetWarning) for c in caught)
+    else:  # missing hbin falls back to the values, no message
+        assert m.var == "value" and m.message == ""
+
+
+def test_all_nan_wafer_message_and_recovery(ds):
+    ds["value"][2] = np.nan
+    m = _quiet(ds=ds, test="T02", wafer=0)
+    with pytest.warns(FabWidgetWarning, match="all NaN"):
+        m.wafer = "L0001-03"
+    assert "L0001-03" in m.message and np.isnan(decode_f32(m.values)).all()
+    m.wafer = "L0001-01"
+    assert m.message == ""
+
+
+def test_bad_test_then_good_test_clears_the_message(ds):
+    with pytest.warns(FabWidgetWarning):
+        m = WaferMap(ds, test="nope")
+    m.test = "T02"
+    assert m.message == ""
+    np.testing.assert_allclose(decode_f32(m.values), ds["value"].isel(wafer=0).sel(test="T02"), rtol=1e-6)
+
+
+def test_non_dataset_input_raises():
+    with pytest.raises(FabDataError, match="xarray.Dataset"):
+        WaferMap({"x": [1, 2]})
+
+
+def test_static_image_fallback(ds):
+    m = _quiet(ds=ds, test="T01")
+    data, _ = m._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in data
+    png = base64.b64decode(data["image/png"])
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 2000
+    with pytest.warns(FabWidgetWarning):
+        bad = WaferMap(ds, test="T99")
+    data, _ = bad._repr_mimebundle_()
+    assert "image/png" not in data and "T99" in data["text/plain"]
+
+
+def test_front_end_files_are_found_and_missing_ones_are_named(monkeypatch, tmp_path):
+    assert "export default" in _static.static_file("wafermap.js").read_text()
+    assert (_static.static_dir() / "wafermap.css").is_file()
+    monkeypatch.setattr(_static, "CANDIDATES", (tmp_path / "a", tmp_path / "b"))
+    with pytest.raises(FabDataError, match="wafermap.js"):
+        _static.static_dir()
+
+
+def test_executed_notebook_keeps_widget_state(tmp_path):
+    """nbclient (what papermill runs) stores the widget state, buffers included, in the
+    notebook metadata, so nbconvert HTML can render the widget without a kernel."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(
+        f"import sys; sys.path.insert(0, {str(TESTS_DIR)!r})\n"
+        "from conftest import make_dataset\n"
+        "from fabnb.widgets import WaferMap\n"
+        "WaferMap(make_dataset(n_wafers=2), test='T02', wafer=1)"
+    )]
+    NotebookClient(nb, kernel_name="python3", timeout=120, store_widget_state=True,
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    state = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    maps = [m for m in state.values() if m["state"].get("_anywidget_id", "").endswith("WaferMap")]
+    assert len(maps) == 1
+    saved = maps[0]
+    assert saved["state"]["data_wafer"] == "L0001-02"
+    paths = {tuple(b["path"]): b for b in saved["buffers"]}
+    values = np.frombuffer(base64.b64decode(paths[("values",)]["data"]), dtype="<f4")
+    expected = make_dataset(n_wafers=2)["value"].isel(wafer=1).sel(test="T02").values
+    np.testing.assert_allclose(values, expected, rtol=1e-6)
+    view = nb.cells[0].outputs[0]["data"]
+    assert "image/png" in view and "application/vnd.jupyter.widget-view+json" in view
+
+
+# ---------------------------------------------------------------- SamplingExplorer
+@pytest.fixture
+def probe_ds():
+    """A smooth radial-plus-tilt field with small noise: what a GP can reconstruct."""
+    d = make_dataset(n_wafers=3, n_tests=1, seed=4, die_mm=8.0)
+    x, y = d["x"].values, d["y"].values
+    field = np.cos(np.hypot(x, y) / 35.0) + y / 120.0
+    noise = np.random.default_rng(4).normal(0, 0.01, d["value"].shape[:2])
+    d["value"][:, :, 0] = field[None, :] + noise + np.arange(3)[:, None] * 0.05
+    return d
+
+
+def test_explorer_follows_progressive_sampling(probe_ds):
+    from fabnb import spatial
+    from fabnb.widgets import SamplingExplorer
+
+    ex = SamplingExplorer(probe_ds, test="T01", wafer="L0001-02", method="gp-ps", seed=3)
+    xy = np.c_[probe_ds["x"].values, probe_ds["y"].values]
+    truth = probe_ds["value"].sel(wafer="L0001-02", test="T01").values
+    reference = list(spatial.progressive_states(xy, truth, budget=0.10, step=0.025, seed=3))
+    counts = [ex.n_sampled]
+    while ex.step_button.disabled is False:
+        ex.step()
+        counts.append(ex.n_sampled)
+    assert counts == [s.n_sampled for s in reference]
+    assert ex.n_sampled == ex.progress.value == ex.progress.max == round(0.10 * truth.size)
+    last = reference[-1]
+    assert ex.maps["measured"].selected == np.flatnonzero(last.sampled).tolist()
+    np.testing.assert_allclose(decode_f32(ex.maps["predicted"].values), last.mean, rtol=1e-5, atol=1e-6)
+    assert ex.epsilon == pytest.approx(spatial.spec_range_error(truth, last.mean, last.sampled))
+    shared = np.percentile(truth, [1, 99])  # measured and predicted on the truth's scale
+    for name in ("measured", "predicted"):
+        np.testing.assert_allclose([ex.maps[name].vmin, ex.maps[name].vmax], shared, rtol=1e-9)
+    assert not ex.maps["measured"].controls
+    png = base64.b64decode(ex._repr_mimebundle_()["image/png"])  # static fallback
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_explorer_methods_and_manual_samples(probe_ds):
+    from fabnb.widgets import SamplingExplorer
+
+    ex = SamplingExplorer(probe_ds, test="T01", method="gp-st-ps")
+    first = ex.n_sampled
+    ex.step_button.click()
+    assert ex.n_sampled > first
+    ex.method_pick.value = "gp"  # one shot: the whole budget at random, nothing to step
+    assert ex.n_sampled == ex.progress.max and ex.step_button.disabled
+    truth = probe_ds["value"].isel(wafer=0).sel(test="T01").values
+    fresh = [d for d in range(truth.size) if d not in ex.maps["measured"].selected][:3]
+    before = np.abs(decode_f32(ex.maps["predicted"].values)[fresh] - truth[fresh])
+    ex.maps["predicted"].selected = [fresh[0]]  # what a click in the browser sends
+    ex.add_dies(fresh[1:])
+    assert set(fresh) <= set(ex.maps["measured"].selected)
+    after = np.abs(decode_f32(ex.maps["predicted"].values)[fresh] - truth[fresh])
+    assert after.sum() < before.sum()  # the refit GP passes (near) the added dies
+
+
+def test_explorer_explains_a_model_it_cannot_fit(probe_ds):
+    from fabnb.widgets import SamplingExplorer
+
+    ex = SamplingExplorer(probe_ds, test="T01")
+    ex.step_pick.value = 0.005  # a first sample of ~2 dies: too few for a GP
+    assert "Cannot sample" in ex.status.value and "too few" in ex.status.value
+    assert ex.step_button.disabled
+    ex.step_pick.value = 0.025
+    assert "dies sampled" in ex.status.value and not ex.step_button.disabled
