@@ -181,3 +181,20 @@ def test_dead_kernel_stops_the_run(tmp_path):
 def test_lot_output_names():
     assert lot_output("out/r.html", "L0001").as_posix() == "out/r_L0001.html"
     assert lot_output("r.html", "A/B 1").as_posix() == "r_A_B_1.html"
+
+
+ANALYSIS_TEMPLATES = ["lot_report", "doe_tutorial", "killer_tool", "metrology_vm", "r2r_control",
+                      "spc_fdc", "virtual_probe_study", "vmin_study", "yield_study"]
+
+
+@pytest.mark.parametrize("name", ANALYSIS_TEMPLATES)
+def test_each_analysis_notebook_is_a_report_template(name):
+    """Listed by `fabnb report --list`, takes the synthetic preset and seed as parameters,
+    and reads without code: a title and section headings in markdown."""
+    assert name in list_templates()
+    declared = read_parameters(template_path(name))
+    assert {"preset", "seed"} <= set(declared), f"{name}: parameters cell lacks preset/seed"
+    nb = nbformat.read(str(template_path(name)), as_version=4)
+    markdown = [c.source for c in nb.cells if c.cell_type == "markdown"]
+    assert markdown and nb.cells[0].cell_type == "markdown" and markdown[0].startswith("# ")
+    assert sum(line.startswith("## ") for text in markdown for line in text.splitlines()) >= 2
