@@ -1,0 +1,181 @@
+"""fabnb.density: KDE against scipy / scikit-learn / statsmodels / KDEpy, adaptive factors
+against a NumPy transcription of the paper's eqs. 8–10, sampling against the fitted CDF,
+histogram eq. 5, KS distance against scipy, bad input."""
+
+import numpy as np
+import pytest
+import scipy.stats as st
+from KDEpy import NaiveKDE
+from KDEpy.bw_selection import improved_sheather_jones
+from sklearn.neighbors import KernelDensity
+from statsmodels.nonparametric.kde import KDEUnivariate
+
+from fabnb.density import KDE, Histogram, isj_bandwidth, ks_distance
+from fabnb.errors import FabDataError, FabFitError
+
+RNG = np.random.default_rng(42)
+X1 = np.r_[RNG.normal(0.0, 4.0, 700), RNG.normal(15.0, 2.0, 300)]  # bimodal, range > 12
+X2 = RNG.normal(size=(600, 2)) @ np.array([[1.0, 0.4], [0.0, 0.7]]) + [3.0, -1.0]
+GRID = np.linspace(-20, 30, 401)
+
+
+def rel(a, b):
+    return np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-300))
+
+
+@pytest.mark.parametrize("rule", ["scott", "silverman"])
+def test_gaussian_1d_equals_scipy(rule):
+    kde = KDE(kernel="gaussian", bandwidth=rule).fit(X1)
+    ref = st.gaussian_kde(X1, bw_method=rule)
+    assert rel(kde.pdf(GRID), ref(GRID)) < 1e-10
+    assert kde.bandwidth_[0] == pytest.approx(np.sqrt(ref.covariance[0, 0]), rel=1e-12)
+    cdf_ref = np.array([ref.integrate_box_1d(-np.inf, g) for g in GRID[::40]])
+    assert np.max(np.abs(kde.cdf(GRID[::40]) - cdf_ref)) < 1e-10
+
+
+def test_gaussian_1d_equals_statsmodels():
+    sm = KDEUnivariate(X1)
+    sm.fit(kernel="gau", bw=1.3, fft=False)
+    kde = KDE(kernel="gaussian", bandwidth=1.3).fit(X1)
+    assert rel(kde.pdf(sm.support[::50]), sm.density[::50]) < 1e-10
+
+
+def test_gaussian_2d_equals_sklearn_on_standardised_data():
+    z = (X2 - X2.mean(0)) / X2.std(0, ddof=1)
+    ref = KernelDensity(kernel="gaussian", bandwidth=0.35, algorithm="kd_tree").fit(z)
+    kde = KDE(kernel="gaussian", bandwidth=0.35).fit(z)
+    q = z[:50] + 0.1
+    assert rel(kde.logpdf(q), ref.score_samples(q)) < 1e-10
+    # a 2-D rule: scipy's factor times each dimension's std (diagonal covariance)
+    scott = KDE(kernel="gaussian", bandwidth="scott").fit(X2)
+    np.testing.assert_allclose(scott.bandwidth_, 600 ** (-1 / 6) * X2.std(0, ddof=1), rtol=1e-12)
+
+
+def test_epanechnikov_equals_kdepy_fixed_and_adaptive():
+    fixed = KDE(bandwidth=1.1).fit(X1)
+    ref = NaiveKDE(kernel="epa", bw=1.1).fit(X1).evaluate(GRID)
+    assert np.max(np.abs(fixed.pdf(GRID) - ref)) < 1e-10 * ref.max()
+    adaptive = KDE(bandwidth=1.1, adaptive=True).fit(X1)
+    ref = NaiveKDE(kernel="epa", bw=1.1 * adaptive.local_factors_).fit(X1).evaluate(GRID)
+    assert np.max(np.abs(adaptive.pdf(GRID) - ref)) < 1e-10 * ref.max()
+    # d = 2: KDEpy's 'epa' radius is √5·bw in any d, ours √(d+4)·h
+    kde2 = KDE(bandwidth=0.5, adaptive=True).fit(X2)
+    ref2 = NaiveKDE(kernel="epa", bw=0.5 * np.sqrt(6 / 5) * kde2.local_factors_).fit(X2).evaluate(X2[:100])
+    assert np.max(np.abs(kde2.pdf(X2[:100]) - ref2)) < 1e-10 * ref2.max()
+
+
+def test_adaptive_factors_match_eqs_8_to_10():
+    """Transcription: pilot f̂(t_i) = 1/(n h) Σ_j K((t_i − t_j)/h), g = (Π f̂)^{1/n}, λ = (f̂/g)^−α."""
+    x = X1[:300]
+    h = 1.5
+    u = (x[:, None] - x[None, :]) / (np.sqrt(5) * h)
+    pilot = np.where(np.abs(u) < 1, 0.75 * (1 - u**2), 0).sum(1) / (x.size * np.sqrt(5) * h)
+    g = np.exp(np.log(pilot).mean())
+    for alpha in (0.5, 0.3):
+        kde = KDE(bandwidth=h, adaptive=True, alpha=alpha).fit(x)
+        np.testing.assert_allclose(kde.pilot_density_, pilot, rtol=1e-12)
+        np.testing.assert_allclose(kde.local_factors_, (pilot / g) ** -alpha, rtol=1e-12)
+
+
+@pytest.mark.parametrize("kernel", ["epanechnikov", "gaussian"])
+def test_pdf_integrates_to_one_1d_and_2d(kernel):
+    kde = KDE(kernel=kernel, adaptive=True).fit(X1)
+    g = np.linspace(-150, 170, 24001)  # low-density points get wide kernels (λ ≫ 1)
+    assert np.trapezoid(kde.pdf(g), g) == pytest.approx(1.0, abs=1e-5)
+    assert kde.cdf([-1e9, 1e9]) == pytest.approx([0.0, 1.0], abs=1e-12)
+    kde2 = KDE(kernel=kernel, bandwidth=0.6, adaptive=True).fit(X2[:200])
+    a = np.linspace(-6, 12, 241)
+    b = np.linspace(-8, 6, 201)
+    xx, yy = np.meshgrid(a, b)
+    dens = kde2.pdf(np.c_[xx.ravel(), yy.ravel()]).reshape(xx.shape)
+    assert np.trapezoid(np.trapezoid(dens, a, axis=1), b) == pytest.approx(1.0, abs=2e-3)
+
+
+def test_epanechnikov_cdf_matches_integrated_pdf():
+    kde = KDE(adaptive=True).fit(X1)
+    g = np.linspace(-30, 40, 14001)
+    cum = np.r_[0, np.cumsum((kde.pdf(g)[1:] + kde.pdf(g)[:-1]) / 2 * np.diff(g))]
+    assert np.max(np.abs(kde.cdf(g) - kde.cdf(g[:1]) - cum)) < 1e-6
+    assert kde.mass(0.0, 10.0) == pytest.approx(float(np.diff(kde.cdf([0.0, 10.0]))[0]), abs=1e-12)
+
+
+@pytest.mark.parametrize("kernel", ["epanechnikov", "gaussian"])
+def test_samples_follow_the_fitted_cdf(kernel):
+    kde = KDE(kernel=kernel, adaptive=True).fit(X1[::4])
+    draws = kde.sample(20000, seed=7)
+    assert st.kstest(draws, kde.cdf).pvalue > 1e-3
+    np.testing.assert_array_equal(draws, kde.sample(20000, seed=7))
+    assert not np.array_equal(draws, kde.sample(20000, seed=8))
+
+
+def test_epanechnikov_2d_samples_match_the_mixture():
+    """d = 2: radius² ~ Beta(1, 2) inside the ball; compare 2-D probabilities of boxes."""
+    kde = KDE(bandwidth=0.5, adaptive=True).fit(X2[:150])
+    draws = kde.sample(100_000, seed=3)
+    a = np.linspace(-2, 8, 201)
+    b = np.linspace(-4, 2, 121)
+    xx, yy = np.meshgrid(a, b)
+    dens = kde.pdf(np.c_[xx.ravel(), yy.ravel()]).reshape(xx.shape)
+    for lo, hi in [((2.0, -2.0), (3.5, -0.5)), ((3.0, -1.0), (8.0, 2.0))]:
+        ia = (a >= lo[0]) & (a <= hi[0])
+        ib = (b >= lo[1]) & (b <= hi[1])
+        exact = np.trapezoid(np.trapezoid(dens[np.ix_(ib, ia)], a[ia], axis=1), b[ib])
+        share = np.mean(np.all((draws >= lo) & (draws <= hi), axis=1))
+        assert share == pytest.approx(exact, abs=0.006)
+
+
+def test_isj_equals_kdepy():
+    assert isj_bandwidth(X1) == pytest.approx(improved_sheather_jones(X1[:, None]), rel=1e-10)
+    assert KDE(bandwidth="isj").fit(X1).bandwidth_[0] == pytest.approx(isj_bandwidth(X1))
+
+
+def test_histogram_is_eq5_and_samples_follow_it():
+    h = Histogram(bins=20).fit(X1)
+    counts, edges = np.histogram(X1, bins=20)
+    mids = (edges[1:] + edges[:-1]) / 2
+    np.testing.assert_allclose(h.pdf(mids), counts / (X1.size * np.diff(edges)), rtol=1e-12)
+    assert h.pdf([edges[0] - 1, edges[-1] + 1]).tolist() == [0.0, 0.0]
+    draws = h.sample(20000, seed=1)
+    assert st.kstest(draws, h.cdf).pvalue > 1e-3
+    assert h.mass(edges[2], edges[5]) == pytest.approx(counts[2:5].sum() / X1.size)
+
+
+def test_ks_distance_equals_scipy():
+    a, b = X1[:400], X1[400:] + 0.5
+    assert ks_distance(a, b) == pytest.approx(st.ks_2samp(a, b).statistic, abs=1e-15)
+    kde = KDE(kernel="gaussian").fit(X1)
+    assert ks_distance(kde, b) == pytest.approx(st.kstest(b, kde.cdf).statistic, abs=1e-15)
+    assert ks_distance(b, st.norm(5, 8).cdf) == pytest.approx(st.kstest(b, st.norm(5, 8).cdf).statistic)
+    with pytest.raises(FabDataError, match="at least one sample"):
+        ks_distance(kde, kde)
+
+
+@pytest.mark.parametrize("bad, error, match", [
+    ([], FabDataError, "empty"),
+    ([1.0, np.nan, 2.0], FabDataError, "NaN/inf.*row 1"),
+    ([1.0, np.inf], FabDataError, "NaN/inf"),
+    ([2.0, 2.0, 2.0], FabFitError, "constant"),
+    ([2.0], FabFitError, "at least 2"),
+])
+def test_bad_data(bad, error, match):
+    with pytest.raises(error, match=match):
+        KDE().fit(bad)
+    with pytest.raises(error, match=match):
+        Histogram().fit(bad)
+
+
+def test_bad_parameters_and_dimension_mismatch():
+    for bw in (0.0, -1.0, np.nan, "wide"):
+        with pytest.raises(FabFitError, match="bandwidth"):
+            KDE(bandwidth=bw).fit(X1)
+    with pytest.raises(FabFitError, match="kernel"):
+        KDE(kernel="box").fit(X1)
+    with pytest.raises(FabFitError, match="1-D only"):
+        KDE(bandwidth="isj").fit(X2)
+    kde = KDE().fit(X2)
+    with pytest.raises(FabDataError, match="d=3 .* d=2"):
+        kde.pdf(np.zeros((4, 3)))
+    with pytest.raises(FabDataError, match="1-D only"):
+        kde.cdf(X2[:3])
+    with pytest.raises(FabFitError, match="not fitted"):
+        KDE().pdf([0.0])
