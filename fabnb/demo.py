@@ -3,8 +3,9 @@
 ``python -m fabnb.demo --out out [--preset default] [--seed 0]`` writes
 
 - ``fab.zarr``: the synthetic fab as a contract Dataset (Zarr store),
-- ``lot_report.html`` + ``lot_report.ipynb``: the lot report run on that store (and any
-  other templates named with ``--reports``),
+- ``lot_report.html`` + ``lot_report.ipynb``: the lot report run on that store, and
+  ``yield_study.html``: the early-wafer yield study (Hist/KDE x RS/GP-ST-PS; on the
+  small fab, see ``OVERRIDES``), or the templates named with ``--reports``,
 - ``wafer_gallery.png``: bin maps of the lowest-yield wafers; ``bin_pareto.png``,
 - ``yield_by_wafer.csv``, ``zone_stats.csv``: two of its tables,
 
@@ -26,8 +27,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-#: report templates the demo runs (add the early-wafer yield report once it exists)
-REPORTS = ("lot_report",)
+#: report templates the demo runs: the lot report and the early-wafer yield study
+REPORTS = ("lot_report", "yield_study")
+#: parameters that override the demo's for one template: GP-ST-PS over all 39 tests of
+#: the default fab takes hours (``python -m benchmarks.study_yield`` runs it), so the demo
+#: runs the yield study, all four methods, on the small fab
+OVERRIDES = {"yield_study": {"preset": "small"}}
 #: wafers in the demo's gallery (the lowest-yield ones): a few hundred panels take minutes
 GALLERY_WAFERS = 24
 
@@ -74,8 +79,10 @@ def _report_parameters(name: str, store: Path, preset: str, seed: int) -> dict:
         parameters = {"dataset": str(store)}
     else:
         parameters = {k: v for k, v in (("preset", preset), ("seed", seed)) if k in declared}
+    parameters.update(OVERRIDES.get(name, {}))
     if "title" in declared:
-        parameters["title"] = f"{name.replace('_', ' ').capitalize()}: synthetic fab ({preset})"
+        shown = parameters.get("preset", preset)
+        parameters["title"] = f"{name.replace('_', ' ').capitalize()}: synthetic fab ({shown})"
     return parameters
 
 

@@ -119,6 +119,7 @@ def test_demo_writes_store_figures_tables_and_report(tmp_path, capsys):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     html = (out / "lot_report.html").read_text()
     assert "Lot report: synthetic fab (small)" in html
+    assert "HVM yield from early silicon" in (out / "yield_study.html").read_text()
     overall = f"{summary.overview(ds)['yield']:.1%}"
     assert overall in html and overall in printed
     worst = expected["yield"].idxmin()
