@@ -201,3 +201,20 @@ def test_run_chart_draws_every_simulation():
     table = ctl.mse_vs_lambda(LinearProcess(gain=2.5, noise_sd=0.1), [0.3, 0.9], n_runs=50, seeds=[0], model_gain=1.0)
     ax = mse_vs_lambda_plot(table)
     assert list(table["stable"]) == [True, False] and len(ax.lines) == 2
+
+
+def test_feedforward_of_a_perfect_vm_prediction_cancels_wafer_noise():
+    """Incoming-wafer deviations that a VM model predicts exactly are cancelled by the
+    feed-forward term, so the output sits on target; without it the noise passes through."""
+    rng = np.random.default_rng(0)
+    incoming = rng.normal(0, 0.5, 200)
+    for ff, expect_zero in ((1.0, True), (None, False)):
+        c = EWMAController(gain=2.0, target=1.0, lam=0.3, feedforward=ff)
+        out = []
+        for n in incoming:
+            u = c.recommend(vm_prediction=n)
+            y = 2.0 * u + 0.7 + n  # intercept 0.7 plus the wafer's own deviation
+            c.update(y, u, vm_prediction=n)
+            out.append(y)
+        settled = np.asarray(out[100:]) - 1.0
+        assert (np.abs(settled).max() < 1e-9) == expect_zero

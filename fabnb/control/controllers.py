@@ -82,8 +82,9 @@ class _R2RController:
             goal = goal - self.feedforward * np.atleast_1d(np.asarray(vm_prediction, dtype=float))
         return self._pinv @ goal
 
-    def _residual(self, measurement, recipe):
-        """Observed intercept ``y − B u``; None (and counted) when the measurement is NaN."""
+    def _residual(self, measurement, recipe, vm_prediction=None):
+        """Observed intercept ``y − B u`` (less the fed-forward part the VM explained);
+        None (and counted) when the measurement is NaN."""
         y = np.atleast_1d(np.asarray(measurement, dtype=float))
         u = np.atleast_1d(np.asarray(recipe, dtype=float))
         if y.shape != self._target.shape or u.shape != (self._B.shape[1],):
@@ -95,7 +96,10 @@ class _R2RController:
             self.n_skipped_ += 1
             return None
         self.n_updates_ += 1
-        return y - self._B @ u
+        z = y - self._B @ u
+        if vm_prediction is not None and self.feedforward:
+            z = z - self.feedforward * np.atleast_1d(np.asarray(vm_prediction, dtype=float))
+        return z
 
     @staticmethod
     def _out(u: np.ndarray):
@@ -129,9 +133,10 @@ class EWMAController(_R2RController):
         """Recipe for the next wafer."""
         return self._out(self._solve(self.intercept_, vm_prediction))
 
-    def update(self, measurement, recipe):
-        """Fold in the measurement of a wafer run with ``recipe`` (NaN: skipped, counted)."""
-        z = self._residual(measurement, recipe)
+    def update(self, measurement, recipe, vm_prediction=None):
+        """Fold in the measurement of a wafer run with ``recipe`` (NaN: skipped, counted);
+        pass the same ``vm_prediction`` that went to :meth:`recommend` for that wafer."""
+        z = self._residual(measurement, recipe, vm_prediction)
         if z is not None:
             self.intercept_ = self.lam * z + (1 - self.lam) * self.intercept_
 
@@ -158,8 +163,8 @@ class DoubleEWMAController(_R2RController):
     def recommend(self, vm_prediction=None):
         return self._out(self._solve(self.intercept_ + self.drift_, vm_prediction))
 
-    def update(self, measurement, recipe):
-        z = self._residual(measurement, recipe)
+    def update(self, measurement, recipe, vm_prediction=None):
+        z = self._residual(measurement, recipe, vm_prediction)
         if z is not None:
             previous = self.intercept_
             self.intercept_ = self.lam1 * z + (1 - self.lam1) * (previous + self.drift_)
@@ -219,8 +224,9 @@ class PIDController:
         self.saturated_ = clipped != u
         return clipped
 
-    def update(self, measurement, recipe):
-        """Fold in a measurement (NaN: skipped, counted); conditional integration."""
+    def update(self, measurement, recipe, vm_prediction=None):
+        """Fold in a measurement (NaN: skipped, counted); conditional integration. The
+        error is the output's, so a fed-forward ``vm_prediction`` needs no correction."""
         y = float(measurement)
         if not np.isfinite(y):
             self.n_skipped_ += 1
