@@ -6,8 +6,8 @@ A panel is an ``ipywidgets.VBox``: its controls (public attributes such as
 asks the subclass to ``_compute`` a result with the public fabnb functions a user would
 call, then to ``_draw`` it on a fresh matplotlib ``Figure`` (never pyplot, so nothing
 leaks and ``%matplotlib inline`` does not show it twice) and to describe it in
-``_readout`` (HTML).  The plot is shown as a PNG inside an ``ipywidgets.Output``, so an
-executed notebook keeps it in its widget state.  A ``ValueError`` (``FabDataError``,
+``_readout`` (HTML).  The plot is a PNG display-data item of an ``ipywidgets.Output``,
+so an executed notebook keeps it in its widget state.  A ``ValueError`` (``FabDataError``,
 ``FabFitError``) or ``LinAlgError`` from the model is shown as a message in place.
 
 Example
@@ -27,7 +27,6 @@ from contextlib import contextmanager
 
 import ipywidgets as W
 import numpy as np
-from IPython.display import Image, display
 
 
 def figure_png(fig) -> bytes:
@@ -107,21 +106,23 @@ class CalibrationPanel(W.VBox):
             self._draw(fig)
             png = figure_png(fig)
         except (ValueError, np.linalg.LinAlgError) as err:
-            return self._fail(str(err))
+            self._fail(str(err))
+            return None
         self.error, self._png = None, png
         self.message.value = ""
         self.readout.value = self._readout()
-        self.plot.clear_output(wait=True)
-        with self.plot:
-            display(Image(data=png, format="png"))
+        # set the Output's content directly: no dependence on a kernel's display hooks,
+        # so the same happens in a notebook, a script and a test
+        self.plot.outputs = ({"output_type": "display_data", "metadata": {},
+                              "data": {"image/png": base64.b64encode(png).decode("ascii"),
+                                       "text/plain": f"<{type(self).__name__} plot>"}},)
         return self.result
 
     def _fail(self, text: str):
         self.result, self.error, self._png = None, text, None
         self.message.value = f"<span class='fabnb-error' style='color:firebrick'>{html.escape(text)}</span>"
         self.readout.value = ""
-        self.plot.clear_output()
-        return None
+        self.plot.outputs = ()
 
     def to_image(self) -> bytes:
         """PNG bytes of the current plot (a picture of the message in the error state)."""

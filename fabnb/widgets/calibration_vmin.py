@@ -136,8 +136,8 @@ class VminCalibration(CalibrationPanel):
         """The first problem with the constructor's arguments, as a message (or None)."""
         if not vmin_tests:
             return "VminCalibration needs a contract Dataset with a 'vmin' variable and 'vmin_test' coordinate"
-        checks = [(vmin_test is None or vmin_test in vmin_tests, f"vmin_test {vmin_test!r} is not in "
-                   f"the dataset (has {vmin_tests})"),
+        checks = [(vmin_test is None or vmin_test in vmin_tests,
+                   f"vmin_test {vmin_test!r} is not in the dataset (has {vmin_tests})"),
                   (solver in SOLVERS, f"solver must be one of {SOLVERS}, got {solver!r}"),
                   (base_wafer is None or base_wafer in wafers, f"base wafer {base_wafer!r} is not in the dataset")]
         for name, given, known in (("feature test", features, tests), ("class-probe parameter", etests, all_etests)):
@@ -228,8 +228,8 @@ class VminCalibration(CalibrationPanel):
     def _readout(self):
         fit = self.result
         rmse = [np.sqrt(np.mean(r**2)) * MV for r in (fit.residual_before, fit.residual_after)]
-        parts = [f"{len(fit.frame)} dies, {fit.model.inter_bias_.size} wafers, "
-                 f"{len(fit.frame.X.columns)} features",
+        parts = [(f"{len(fit.frame)} dies, {fit.model.inter_bias_.size} wafers, "
+                  f"{len(fit.frame.X.columns)} features"),
                  f"RMSE LR {rmse[0]:.3g} mV → RBA <b>{rmse[1]:.3g} mV</b>"]
         if fit.model.solver == "paper":
             parts.append(f"{fit.model.n_iter_} iterations from {fit.model.init_}")
