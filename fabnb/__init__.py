@@ -16,7 +16,7 @@ __version__ = "0.1.0"
 
 # Heavy subpackages load on first use so `import fabnb` stays fast.
 _LAZY = {"synth", "io", "plot", "summary", "spatial", "density", "vmin", "doe", "causal", "spc",
-         "control", "metrology", "trace", "vm", "widgets", "report"}
+         "control", "metrology", "trace", "vm", "widgets", "report", "scale"}
 
 
 def __getattr__(name):

@@ -137,6 +137,7 @@ def _pass_counts(ds: xr.Dataset, kind: str = "hbin") -> xr.Dataset:
 
 def _with_yield(counts: xr.Dataset) -> xr.Dataset:
     """Add ``yield = passed / tested``; NaN only where nothing was tested."""
+    counts = counts.compute()  # small tables: sum once, not again for the division (dask)
     return counts.assign(**{"yield": (counts["passed"] / counts["tested"]).where(counts["tested"] > 0)})
 
 

@@ -131,8 +131,9 @@ def _order_in_lot(ds: xr.Dataset, idx: np.ndarray) -> np.ndarray:
 def _probe_test(ds, values, test, method, budget, step, seed, options, bar):
     xy = np.c_[ds["x"].values, ds["y"].values].astype(float)
     wafers = xr.DataArray(np.asarray(ds["wafer"].values, dtype=object), dims="wafer")
+    # a tqdm bar cannot travel to dask workers: lazy runs report through dask instead
     common = {"xy": xy, "test": test, "method": method, "budget": budget, "step": step,
-              "seed": seed, "options": options, "bar": bar}
+              "seed": seed, "options": options, "bar": None if values.chunks is not None else bar}
     outputs = {"output_core_dims": [["die"], ["die"], ["die"], []], "dask": "parallelized",
                "output_dtypes": [float, float, bool, object]}
     if method in ("gp", "gp-ps"):
@@ -219,7 +220,8 @@ def virtual_probe(ds: xr.Dataset, test, method: str = "gp", budget: float = 0.10
     per_test = []
     for name in tests:
         values = ds["value"].sel(test=name).transpose("wafer", "die").astype(float)
-        per_test.append(_probe_test(ds, values.drop_vars("test"), name, method, budget, step,
+        along_test = [c for c, v in ds.coords.items() if v.dims == ("test",)]  # unit, lsl, ...
+        per_test.append(_probe_test(ds, values.drop_vars(along_test), name, method, budget, step,
                                     seed, options, bar))
     out = xr.Dataset({
         var: xr.concat([p[j] for p in per_test], dim=xr.DataArray(tests, dims="test", name="test"))

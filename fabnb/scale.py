@@ -1,0 +1,112 @@
+"""Scale-out on Dask: one call to get a ``dask.distributed`` client for fabnb's per-wafer work.
+
+The analysis functions that map over wafers or tests (``fabnb.summary.yield_by_wafer``,
+``zone_stats``, ``fabnb.spatial.virtual_probe``, ...) take dask-chunked Datasets — e.g.
+from :func:`fabnb.io.open_zarr`, one wafer per chunk — and build their work with
+``xr.apply_ufunc(..., dask="parallelized")``.  Once a :class:`distributed.Client` exists
+it is Dask's default scheduler, so those same calls run on its workers unchanged; this
+module only starts (or connects to) the cluster.
+
+Where the work runs:
+
+* ``client()``: a ``LocalCluster`` on this machine, one single-threaded worker process
+  per core (Dask caps BLAS/OpenMP threads at 1 in worker processes, so ``n`` workers
+  use ``n`` cores);
+* ``client("tcp://scheduler:8786")``: an existing cluster (``dask scheduler`` +
+  ``dask worker`` on other machines, dask-jobqueue, Kubernetes, ...);
+* ``client()`` with ``DASK_SCHEDULER_ADDRESS`` set (or Dask's ``scheduler-address``
+  config): that cluster, so notebooks need no edit to move from laptop to cluster.
+
+Workers of an existing cluster need fabnb installed and must be able to read the Zarr
+path (a shared file system or an object store URL).
+
+Example
+-------
+>>> import fabnb.io, fabnb.summary
+>>> from fabnb.scale import client
+>>> with client(n_workers=2) as c:                                  # doctest: +SKIP
+...     lazy = fabnb.io.open_zarr("fab.zarr")                      # one wafer per chunk
+...     table = fabnb.summary.yield_by_wafer(lazy)                 # runs on the 2 workers
+"""
+
+from __future__ import annotations
+
+import os
+
+from .errors import FabDataError
+
+
+def client(address=None, n_workers=None, threads_per_worker=1, processes=True, timeout=30,
+           **cluster_options):
+    """A ``dask.distributed`` Client: a new ``LocalCluster``, or an existing scheduler's.
+
+    The returned client becomes Dask's default scheduler, so ``.compute()`` of
+    fabnb results on chunked data runs on its workers.  Close it (or use it in a
+    ``with`` block) to stop a local cluster it started.
+
+    Parameters
+    ----------
+    address : str, optional
+        Scheduler address of an existing cluster (``"tcp://10.0.0.5:8786"``).  Default:
+        Dask's ``scheduler-address`` config (env ``DASK_SCHEDULER_ADDRESS``) if set,
+        else start a ``LocalCluster``.
+    n_workers : int, optional
+        Local workers (default: the number of cores).  Only for a local cluster.
+    threads_per_worker : int
+        Threads per local worker.  1 (the default) suits fabnb's GP and Numba
+        kernels, which hold the GIL for part of their work; more threads per worker
+        help only for I/O-bound loads.
+    processes : bool
+        Local workers as processes (default) or as threads of this process (starts
+        faster, shares memory, but the GIL limits the speed-up).
+    timeout : float
+        Seconds to wait for an existing scheduler to answer.
+    **cluster_options
+        Passed to ``distributed.LocalCluster`` (``memory_limit``,
+        ``dashboard_address``, ...).
+
+    Returns
+    -------
+    distributed.Client
+
+    Raises
+    ------
+    FabDataError
+        Bad worker counts, local-cluster options given together with an address, or
+        no scheduler answering at ``address``.
+
+    Example
+    -------
+    >>> from fabnb.scale import client
+    >>> c = client(n_workers=2, processes=False, dashboard_address=None)
+    >>> len(c.scheduler_info()["workers"])
+    2
+    >>> c.close()
+    """
+    import dask
+    from distributed import Client
+
+    address = address or dask.config.get("scheduler-address", None)
+    if address is not None:
+        local = {"n_workers": n_workers, **cluster_options}
+        given = sorted(k for k, v in local.items() if v is not None)
+        if given:
+            raise FabDataError(
+                f"client(address={address!r}) connects to an existing cluster; "
+                f"{', '.join(given)} only apply to a local cluster (size the remote one "
+                "with its own `dask worker` options)"
+            )
+        try:
+            return Client(address, timeout=timeout)
+        except (OSError, TimeoutError) as err:
+            raise FabDataError(
+                f"no Dask scheduler answered at {address!r} within {timeout} s "
+                f"({type(err).__name__}: {err})"
+            ) from err
+    if n_workers is None:
+        n_workers = os.cpu_count() or 1
+    for name, value in (("n_workers", n_workers), ("threads_per_worker", threads_per_worker)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise FabDataError(f"{name} must be a positive integer, got {value!r}")
+    return Client(n_workers=n_workers, threads_per_worker=threads_per_worker,
+                  processes=processes, **cluster_options)
