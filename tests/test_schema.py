@@ -20,7 +20,8 @@ def test_accepts_contract_dataset(grid_ds):
 
 @pytest.mark.parametrize("preset", ["small", "default"])
 def test_accepts_every_synth_preset(preset):
-    validate(fabnb.synth.fab(preset, seed=3))
+    ds = fabnb.synth.fab(preset, seed=3)
+    assert validate(ds) is ds and ds.sizes["wafer"] > 0
 
 
 def test_rejects_non_dataset():
