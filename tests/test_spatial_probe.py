@@ -81,7 +81,8 @@ def test_dask_chunked_equals_unchunked(lot, method):
     # progress=True: the bar must stay out of the dask graph
     lazy = virtual_probe(lot.chunk({"wafer": 2}), ["T01", "T02"], method=method, progress=True)
     np.testing.assert_array_equal(lazy["sampled"].values, eager["sampled"].values)
-    np.testing.assert_allclose(lazy["value_pred"].values, eager["value_pred"].values, rtol=1e-12)
+    # same arithmetic; BLAS threading under dask may reorder sums at the 1e-14 level
+    np.testing.assert_allclose(lazy["value_pred"].values, eager["value_pred"].values, rtol=1e-12, atol=1e-12)
 
 
 def test_failed_items_are_reported_and_the_batch_completes(lot):
