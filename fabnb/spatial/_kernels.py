@@ -37,20 +37,27 @@ def _corr_and_dfactor(r2, kind):
     return (1.0 + SQRT5 * r + (5.0 / 3.0) * r2) * e, (5.0 / 3.0) * (1.0 + SQRT5 * r) * e
 
 
+@njit(cache=True, inline="always")
+def _sq_dist(A, i, B, j):
+    """Squared Euclidean distance between row i of A and row j of B."""
+    r2 = 0.0
+    for k in range(A.shape[1]):
+        diff = A[i, k] - B[j, k]
+        r2 += diff * diff
+    return r2
+
+
 @njit(cache=True)
 def correlation(X1, X2, inv_ls, kind):
     """Cross-correlation matrix ``R[i, j] = R(x1_i, x2_j)`` of shape (n1, n2)."""
-    n1, d = X1.shape
+    n1 = X1.shape[0]
     n2 = X2.shape[0]
     out = np.empty((n1, n2))
     A = X1 * inv_ls
     B = X2 * inv_ls
     for i in range(n1):
         for j in range(n2):
-            r2 = 0.0
-            for k in range(d):
-                diff = A[i, k] - B[j, k]
-                r2 += diff * diff
+            r2 = _sq_dist(A, i, B, j)
             out[i, j] = _corr_and_dfactor(r2, kind)[0]
     return out
 
@@ -58,16 +65,13 @@ def correlation(X1, X2, inv_ls, kind):
 @njit(cache=True)
 def correlation_sym(X, inv_ls, kind):
     """Symmetric correlation matrix of the rows of ``X`` (both triangles filled)."""
-    n, d = X.shape
+    n = X.shape[0]
     out = np.empty((n, n))
     A = X * inv_ls
     for i in range(n):
         out[i, i] = 1.0
         for j in range(i):
-            r2 = 0.0
-            for k in range(d):
-                diff = A[i, k] - A[j, k]
-                r2 += diff * diff
+            r2 = _sq_dist(A, i, A, j)
             c = _corr_and_dfactor(r2, kind)[0]
             out[i, j] = c
             out[j, i] = c
@@ -101,14 +105,11 @@ def lengthscale_grad(X, inv_ls, alpha, Kinv_lower, kind):
 @njit(cache=True)
 def min_sq_dist(C, S):
     """For each row of ``C`` the smallest squared Euclidean distance to a row of ``S``."""
-    n, d = C.shape
+    n = C.shape[0]
     out = np.full(n, np.inf)
     for i in range(n):
         for j in range(S.shape[0]):
-            r2 = 0.0
-            for k in range(d):
-                diff = C[i, k] - S[j, k]
-                r2 += diff * diff
+            r2 = _sq_dist(C, i, S, j)
             out[i] = min(out[i], r2)
     return out
 
@@ -116,14 +117,11 @@ def min_sq_dist(C, S):
 @njit(cache=True)
 def nearest_neighbour_sq(X):
     """Squared Euclidean distance from each row of ``X`` to its nearest other row."""
-    n, d = X.shape
+    n = X.shape[0]
     out = np.full(n, np.inf)
     for i in range(n):
         for j in range(i):
-            r2 = 0.0
-            for k in range(d):
-                diff = X[i, k] - X[j, k]
-                r2 += diff * diff
+            r2 = _sq_dist(X, i, X, j)
             out[i] = min(out[i], r2)
             out[j] = min(out[j], r2)
     return out
