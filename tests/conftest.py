@@ -5,7 +5,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import xarray as xr
 
 from fabnb.geometry import die_grid
 from fabnb.schema import empty_like_grid
@@ -40,6 +39,15 @@ def make_dataset(n_wafers=3, n_tests=2, seed=0, die_mm=20.0):
 @pytest.fixture
 def grid_ds():
     return make_dataset()
+
+
+@pytest.fixture(scope="module")
+def fab_small():
+    """The small synthetic fab and its ground truth (read-only: copy before changing)."""
+    import fabnb
+
+    ds = fabnb.synth.fab("small", seed=0)
+    return ds, fabnb.synth.truth(ds)
 
 
 @pytest.fixture

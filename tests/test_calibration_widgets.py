@@ -97,12 +97,6 @@ def test_r2r_bad_process_is_a_message():
 
 # ---------------------------------------------------------------------- Vmin
 @pytest.fixture(scope="module")
-def fab_small():
-    ds = fabnb.synth.fab("small", seed=0)
-    return ds, fabnb.synth.truth(ds)
-
-
-@pytest.fixture(scope="module")
 def vmin_panel(fab_small):
     ds, truth = fab_small
     return VminCalibration(ds, vmin_test="dc_25", features=list(truth["vmin_features"]),

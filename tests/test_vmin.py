@@ -11,7 +11,6 @@ import statsmodels.formula.api as smf
 from scipy import stats
 from sklearn.base import clone
 
-import fabnb
 from fabnb import FabDataError, FabFitError
 from fabnb.vmin import (
     BiasAlignment,
@@ -27,14 +26,8 @@ ZONES = ["center", "inner", "outer", "edge"]
 
 
 @pytest.fixture(scope="module")
-def fab():
-    ds = fabnb.synth.fab("small", seed=0)
-    return ds, fabnb.synth.truth(ds)
-
-
-@pytest.fixture(scope="module")
-def dc25(fab):
-    ds, truth = fab
+def dc25(fab_small):
+    ds, truth = fab_small
     return vmin_frame(ds, "dc_25", truth["vmin_features"], etests=truth["vmin_etests"])
 
 
@@ -106,8 +99,8 @@ def test_paper_default_tolerance_stops_near_exact(dc25):
 
 
 @pytest.mark.parametrize("vmin_test", ["dc_25", "ac_25", "mbist_m45"])
-def test_recovered_biases_and_weights_match_truth(fab, vmin_test):
-    ds, truth = fab
+def test_recovered_biases_and_weights_match_truth(fab_small, vmin_test):
+    ds, truth = fab_small
     frame = vmin_frame(ds, vmin_test, truth["vmin_features"])
     sd = float(truth["vmin_noise_sd"].sel(vmin_test=vmin_test))
     rba = RestrictedBiasAlignment(solver="exact").fit(*frame.fit_args())
@@ -127,8 +120,8 @@ def test_recovered_biases_and_weights_match_truth(fab, vmin_test):
     assert np.all(np.abs(rba.coef_ - w_true) < 4 * ols.bse[feats].to_numpy())
 
 
-def test_new_wafer_prediction_beats_linear_regression(fab):
-    ds, truth = fab
+def test_new_wafer_prediction_beats_linear_regression(fab_small):
+    ds, truth = fab_small
     frame = vmin_frame(ds, "dc_125", truth["vmin_features"], etests=truth["vmin_etests"])
     held_out = np.random.default_rng(0).choice(np.unique(frame.wafer), 6, replace=False)
     train = frame.subset(~np.isin(frame.wafer, held_out))
@@ -145,8 +138,8 @@ def test_new_wafer_prediction_beats_linear_regression(fab):
     np.testing.assert_allclose(rba.class_probe_coef_[gamma.index], gamma, rtol=0.35)
 
 
-def test_study_tables_and_seeds_reproduce(fab):
-    ds, truth = fab
+def test_study_tables_and_seeds_reproduce(fab_small):
+    ds, truth = fab_small
     feats = truth["vmin_features"]
     a = study.rmse_table(ds, ["dc_25"], features=feats, seed=3)
     b = study.rmse_table(ds, ["dc_25"], features=feats, seed=3)
@@ -186,17 +179,17 @@ def test_cfs_merit_matches_hall_formula_with_scipy_correlations():
     assert cfs_merit(X, y, [0, 1, 2]) == pytest.approx(3 * r_cf / np.sqrt(3 + 6 * r_ff), rel=1e-12)
 
 
-def test_cfs_on_class_probe_picks_the_simulators_drivers(fab, dc25):
-    _, truth = fab
-    ds = fab[0]
+def test_cfs_on_class_probe_picks_the_simulators_drivers(fab_small, dc25):
+    _, truth = fab_small
+    ds = fab_small[0]
     frame = vmin_frame(ds, "dc_25", truth["vmin_features"])
     rba = RestrictedBiasAlignment(solver="exact").fit(*frame.fit_args())
     z = frame.z.loc[rba.inter_bias_.index]
     assert sorted(cfs_select(z, rba.inter_bias_)) == sorted(truth["vmin_etests"])
 
 
-def test_vmin_frame_matches_the_dataset(fab):
-    ds, _ = fab
+def test_vmin_frame_matches_the_dataset(fab_small):
+    ds, _ = fab_small
     frame = vmin_frame(ds, "ac_m45", ["T03", "T11"])
     vmin = ds["vmin"].sel(vmin_test="ac_m45")
     assert len(frame) == int(np.isfinite(vmin).sum())
