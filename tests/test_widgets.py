@@ -13,6 +13,7 @@ import ipywidgets.comm
 import nbformat
 import numpy as np
 import pytest
+import traitlets
 from conftest import make_dataset
 from nbclient import NotebookClient
 
@@ -146,6 +147,22 @@ def test_front_end_updates_reach_python(ds, comms):
     answers = [d for d, _ in comm.sent if d["method"] == "update" and "data_wafer" in d["state"]]
     assert len(answers) == 1  # the kernel answered with the new wafer's data
     assert ["values"] in answers[0]["buffer_paths"] and ["bins"] in answers[0]["buffer_paths"]
+
+
+def test_select_mode_from_the_front_end_and_bad_modes_refused(ds, comms):
+    m = _quiet(ds=ds)
+    assert m.select_mode == "box"
+    comm = comms[-1]
+    comm.sent.clear()
+    comm.deliver({"select_mode": "lasso"})  # the map's "select" button
+    assert m.select_mode == "lasso"
+    # a mode change needs no new wafer data: at most ipywidgets' echo of the change
+    assert [d["method"] for d, _ in comm.sent] in ([], ["echo_update"])
+    assert all(buffers == [] for _, buffers in comm.sent)
+    m.select_mode = "box"  # and from Python, to the browser
+    assert comm.sent[-1][0]["state"] == {"select_mode": "box"}
+    with pytest.raises(traitlets.TraitError, match="lasso"):
+        m.select_mode = "polygon"
 
 
 def test_linked_selection_both_ways(ds, comms):

@@ -3,15 +3,20 @@
 // The kernel sends die geometry once (x, y, col, row as float32/int32 buffers) and the
 // current wafer on every switch (values float32, bins int32).  This module draws the
 // dies on a canvas (dies grouped by colour: one fill per colour, so 5,500 dies draw in
-// a few ms), the wafer outline and notch, a legend, a hover tooltip, click/box
-// selection synced to the `selected` trait, and the wafer/test/variable pickers.
+// a few ms), the wafer outline and notch, a legend, a hover tooltip, click, box and
+// lasso selection synced to the `selected` trait, and the wafer/test/variable pickers.
+// Dragging draws a box, or a free-hand lasso when the mode button (`select_mode`
+// trait) says "lasso"; dies whose centres fall inside are selected (shift adds).
 //
 // For tests and tooling the root element exposes:
 //   root.fabnbDieClientXY(i) -> {x, y} viewport position of die i's centre
+//   root.fabnbClientXY(x, y) -> {x, y} viewport position of wafer point (x, y) in mm
 //   root.fabnbSelection()     -> the selected die indices
 //   root.dataset.renderMs     last re-render time (data received -> drawn), ms
 //   root.dataset.switchMs     last picker change -> new wafer drawn (kernel round trip), ms
 //   root.dataset.renders      number of renders so far
+//   root.dataset.measureRaster  set it (any value) to make renderMs include rasterizing
+//                             the canvas (a 1-pixel read-back forces it; benchmarks only)
 
 const VIRIDIS = ["#440154", "#482878", "#3e4989", "#31688e", "#26828e",
   "#1f9e89", "#35b779", "#6ece58", "#b5de2b", "#fde725"];
@@ -80,6 +85,16 @@ function fmt(v, unit) {
   return unit ? `${s} ${unit}` : s;
 }
 
+// Even-odd ray casting: is (px, py) inside the polygon [[x, y], ...]?
+function insidePolygon(px, py, poly) {
+  let inside = false;
+  for (let i = 0, j = poly.length - 1; i < poly.length; j = i++) {
+    const [xi, yi] = poly[i], [xj, yj] = poly[j];
+    if ((yi > py) !== (yj > py) && px < ((xj - xi) * (py - yi)) / (yj - yi) + xi) inside = !inside;
+  }
+  return inside;
+}
+
 function h(tag, cls, text) {
   const e = document.createElement(tag);
   if (cls) e.className = cls;
@@ -118,8 +133,10 @@ function render({ model, el }) {
   const [waferWrap, waferSel] = picker("wafer", "fabnb-wm-wafer");
   const [testWrap, testSel] = picker("test", "fabnb-wm-test");
   const [varWrap, varSel] = picker("show", "fabnb-wm-var");
+  const mode = h("button", "fabnb-wm-mode");
+  mode.title = "drag selects dies in a box or inside a free-hand lasso (click to switch)";
   const clear = h("button", "fabnb-wm-clear", "clear selection");
-  controls.append(prev, waferWrap, next, testWrap, varWrap, clear);
+  controls.append(prev, waferWrap, next, testWrap, varWrap, mode, clear);
 
   const body = h("div", "fabnb-wm-body");
   const stage = h("div", "fabnb-wm-stage");
@@ -314,7 +331,7 @@ function render({ model, el }) {
     const sel = model.get("selected") || [];
     const where = `wafer ${model.get("wafer")} \u00B7 ${model.get("var") === "hbin" ? "hard bin" : model.get("test")}`;
     if (!sel.length) {
-      status.textContent = `${where} \u00B7 No dies selected: click a die (shift-click adds), or drag a box.`;
+      status.textContent = `${where} \u00B7 No dies selected: click a die (shift-click adds), or drag a ${model.get("select_mode") === "lasso" ? "lasso" : "box"}.`;
       status.classList.add("fabnb-wm-empty");
     } else {
       const shown = sel.slice(0, 8).join(", ") + (sel.length > 8 ? ", \u2026" : "");
@@ -340,6 +357,9 @@ function render({ model, el }) {
       setOptions(varSel, model.get("variables") || [], model.get("var"));
       testSel.disabled = model.get("var") === "hbin";
       controls.hidden = !model.get("controls");
+      const lasso = model.get("select_mode") === "lasso";
+      mode.textContent = lasso ? "select: lasso" : "select: box";
+      mode.setAttribute("aria-pressed", String(lasso));
       const size = model.get("size") || 420;
       state.size = size;
       sizeCanvas(canvas, size);
@@ -356,6 +376,7 @@ function render({ model, el }) {
       } else {
         drawMap(size, msg);
       }
+      if (root.dataset.measureRaster !== undefined) ctx.getImageData(0, 0, 1, 1);
       state.renders += 1;
       root.dataset.renders = String(state.renders);
       root.dataset.renderMs = (performance.now() - t0).toFixed(2);
@@ -415,7 +436,16 @@ function render({ model, el }) {
       octx.strokeRect(...dieRect(state.hover));
     }
     const d = state.drag;
-    if (d && d.moved) {
+    if (d && d.moved && d.path) {
+      octx.fillStyle = "rgba(30, 110, 220, 0.15)";
+      octx.strokeStyle = "rgba(30, 110, 220, 0.9)";
+      octx.lineWidth = 1.5;
+      octx.beginPath();
+      d.path.forEach(([px, py], k) => (k ? octx.lineTo(px, py) : octx.moveTo(px, py)));
+      octx.closePath();
+      octx.fill();
+      octx.stroke();
+    } else if (d && d.moved) {
       octx.fillStyle = "rgba(30, 110, 220, 0.15)";
       octx.strokeStyle = "rgba(30, 110, 220, 0.9)";
       octx.lineWidth = 1;
@@ -452,7 +482,8 @@ function render({ model, el }) {
   function onDown(ev) {
     if (!state.geom || ev.button !== 0) return;
     const [px, py] = localXY(ev);
-    state.drag = { x0: px, y0: py, x1: px, y1: py, moved: false, add: ev.shiftKey || ev.ctrlKey || ev.metaKey };
+    state.drag = { x0: px, y0: py, x1: px, y1: py, moved: false, add: ev.shiftKey || ev.ctrlKey || ev.metaKey,
+      path: model.get("select_mode") === "lasso" ? [[px, py]] : null };
     overlay.setPointerCapture?.(ev.pointerId);
   }
 
@@ -462,6 +493,10 @@ function render({ model, el }) {
     const d = state.drag;
     if (d) {
       d.x1 = px; d.y1 = py;
+      if (d.path) {  // every point the pointer passed, not only the one per frame
+        const points = ev.getCoalescedEvents ? ev.getCoalescedEvents() : [];
+        for (const p of points.length ? points : [ev]) d.path.push(localXY(p));
+      }
       if (Math.hypot(d.x1 - d.x0, d.y1 - d.y0) > DRAG_PX) d.moved = true;
     }
     state.hover = d && d.moved ? -1 : dieAt(px, py);
@@ -469,19 +504,28 @@ function render({ model, el }) {
     drawOverlay();
   }
 
-  function onUp() {
+  // Dies whose centres (in canvas pixels) satisfy inside(px, py).
+  function diesWhere(inside) {
+    const found = [];
+    for (let i = 0; i < state.x.length; i++) {
+      if (inside(state.cx + state.x[i] * state.scale, state.cy - state.y[i] * state.scale)) found.push(i);
+    }
+    return found;
+  }
+
+  function onUp(ev) {
     const d = state.drag;
     state.drag = null;
     if (!d || !state.geom) return;
     const current = model.get("selected") || [];
-    if (d.moved) {
+    if (d.moved && d.path) {
+      d.path.push(localXY(ev));
+      const inside = d.path.length >= 3 ? diesWhere((px, py) => insidePolygon(px, py, d.path)) : [];
+      commitSelection(d.add ? current.concat(inside) : inside);
+    } else if (d.moved) {
       const [x0, x1] = [Math.min(d.x0, d.x1), Math.max(d.x0, d.x1)];
       const [y0, y1] = [Math.min(d.y0, d.y1), Math.max(d.y0, d.y1)];
-      const inside = [];
-      for (let i = 0; i < state.x.length; i++) {
-        const px = state.cx + state.x[i] * state.scale, py = state.cy - state.y[i] * state.scale;
-        if (px >= x0 && px <= x1 && py >= y0 && py <= y1) inside.push(i);
-      }
+      const inside = diesWhere((px, py) => px >= x0 && px <= x1 && py >= y0 && py <= y1);
       commitSelection(d.add ? current.concat(inside) : inside);
     } else {
       const i = dieAt(d.x0, d.y0);
@@ -521,16 +565,21 @@ function render({ model, el }) {
   prev.addEventListener("click", () => step(-1));
   next.addEventListener("click", () => step(1));
   clear.addEventListener("click", () => commitSelection([]));
+  mode.addEventListener("click", () => {
+    model.set("select_mode", model.get("select_mode") === "lasso" ? "box" : "lasso");
+    model.save_changes();
+  });
 
   root.fabnbSelection = () => [...(model.get("selected") || [])];
-  root.fabnbDieClientXY = (i) => {
-    if (!state.geom || i < 0 || i >= state.x.length) return null;
+  root.fabnbClientXY = (xmm, ymm) => {
+    if (!state.geom) return null;
     const r = overlay.getBoundingClientRect();
-    return { x: r.left + state.cx + state.x[i] * state.scale, y: r.top + state.cy - state.y[i] * state.scale };
+    return { x: r.left + state.cx + xmm * state.scale, y: r.top + state.cy - ymm * state.scale };
   };
+  root.fabnbDieClientXY = (i) => (i >= 0 && i < (state.x ? state.x.length : 0) ? root.fabnbClientXY(state.x[i], state.y[i]) : null);
 
   const keys = ["x", "y", "col", "row", "values", "bins", "geometry", "wafer", "test", "var",
-    "scale", "wafers", "tests", "variables", "selected", "message", "data_wafer", "size", "controls", "unit",
+    "scale", "wafers", "tests", "variables", "selected", "select_mode", "message", "data_wafer", "size", "controls", "unit",
     "lsl", "usl", "vmin", "vmax"];
   for (const k of keys) model.on(`change:${k}`, schedule);
   renderNow();

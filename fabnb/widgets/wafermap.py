@@ -8,8 +8,8 @@ as binary buffers (little-endian ``float32``/``int32`` bytes, never JSON lists):
   ``bins`` (int32 hard bin, -1 = untested) of that wafer.
 
 The front end (``widgets/wafermap.js``) draws the dies on a canvas with the wafer
-outline and notch, a colour legend, a hover tooltip, click and box selection and the
-wafer/test pickers.  The only numerics here are the colour limits: robust limits
+outline and notch, a colour legend, a hover tooltip, click, box and free-hand lasso
+selection (dies whose centres fall inside the drawn shape) and the wafer/test pickers.  The only numerics here are the colour limits: robust limits
 ``[P1, P99]`` of the test's finite values, over all wafers (``scale="test"``, so
 wafers are comparable) or over the shown wafer (``scale="wafer"``).
 
@@ -44,6 +44,7 @@ from ._static import static_file
 
 VARIABLES = ("value", "hbin")
 SCALES = ("test", "wafer")
+SELECT_MODES = ("box", "lasso")
 VIEW_TRAITS = ("wafer", "test", "var", "scale")
 DIE_COORDS = ("x", "y", "col", "row")
 #: percentiles of the finite values that set the colour limits (robust to outliers)
@@ -121,7 +122,10 @@ class WaferMap(anywidget.AnyWidget):
     ------
     selected : list of int
         Selected dies as positions along the ``die`` dim; set by clicking (shift/ctrl
-        toggles) or dragging a box in the browser, or from Python.
+        toggles) or dragging a box or a lasso in the browser (shift adds), or from Python.
+    select_mode : {"box", "lasso"}
+        What a drag draws: a rectangle, or a free-hand polygon selecting the dies whose
+        centres fall inside it.  Toggled by the map's "select" button.
     wafer, test, var, scale
         What is shown; settable from Python or the pickers.
     message
@@ -149,6 +153,7 @@ class WaferMap(anywidget.AnyWidget):
     tests = traitlets.List(traitlets.Unicode()).tag(sync=True)
     variables = traitlets.List(traitlets.Unicode()).tag(sync=True)
     selected = traitlets.List(traitlets.Int()).tag(sync=True)
+    select_mode = traitlets.Enum(SELECT_MODES, default_value="box").tag(sync=True)
     message = traitlets.Unicode("").tag(sync=True)
     #: the wafer whose die data the buffers hold ("" when none): lets the front end
     #: tell the kernel's answer to a wafer switch from its own picker change
@@ -367,7 +372,7 @@ class WaferMap(anywidget.AnyWidget):
         """
         if not self.selected:
             raise FabDataError(
-                "no dies are selected: click a die or drag a box on the wafer map first"
+                "no dies are selected: click a die or drag a box or lasso on the wafer map first"
             )
         return self._ds.isel(die=list(self.selected))
 

@@ -1,5 +1,6 @@
 """SamplingExplorer in a real JupyterLab + headless Chromium: one Step grows the sample,
-a click on an unsampled die adds it by hand, and the kernel sees both.
+a click on an unsampled die adds it by hand, and the kernel sees both; no error in the
+browser console.
 
 Screenshots of every step: tests/_artifacts/browser/<test name>/.
 """
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import Lab, write_notebook
+from .harness import Lab, write_notebook
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
@@ -61,3 +62,4 @@ def test_sampling_explorer_step_and_click(page, jupyter_server, artifacts):
     assert die in measured.evaluate("el => el.fabnbSelection()")
     lab.run_cell(1)
     assert f"N_SAMPLED {stepped + 1}" in lab.output_text(1)
+    assert page.fabnb_errors == []  # no error in the browser console
