@@ -172,3 +172,77 @@ def test_sklearn_estimator_checks(check):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         getattr(estimator_checks, check)("GaussianProcess", GaussianProcess())
+
+
+def test_grid_sites_use_the_lookup_path_and_still_match_sklearn(monkeypatch):
+    """Dies on a lattice: the squared exponential is built by table look-up
+    (fabnb.spatial._correlation); predictions must still equal scikit-learn's."""
+    from fabnb.spatial import _correlation, _kernels
+
+    g = np.arange(-10.0, 10.5, 1.0)
+    grid = np.c_[np.repeat(g, g.size), np.tile(g, g.size)]
+    rng = np.random.default_rng(2)
+    X = grid[rng.choice(len(grid), 120, replace=False)]
+    y = np.sin(X[:, 0] / 3) + 0.1 * X[:, 1] + 0.05 * rng.normal(size=len(X))
+    inv_ls = np.array([1 / 3.0, 1 / 5.0])
+    np.testing.assert_allclose(_correlation.correlation(X, None, inv_ls, 0),
+                               _kernels.correlation_sym(X, inv_ls, 0), rtol=1e-14, atol=1e-300)
+    np.testing.assert_allclose(_correlation.correlation(X, grid, inv_ls, 0),
+                               _kernels.correlation(X, grid, inv_ls, 0), rtol=1e-14, atol=1e-300)
+    calls = []
+    lookup = _kernels.separable_correlation
+    monkeypatch.setattr(_kernels, "separable_correlation", lambda *a: calls.append(1) or lookup(*a))
+    ours = GaussianProcess(length_scale=[3.0, 5.0], signal_variance=1.1, noise=0.01, mean="zero",
+                           optimizer=None).fit(X, y)
+    m, s = ours.predict(grid, return_std=True, include_noise=True)
+    assert len(calls) >= 2  # training matrix and cross-correlation both by look-up
+    sk = GaussianProcessRegressor(ConstantKernel(1.1) * RBF([3.0, 5.0]) + WhiteKernel(0.01),
+                                  optimizer=None, alpha=0.0).fit(X, y)
+    m_sk, s_sk = sk.predict(grid, return_std=True)
+    np.testing.assert_allclose(m, m_sk, rtol=1e-6, atol=1e-6 * np.abs(m_sk).max())
+    np.testing.assert_allclose(s, s_sk, rtol=1e-6)
+
+
+def test_coarse_to_fine_fit_reaches_the_full_data_optimum():
+    """n >= 2 × the coarse subsample: the optimum found must be a stationary point of the
+    full-data likelihood, as good as a plain L-BFGS-B run from scratch on all the data."""
+    from scipy.optimize import minimize
+
+    rng = np.random.default_rng(11)
+    X = rng.uniform(0, 10, (450, 2))
+    y = draw_gp(X, [1.2, 2.0], 1.5, 0.03, seed=12)
+    gp = GaussianProcess(mean="zero").fit(X, y)
+    _, grad = gp.log_marginal_likelihood(eval_gradient=True)
+    assert np.abs(grad).max() < 0.05
+
+    def negative(theta):
+        value, g = gp.log_marginal_likelihood(theta, eval_gradient=True)
+        return -value, -g
+
+    start = np.log([2.0, 2.0, float(np.var(y)), 0.05 * float(np.var(y))])
+    plain = minimize(negative, start, jac=True, method="L-BFGS-B")
+    assert gp.log_marginal_likelihood_ >= -plain.fun - 1e-3
+
+
+def test_warm_start_refit_matches_a_cold_fit():
+    rng = np.random.default_rng(13)
+    X = rng.uniform(0, 10, (300, 2))
+    y = draw_gp(X, [1.5, 1.5], 1.0, 0.02, seed=14)
+    warm = GaussianProcess(ard=False, warm_start=True).fit(X[:120], y[:120])
+    first = warm.length_scale_
+    warm.fit(X, y)
+    cold = GaussianProcess(ard=False).fit(X, y)
+    assert warm.length_scale_ != first  # it really refitted
+    assert warm.log_marginal_likelihood_ == pytest.approx(cold.log_marginal_likelihood_, abs=1e-3)
+    assert warm.length_scale_ == pytest.approx(cold.length_scale_, rel=1e-2)
+
+
+def test_conditioned_equals_a_fixed_kernel_fit(data):
+    X, y, Xs = data
+    gp = GaussianProcess(kernel="matern52").fit(X, y)
+    local = gp.conditioned(X[:70], y[:70])
+    fixed = GaussianProcess(kernel="matern52", length_scale=gp.length_scale_, signal_variance=gp.signal_variance_,
+                            noise=gp.noise_, optimizer=None).fit(X[:70], y[:70])
+    for a, b in zip(local.predict(Xs, return_std=True), fixed.predict(Xs, return_std=True)):
+        np.testing.assert_allclose(a, b, rtol=1e-8)  # same model; only rounding differs
+    assert gp.X_train_.shape[0] == len(X)  # the original model is untouched

@@ -93,3 +93,25 @@ def test_lot_progressive_shares_first_sites_and_respects_budget(wafer):
     assert len(set(last.order.tolist())) == last.order.size
     assert last.mean.shape == Y.shape
     assert len(last.hyperparameters["length_scale"]) == 3  # x, y and its own time scale
+
+
+def test_greedy_pick_matches_a_direct_numpy_transcription():
+    """Steps 3.1–3.2 (argmax σ²·d², then update the distances) written out in NumPy."""
+    from fabnb.spatial.progressive import pick_far_and_uncertain
+
+    rng = np.random.default_rng(7)
+    coords = rng.uniform(-1, 1, (300, 2))
+    variance = rng.uniform(0.1, 1.0, 300)
+    sampled = np.zeros(300, bool)
+    sampled[rng.choice(300, 20, replace=False)] = True
+    candidates = rng.uniform(size=300) < 0.8
+    cand = np.flatnonzero(candidates & ~sampled)
+    d2 = ((coords[cand, None, :] - coords[None, sampled, :]) ** 2).sum(-1).min(axis=1)
+    var = variance[cand].copy()
+    expected = []
+    for _ in range(15):
+        best = int(np.argmax(var * d2))
+        expected.append(cand[best])
+        d2 = np.minimum(d2, ((coords[cand] - coords[cand[best]]) ** 2).sum(axis=1))
+        var[best] = -1.0
+    np.testing.assert_array_equal(pick_far_and_uncertain(coords, variance, candidates, sampled, 15), expected)

@@ -79,27 +79,49 @@ def correlation_sym(X, inv_ls, kind):
 
 
 @njit(cache=True)
-def lengthscale_grad(X, inv_ls, alpha, Kinv_lower, kind):
+def lengthscale_grad(X, inv_ls, alpha, Kinv_lower, kind, R):
     """``g_k = Σ_{i≠j} (α_i α_j − K⁻¹_ij) ∂R_ij/∂log ℓ_k`` from the lower triangle of K⁻¹.
 
     Multiplied by ``σ_f²/2`` this is the gradient of the log marginal likelihood with
-    respect to ``log ℓ_k`` (the diagonal contributes nothing: Δ = 0 there).
+    respect to ``log ℓ_k`` (the diagonal contributes nothing: Δ = 0 there).  ``R`` is the
+    correlation matrix itself: for the squared exponential ``D = R``, so no exponential
+    is re-evaluated.
     """
     n, d = X.shape
     A = X * inv_ls
     g = np.zeros(d)
-    sq = np.empty(d)
     for i in range(n):
         for j in range(i):
-            r2 = 0.0
+            D = R[i, j] if kind == 0 else _corr_and_dfactor(_sq_dist(A, i, A, j), kind)[1]
+            w = 2.0 * (alpha[i] * alpha[j] - Kinv_lower[i, j]) * D
             for k in range(d):
                 diff = A[i, k] - A[j, k]
-                sq[k] = diff * diff
-                r2 += sq[k]
-            w = 2.0 * (alpha[i] * alpha[j] - Kinv_lower[i, j]) * _corr_and_dfactor(r2, kind)[1]
-            for k in range(d):
-                g[k] += w * sq[k]
+                g[k] += w * diff * diff
     return g
+
+
+@njit(cache=True)
+def separable_correlation(tables, idx1, idx2):
+    """``R[i, j] = Π_k T_k[idx1[k, i], idx2[k, j]]`` for a kernel that factorises by input.
+
+    The squared exponential is ``exp(−½ Σ_k r_k²) = Π_k exp(−½ r_k²)``.  Dies sit on a
+    grid and wafers have integer order, so each input takes few distinct values: the
+    exponentials are tabulated once per pair of distinct values (``tables[k]``) and the
+    matrix is a product of look-ups, without an exponential per entry.
+    """
+    d = tables.shape[0]
+    n1 = idx1.shape[1]
+    n2 = idx2.shape[1]
+    out = np.empty((n1, n2))
+    for i in range(n1):
+        row = tables[0, idx1[0, i]]
+        for j in range(n2):
+            out[i, j] = row[idx2[0, j]]
+        for k in range(1, d):
+            row = tables[k, idx1[k, i]]
+            for j in range(n2):
+                out[i, j] *= row[idx2[k, j]]
+    return out
 
 
 @njit(cache=True)
@@ -125,3 +147,23 @@ def nearest_neighbour_sq(X):
             out[i] = min(out[i], r2)
             out[j] = min(out[j], r2)
     return out
+
+
+@njit(cache=True)
+def greedy_far_and_uncertain(C, var, d2, k):
+    """Pick ``k`` rows of ``C`` one at a time by ``argmax var · d2``, updating ``d2`` (the
+    squared distance to the nearest sampled site, ``inf`` when none) after each pick.
+    ``var`` and ``d2`` are modified in place; returns the picked row numbers."""
+    n = C.shape[0]
+    picked = np.empty(k, dtype=np.int64)
+    for p in range(k):
+        best, best_score = 0, -np.inf
+        for i in range(n):
+            score = var[i] * (1.0 if d2[i] == np.inf else d2[i])
+            if score > best_score:
+                best, best_score = i, score
+        picked[p] = best
+        var[best] = -1.0  # never re-pick
+        for i in range(n):
+            d2[i] = min(d2[i], _sq_dist(C, i, C, best))
+    return picked

@@ -44,6 +44,7 @@ True
 
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -55,21 +56,24 @@ from threadpoolctl import ThreadpoolController
 
 from ..errors import FabDataError, FabFitError
 from . import _kernels
+from ._correlation import correlation
 
 KERNELS = {"rbf": 0, "matern32": 1, "matern52": 2}
 MEANS = ("zero", "constant", "linear")
 _JITTERS = (0.0, 1e-10, 1e-9, 1e-8, 1e-7, 1e-6, 1e-5, 1e-4)
 _PREDICT_BLOCK = 4096  # columns of k* per block: bounds memory at n × 4096 floats
 _LOG_2PI = math.log(2 * math.pi)
-# Below this many training points multithreaded BLAS costs more than it gains (and on a
-# busy 2-core machine it can be 10x slower), so fit/predict run single-threaded.
-_SERIAL_BELOW = 2500
+# Multithreaded BLAS pays only for large calls: below ~1e10 flops per call (a Cholesky at
+# n ≈ 2,000, or the variance solve of 1,000 sites × 10,000 queries) thread start-up and, on a
+# busy 2-core machine, threads waiting for a core cost more than they gain.
+_SERIAL_BELOW_FLOPS = 1e10
 _BLAS = ThreadpoolController()
+_COARSE_N = 200  # hyperparameters are first optimised on this many sites when n >= 2x it
 
 
-def blas_threads(n: int):
-    """Context limiting BLAS to one thread for small problems (n training points)."""
-    return _BLAS.limit(limits=1, user_api="blas") if n < _SERIAL_BELOW else _BLAS.limit(limits=None, user_api="blas")
+def blas_threads(flops: float):
+    """Context limiting BLAS to one thread for calls of fewer than ~1e10 flops."""
+    return _BLAS.limit(limits=1 if flops < _SERIAL_BELOW_FLOPS else None, user_api="blas")
 
 
 def cholesky(K: np.ndarray, what: str = "kernel matrix") -> tuple[np.ndarray, float]:
@@ -140,9 +144,9 @@ class _Factorised:
 
     def __init__(self, X, y, H, kind, inv_ls, eta, signal_variance=None):
         n = X.shape[0]
-        R = _kernels.correlation_sym(X, inv_ls, kind)
-        R[np.diag_indices(n)] += eta
-        self.L, self.jitter = cholesky(R, "correlation matrix")
+        self.R = correlation(X, None, inv_ls, kind)
+        self.R[np.diag_indices(n)] += eta  # the gradient reads only the off-diagonal
+        self.L, self.jitter = cholesky(self.R, "correlation matrix")
         self.LinvH = solve_triangular(self.L, H, lower=True, check_finite=False)
         Linvy = solve_triangular(self.L, y, lower=True, check_finite=False)
         if H.shape[1]:
@@ -170,7 +174,7 @@ class _Factorised:
         if info != 0:
             raise FabFitError(f"inverting the correlation matrix failed (LAPACK info {info})")
         a = self.alpha_R / math.sqrt(s2)
-        g_ls = 0.5 * _kernels.lengthscale_grad(X, inv_ls, a, Rinv, kind)
+        g_ls = 0.5 * _kernels.lengthscale_grad(X, inv_ls, a, Rinv, kind, self.R)
         if n_ls == 1:
             g_ls = np.array([g_ls.sum()])
         g_s2 = 0.5 * (self.quad / s2 - self.n)
@@ -208,7 +212,11 @@ class GaussianProcess(RegressorMixin, BaseEstimator):
         means half the median nearest-neighbour spacing of the training sites (at least
         0.01): shorter scales cannot be resolved by the sample.
     seed : int, optional
-        Seed of the restart draws.
+        Seed of the restart draws and of the coarse-stage subsample.
+    warm_start : bool
+        When refitting an already fitted model (typically to a superset of the sites, as
+        progressive sampling does), start the optimiser at the previous hyperparameters
+        with the previous inverse Hessian scaled by n_old/n, instead of from scratch.
 
     Attributes
     ----------
@@ -240,6 +248,7 @@ class GaussianProcess(RegressorMixin, BaseEstimator):
         n_restarts=0,
         bounds=None,
         seed=None,
+        warm_start=False,
     ):
         self.kernel = kernel
         self.length_scale = length_scale
@@ -251,6 +260,7 @@ class GaussianProcess(RegressorMixin, BaseEstimator):
         self.n_restarts = n_restarts
         self.bounds = bounds
         self.seed = seed
+        self.warm_start = warm_start
 
     # ------------------------------------------------------------------ setup
     def _check_params(self):
@@ -307,7 +317,7 @@ class GaussianProcess(RegressorMixin, BaseEstimator):
     # ------------------------------------------------------------------ fit
     def fit(self, X, y):
         """Fit hyperparameters (unless ``optimizer=None``) and factorise ``K``."""
-        with blas_threads(len(y)):
+        with blas_threads(float(len(y)) ** 3):
             return self._fit(X, y)
 
     def _fit(self, X, y):
@@ -323,21 +333,6 @@ class GaussianProcess(RegressorMixin, BaseEstimator):
             fac = _Factorised(X, y, H, kind, self._inv_ls(log_ls, d), eta, signal_variance=s2)
         else:
             lo, hi = self._log_bounds(X)
-
-            def objective(p):
-                inv_ls = self._inv_ls(p[:n_ls], d)
-                e = math.exp(p[-1])
-                try:
-                    f = _Factorised(X, y, H, kind, inv_ls, e)
-                except FabFitError:
-                    return 1e25, np.zeros_like(p)
-                g = f.gradient(X, kind, inv_ls, e, n_ls)
-                return -f.log_likelihood(), -np.concatenate([g[:n_ls], g[-1:]])
-
-            def optimise(p0):
-                return minimize(objective, np.clip(p0, lo, hi), jac=True, method="L-BFGS-B",
-                                bounds=list(zip(lo, hi)), options={"maxiter": 200})
-
             rng = np.random.default_rng(self.seed)
             starts = [np.concatenate([log_ls, [math.log(eta)]])]
             if self.length_scale is not None or self.noise is not None:
@@ -348,16 +343,35 @@ class GaussianProcess(RegressorMixin, BaseEstimator):
                 ls0, _, eta0 = default._start(X, y, H)
                 starts.append(np.concatenate([ls0, [math.log(eta0)]]))
             starts += [rng.uniform(lo, hi) for _ in range(self.n_restarts)]
-            best = min((optimise(p0) for p0 in starts), key=lambda res: res.fun)
-            if best.fun >= 1e25:
-                raise FabFitError(f"no hyperparameters gave a factorisable kernel matrix (n={X.shape[0]})")
+            if self.warm_start and hasattr(self, "_theta"):
+                best, fac = self._maximise(X, y, H, [self._theta], lo, hi,
+                                           hess_inv=self._theta_hess_inv * (self._theta_n / X.shape[0]))
+            elif X.shape[0] >= 2 * _COARSE_N:
+                # Coarse to fine: every start is optimised on a random subsample (each
+                # evaluation ~(n/_COARSE_N)³ cheaper), and only the best optimum is polished on
+                # all the data, which then needs a few evaluations instead of a dozen or more.
+                sub = np.sort(np.random.default_rng(0 if self.seed is None else self.seed)
+                              .choice(X.shape[0], _COARSE_N, replace=False))
+                coarse, _ = self._maximise(X[sub], y[sub], H[sub], starts, lo, hi)
+                # The likelihood's curvature grows ~linearly with n, so the coarse inverse
+                # Hessian scaled by n_sub/n seeds the full-data quasi-Newton steps.
+                best, fac = self._maximise(X, y, H, [coarse.x], lo, hi,
+                                           hess_inv=coarse.hess_inv.todense() * (_COARSE_N / X.shape[0]))
+            else:
+                best, fac = self._maximise(X, y, H, starts, lo, hi)
             log_ls, eta = best.x[:n_ls], math.exp(best.x[-1])
-            fac = _Factorised(X, y, H, kind, self._inv_ls(log_ls, d), eta)
             self.n_iter_ = int(best.nit)
+            hess_inv = best.hess_inv
+            self._theta, self._theta_n = best.x, X.shape[0]
+            self._theta_hess_inv = hess_inv if isinstance(hess_inv, np.ndarray) else hess_inv.todense()
 
-        self.X_train_, self.y_train_ = X, y
-        self.n_features_in_ = d
         self.length_scale_ = self._inv_ls(-log_ls, d) if self.ard else float(np.exp(log_ls[0]))
+        return self._keep(X, y, fac, eta)
+
+    def _keep(self, X, y, fac, eta):
+        """Store the training data and the factorisation ``fac`` as fitted state."""
+        self.X_train_, self.y_train_ = X, y
+        self.n_features_in_ = X.shape[1]
         self.signal_variance_ = fac.sigma2
         self.noise_ = fac.sigma2 * eta
         self.mean_coef_ = fac.beta
@@ -369,6 +383,78 @@ class GaussianProcess(RegressorMixin, BaseEstimator):
         self._LinvH = fac.LinvH / sd
         self._LA = None if fac.LA is None else fac.LA / sd  # chol(Hᵀ K⁻¹ H)
         return self
+
+    def conditioned(self, X, y):
+        """A copy with this model's fitted hyperparameters, conditioned on other training
+        data ``(X, y)`` (already validated): no optimisation, one factorisation.
+
+        This is what local (moving-neighbourhood) prediction needs: the same kernel,
+        many small training sets.
+
+        Example
+        -------
+        >>> import numpy as np
+        >>> X = np.c_[np.linspace(0, 1, 40), np.zeros(40)]; y = np.sin(6 * X[:, 0])
+        >>> gp = GaussianProcess().fit(X, y)
+        >>> local = gp.conditioned(X[:20], y[:20])
+        >>> bool(local.length_scale_[0] == gp.length_scale_[0]) and local.X_train_.shape
+        (20, 2)
+        """
+        check_is_fitted(self)
+        X = np.asarray(X, dtype=float)
+        y = np.asarray(y, dtype=float)
+        inv_ls = 1.0 / np.broadcast_to(np.asarray(self.length_scale_, dtype=float), (X.shape[1],))
+        eta = self.noise_ / self.signal_variance_
+        with blas_threads(float(len(y)) ** 3):
+            fac = _Factorised(X, y, mean_basis(X, self.mean), KERNELS[self.kernel], inv_ls, eta,
+                              signal_variance=self.signal_variance_)
+        return copy.copy(self)._keep(X, y, fac, eta)
+
+    def _maximise(self, X, y, H, starts, lo, hi, hess_inv=None):
+        """L-BFGS-B on the profiled likelihood from each start; the best result and the
+        factorisation at its optimum.
+
+        With ``hess_inv`` (an estimate of the inverse Hessian at the single start) BFGS
+        from that estimate is tried first: near the optimum its first steps are Newton
+        steps.  Its answer is kept when it stays inside the bounds, else L-BFGS-B runs.
+        """
+        d, kind, n_ls = X.shape[1], KERNELS[self.kernel], len(lo) - 1
+        last = {}  # the most recent factorisation: L-BFGS-B usually ends on its last point
+
+        def objective(p):
+            if np.any(p < lo) or np.any(p > hi):  # only unbounded BFGS steps get here
+                return 1e25, np.zeros_like(p)
+            inv_ls = self._inv_ls(p[:n_ls], d)
+            e = math.exp(p[-1])
+            try:
+                f = _Factorised(X, y, H, kind, inv_ls, e)
+            except FabFitError:
+                return 1e25, np.zeros_like(p)
+            g = f.gradient(X, kind, inv_ls, e, n_ls)
+            last.clear()
+            last[p.tobytes()] = f
+            return -f.log_likelihood(), -np.concatenate([g[:n_ls], g[-1:]])
+
+        best = None
+        if hess_inv is not None:
+            hess_inv = 0.5 * (hess_inv + hess_inv.T)  # BFGS insists on exact symmetry
+        if hess_inv is not None and np.linalg.eigvalsh(hess_inv).min() > 0:
+            res = minimize(objective, np.clip(starts[0], lo, hi), jac=True, method="BFGS",
+                           options={"hess_inv0": hess_inv, "gtol": 1e-3, "maxiter": 100})
+            if res.success and res.fun < 1e25:
+                best = res
+            elif res.fun < 1e25:
+                starts = [res.x]  # stalled at a bound: L-BFGS-B finishes from there
+        if best is None:
+            results = [minimize(objective, np.clip(p0, lo, hi), jac=True, method="L-BFGS-B",
+                                bounds=list(zip(lo, hi)), options={"maxiter": 200}) for p0 in starts]
+            best = min(results, key=lambda res: res.fun)
+        if best.fun >= 1e25:
+            raise FabFitError(f"no hyperparameters gave a factorisable kernel matrix (n={X.shape[0]})")
+        fac = last.get(best.x.tobytes())
+        if fac is None:
+            fac = _Factorised(X, y, H, kind, self._inv_ls(best.x[:n_ls], d), math.exp(best.x[-1]))
+        return best, fac
 
     # ------------------------------------------------------------------ likelihood
     def log_marginal_likelihood(self, theta=None, eval_gradient=False):
@@ -404,7 +490,9 @@ class GaussianProcess(RegressorMixin, BaseEstimator):
         rather than the underlying field).
         """
         check_is_fitted(self)
-        with blas_threads(self.X_train_.shape[0]):
+        n = self.X_train_.shape[0]
+        work = n * n * min(len(X), _PREDICT_BLOCK) if (return_std or return_cov) else n * len(X)
+        with blas_threads(work):
             return self._predict(X, return_std, return_cov, include_noise)
 
     def _predict(self, X, return_std, return_cov, include_noise):
@@ -424,7 +512,7 @@ class GaussianProcess(RegressorMixin, BaseEstimator):
         V_all = []
         for start in range(0, m, _PREDICT_BLOCK):
             Xb = X[start:start + _PREDICT_BLOCK]
-            Ks = s2 * _kernels.correlation(self.X_train_, Xb, inv_ls, kind)
+            Ks = s2 * correlation(self.X_train_, Xb, inv_ls, kind)
             Hs = mean_basis(Xb, self.mean)
             mean[start:start + len(Xb)] = Hs @ self.mean_coef_ + Ks.T @ self.alpha_
             if not (return_std or return_cov):
@@ -441,7 +529,7 @@ class GaussianProcess(RegressorMixin, BaseEstimator):
         if return_cov:
             Xc = np.vstack([b[0] for b in V_all])
             V = np.hstack([b[2] for b in V_all])
-            cov[:] = s2 * _kernels.correlation(Xc, Xc, inv_ls, kind) - V.T @ V
+            cov[:] = s2 * correlation(Xc, None, inv_ls, kind) - V.T @ V
             if self._LA is not None:
                 Hs = np.vstack([b[1] for b in V_all])
                 U = solve_triangular(self._LA, Hs.T - self._LinvH.T @ V, lower=True, check_finite=False)

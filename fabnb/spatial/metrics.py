@@ -68,8 +68,9 @@ def spec_range_error(true, pred, sampled=None, n_sigma: float = 3.0, dim: str = 
     Example
     -------
     >>> import numpy as np
-    >>> spec_range_error(np.array([0.0, 1.0, 2.0, 4.0]), np.array([0.0, 1.4, 2.0, 4.0]),
-    ...                  sampled=np.array([True, False, True, True]))
+    >>> eps = spec_range_error(np.array([0.0, 1.0, 2.0, 4.0]), np.array([0.0, 1.4, 2.0, 4.0]),
+    ...                        sampled=np.array([True, False, True, True]))
+    >>> round(eps, 12)  # |1.4 − 1.0| / (4 − 0)
     0.1
     """
     if isinstance(true, xr.DataArray):

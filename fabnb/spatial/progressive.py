@@ -81,16 +81,10 @@ def pick_far_and_uncertain(coords, variance, candidates, sampled, k):
     k = min(k, cand.size)
     if k == 0:
         return np.empty(0, dtype=np.int64)
-    d2 = _kernels.min_sq_dist(coords[cand], coords[sampled]) if sampled.any() else np.full(cand.size, np.inf)
+    C = np.ascontiguousarray(coords[cand], dtype=float)
+    d2 = _kernels.min_sq_dist(C, coords[sampled].astype(float)) if sampled.any() else np.full(cand.size, np.inf)
     var = np.maximum(variance[cand], 0.0)
-    picked = np.empty(k, dtype=np.int64)
-    for j in range(k):
-        score = var * np.where(np.isinf(d2), 1.0, d2)
-        best = int(np.argmax(score))
-        picked[j] = cand[best]
-        d2 = np.minimum(d2, ((coords[cand] - coords[cand[best]]) ** 2).sum(axis=1))
-        var[best] = -1.0  # never re-pick
-    return picked
+    return cand[_kernels.greedy_far_and_uncertain(C, var, d2, k)]
 
 
 def hyperparameters(gp) -> dict:
@@ -101,16 +95,6 @@ def hyperparameters(gp) -> dict:
         "noise": float(gp.noise_),
         "log_marginal_likelihood": float(gp.log_marginal_likelihood_),
     }
-
-
-def warm_started(gp, previous: dict | None):
-    """A fresh clone of ``gp`` whose optimiser starts at ``previous`` hyperparameters."""
-    new = clone(gp)
-    if previous is not None and new.optimizer is not None:
-        ls = previous["length_scale"]
-        new.set_params(length_scale=ls if new.ard else float(ls[0]),
-                       signal_variance=previous["signal_variance"], noise=previous["noise"])
-    return new
 
 
 def progressive_states(X, y, *, budget=0.10, step=0.025, n_init=None, k=None,
@@ -130,7 +114,8 @@ def progressive_states(X, y, *, budget=0.10, step=0.025, n_init=None, k=None,
     var_threshold : float, optional
         Stop early once every candidate's predictive variance is below this.
     gp : GaussianProcess, optional
-        Model template (cloned for each fit); default ``GaussianProcess(ard=False)``: one
+        Model template (cloned once, then refitted with ``warm_start``); default
+        ``GaussianProcess(ard=False)``: one
         spatial length scale, which the first few dies can identify.
     seed : int, optional
         Seed of the initial random dies.
@@ -155,12 +140,13 @@ def progressive_states(X, y, *, budget=0.10, step=0.025, n_init=None, k=None,
     n_init, k, n_budget = sample_sizes(int(measurable.sum()), budget, step, n_init, k)
     rng = np.random.default_rng(seed)
     order = rng.choice(np.flatnonzero(measurable), size=n_init, replace=False)
-    previous = None
+    # Each refit starts from the previous optimum: the previous sites are a subset.
+    model = clone(gp).set_params(warm_start=True)
     iteration = 0
     while True:
         sampled = np.zeros(len(y), dtype=bool)
         sampled[order] = True
-        model = warm_started(gp, previous).fit(X[order], y[order])
+        model.fit(X[order], y[order])
         mean, std = model.predict(X, return_std=True)
         previous = hyperparameters(model)
         yield ProgressiveState(iteration, sampled, order.copy(), mean, std, order.size,
