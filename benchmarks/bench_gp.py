@@ -84,7 +84,8 @@ def w1(xy, y, rng):
 
     def fabnb_run(return_std):
         gp = GaussianProcess(ard=False).fit(Xs, ys)
-        return gp.predict(xy, return_std=return_std)
+        # include_noise: scikit-learn's std with a WhiteKernel is that of a new measurement
+        return gp.predict(xy, return_std=return_std, include_noise=True)
 
     def sklearn_run(return_std):
         return sklearn_gp().fit(Xs, ys).predict(xy, return_std=return_std)

@@ -512,12 +512,13 @@ class GaussianProcess(RegressorMixin, BaseEstimator):
         V_all = []
         for start in range(0, m, _PREDICT_BLOCK):
             Xb = X[start:start + _PREDICT_BLOCK]
-            Ks = s2 * correlation(self.X_train_, Xb, inv_ls, kind)
+            # built as (m, n) and transposed: Fortran order, so LAPACK's solve needs no copy
+            Ks = s2 * correlation(Xb, self.X_train_, inv_ls, kind).T
             Hs = mean_basis(Xb, self.mean)
             mean[start:start + len(Xb)] = Hs @ self.mean_coef_ + Ks.T @ self.alpha_
             if not (return_std or return_cov):
                 continue
-            V = solve_triangular(self.L_, Ks, lower=True, check_finite=False)
+            V = solve_triangular(self.L_, Ks, lower=True, check_finite=False, overwrite_b=True)
             if return_cov:
                 V_all.append((Xb, Hs, V))
             if return_std:

@@ -26,7 +26,7 @@ likelihood + gradient costs O(n³) ≈ 40 s and the optimiser needs dozens, and 
    to ℓ_t instead of assuming it.  Points beyond the neighbourhood are screened off by
    nearer ones.  Cost per block O(max_local³ + max_local² · block_size).
 
-Below ``max_exact`` training points (default 3,000) the model is simply the exact GP.
+Up to ``max_exact`` training points (default 1,000) the model is simply the exact GP.
 
 Accuracy against exact, measured (``python -m benchmarks.bench_gp --only w3exact``):
 on the 25-wafer W3 lot (13,400 training points, 134,000 queries) the dense exact GP
@@ -111,7 +111,7 @@ class SpatioTemporalGP(RegressorMixin, BaseEstimator):
     """
 
     def __init__(self, kernel="rbf", mean="constant", length_scale=None, signal_variance=None,
-                 noise=None, n_restarts=0, max_exact=3000, n_hyper=800, max_local=500,
+                 noise=None, n_restarts=0, max_exact=1000, n_hyper=800, max_local=500,
                  block_size=200, seed=None, warm_start=False):
         self.kernel = kernel
         self.mean = mean
