@@ -3,21 +3,31 @@
     python -m benchmarks.bench_scale                 # 300 wafers x 2,592 dies (5 mm), 2 tests
     python -m benchmarks.bench_scale --tests 39      # every test (about 20x longer)
     python -m benchmarks.bench_scale --quick         # 60 wafers, 2 tests
+    python -m benchmarks.bench_scale --chunk 1       # one wafer per task (open_zarr's default)
+    python -m benchmarks.bench_scale --no-dask-default   # skip the Dask-default-env row
 
 A 300-wafer synthetic fab (30 lots of 10) is written to Zarr and opened lazily with
-``fabnb.io.open_zarr`` (one wafer per chunk); ``fabnb.spatial.virtual_probe(method="gp")``
+``fabnb.io.open_zarr`` (``--chunk`` wafers per chunk, default 10: with one wafer per
+task the per-task cost -- a Zarr read, task (de)serialisation, scheduling -- adds about
+40 % to the ~80 ms of CPU a wafer's GP needs); ``fabnb.spatial.virtual_probe(method="gp")``
 then runs (a) in this process on the in-memory Dataset and (b) through
-``fabnb.scale.client(n_workers=n)`` with n = 1 and 2 single-threaded worker processes.
-Printed: seconds, speed-up over 1 worker, CPU seconds actually received, and whether the cluster results equal
-the single-process ones (sampled dies identical, largest |difference| of the
-predictions).  The machine's load average is printed too: on a shared machine the
-speed-up is bounded by the cores actually free.  Nothing is asserted.
+``fabnb.scale.client(n_workers=n)`` with n = 1 and 2 single-threaded worker processes,
+and (c) on 1 worker of a plain ``distributed.LocalCluster`` with Dask's default worker
+environment, which sets ``MALLOC_TRIM_THRESHOLD_`` (see ``fabnb.scale.WORKER_ENVIRONMENT``
+for why fabnb unsets it).
+Printed: seconds, speed-up over 1 worker, CPU seconds actually received (user + system)
+and minor page faults, and whether the cluster results equal the single-process ones
+(sampled dies identical, largest |difference| of the predictions).  The machine's load
+average and the cores other processes kept busy during each run ("others busy", from
+``/proc/stat``) are printed too: on a shared machine the speed-up is bounded by the cores
+actually free.  Nothing is asserted.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import tempfile
 import time
 from pathlib import Path
@@ -36,9 +46,45 @@ def timed(fn, *args, **kwargs):
     return out, time.perf_counter() - start
 
 
-def worker_cpu(c) -> float:
-    """CPU seconds used so far by all of the cluster's worker processes."""
-    return sum(c.run(time.process_time).values())
+def usage() -> np.ndarray:
+    """(CPU seconds user + system, minor page faults) of this process so far."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return np.array([r.ru_utime + r.ru_stime, r.ru_minflt])
+
+
+def machine_ticks() -> np.ndarray:
+    """(busy, total) CPU ticks of the whole machine so far (Linux ``/proc/stat``; zeros
+    elsewhere): what *every* process got, ours and the other users' alike."""
+    try:
+        fields = np.array(Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9], dtype=float)
+    except OSError:
+        return np.zeros(2)
+    idle = fields[3] + fields[4]  # idle + iowait
+    return np.array([fields.sum() - idle, fields.sum()])
+
+
+def worker_usage(c) -> np.ndarray:
+    """:func:`usage` summed over all of the cluster's worker processes."""
+    return sum(c.run(usage).values())
+
+
+def on_cluster(c, store, tests, ref, chunk):
+    """Warm the workers up, then time the probe on the lazily opened store."""
+    lazy = open_zarr(store, chunks={"wafer": chunk})
+    # warm up: imports, Numba dispatch and Zarr handles on every worker
+    virtual_probe(lazy.isel(wafer=slice(0, 4 * len(c.scheduler_info()["workers"]))), tests,
+                  progress=False)
+    before, client_before, machine = worker_usage(c), usage(), machine_ticks()
+    out, seconds = timed(virtual_probe, lazy, tests, method="gp", progress=False)
+    used = worker_usage(c) - before
+    others = machine_busy(machine, seconds) - (used[0] + (usage() - client_before)[0]) / seconds
+    return seconds, used, others, difference(out, ref)
+
+
+def machine_busy(start, seconds) -> float:
+    """Cores the whole machine kept busy since ``start`` (:func:`machine_ticks`)."""
+    busy, total = machine_ticks() - start
+    return (os.cpu_count() or 1) * busy / total if total else float("nan")
 
 
 def difference(out, ref) -> tuple[bool, float]:
@@ -54,6 +100,10 @@ def main(argv=None):
     parser.add_argument("--tests", type=int, default=2, help="first N tests (default 2, max 39)")
     parser.add_argument("--die-mm", type=float, default=5.0, help="die edge in mm (default 5)")
     parser.add_argument("--quick", action="store_true", help="6 lots, 2 tests")
+    parser.add_argument("--chunk", type=int, default=10,
+                        help="wafers per Dask chunk (default 10, one lot; 1 = open_zarr's default)")
+    parser.add_argument("--no-dask-default", action="store_true",
+                        help="skip the run on a LocalCluster with Dask's default worker environment")
     args = parser.parse_args(argv)
     if args.quick:
         args.lots, args.tests = 6, 2
@@ -68,27 +118,36 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as tmp:
         store = Path(tmp) / "fab.zarr"
         write_zarr(ds, store)
-        cpu = time.process_time()
+        virtual_probe(ds.isel(wafer=slice(0, 2)), tests, progress=False)  # warm up in-process
+        before, machine = usage(), machine_ticks()
         ref, single = timed(virtual_probe, ds, tests, method="gp", progress=False)
-        rows = [("single process (in memory)", single, time.process_time() - cpu, None, (True, 0.0))]
+        used = usage() - before
+        rows = [("single process (in memory)", single, used, machine_busy(machine, single) - used[0] / single,
+                 None, (True, 0.0))]
         for n in (1, 2):
-            with client(n_workers=n, dashboard_address=None) as c:
-                lazy = open_zarr(store)
-                # warm up: imports, Numba dispatch and Zarr handles on every worker
-                virtual_probe(lazy.isel(wafer=slice(0, 4 * n)), tests, progress=False)
-                cpu = worker_cpu(c)
-                out, seconds = timed(virtual_probe, lazy, tests, method="gp", progress=False)
-                cpu = worker_cpu(c) - cpu
-            rows.append((f"dask, {n} worker{'s' * (n > 1)} (open_zarr)", seconds, cpu, n, difference(out, ref)))
+            with client(n_workers=n, dashboard_address=":0") as c:
+                seconds, used, others, diff = on_cluster(c, store, tests, ref, args.chunk)
+            rows.append((f"dask, {n} worker{'s' * (n > 1)} (open_zarr)", seconds, used, others, n, diff))
+        if not args.no_dask_default:
+            from distributed import Client
 
-    one = next(s for _, s, _, n, _ in rows if n == 1)
-    print(f"\n{'run':32s} {'seconds':>8s} {'vs 1 worker':>12s} {'CPU s':>7s} {'cores busy':>11s} "
-          f"{'same samples':>13s} {'max |d pred|':>13s}")
-    for name, seconds, cpu, _, (same, diff) in rows:
-        print(f"{name:32s} {seconds:8.1f} {one / seconds:11.2f}x {cpu:7.1f} {cpu / seconds:11.2f} "
-              f"{str(same):>13s} {diff:13.2e}")
-    print("(CPU s: this process for the single run, the worker processes for the dask runs; "
-          "cores busy = CPU s / seconds)")
+            with Client(n_workers=1, threads_per_worker=1, dashboard_address=":0") as c:
+                seconds, used, others, diff = on_cluster(c, store, tests, ref, args.chunk)
+            rows.append(("dask, 1 worker, Dask's default env", seconds, used, others, 0, diff))
+
+    one = next(s for _, s, _, _, n, _ in rows if n == 1)
+    items = len(tests) * ds.sizes["wafer"]
+    print(f"\n{'run':36s} {'seconds':>8s} {'vs 1 worker':>12s} {'CPU s':>7s} {'cores busy':>11s} "
+          f"{'others busy':>12s} {'CPU ms/item':>12s} {'faults/item':>12s} {'same samples':>13s} "
+          f"{'max |d pred|':>13s}")
+    for name, seconds, (cpu, faults), others, _, (same, diff) in rows:
+        print(f"{name:36s} {seconds:8.1f} {one / seconds:11.2f}x {cpu:7.1f} {cpu / seconds:11.2f} "
+              f"{others:12.2f} {1e3 * cpu / items:12.0f} {faults / items:12.0f} {str(same):>13s} {diff:13.2e}")
+    print(f"(item = one wafer x test, {items} items; CPU s = user + system of this process for the "
+          "single run, of the worker processes for the dask runs; cores busy = CPU s / seconds; "
+          "others busy = cores the rest of the machine used meanwhile (other users, and for the dask "
+          "runs not the client/scheduler process): 2 workers can only beat 1 if "
+          f"{os.cpu_count()} - others busy > 1)")
     print(f"load average after: {os.getloadavg()[0]:.1f}")
 
 

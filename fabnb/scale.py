@@ -10,8 +10,9 @@ module only starts (or connects to) the cluster.
 Where the work runs:
 
 * ``client()``: a ``LocalCluster`` on this machine, one single-threaded worker process
-  per core (Dask caps BLAS/OpenMP threads at 1 in worker processes, so ``n`` workers
-  use ``n`` cores);
+  per core, each with BLAS/OpenMP/Numba thread pools of one thread (so ``n`` workers
+  use ``n`` cores, not ``n`` x cores) and glibc's default ``malloc`` (see
+  :data:`WORKER_ENVIRONMENT`);
 * ``client("tcp://scheduler:8786")``: an existing cluster (``dask scheduler`` +
   ``dask worker`` on other machines, dask-jobqueue, Kubernetes, ...);
 * ``client()`` with ``DASK_SCHEDULER_ADDRESS`` set (or Dask's ``scheduler-address``
@@ -19,6 +20,12 @@ Where the work runs:
 
 Workers of an existing cluster need fabnb installed and must be able to read the Zarr
 path (a shared file system or an object store URL).
+
+Chunk size: every chunk is one task, and a task costs a Zarr read, (de)serialisation and
+scheduling on top of its work.  For the virtual probe (~80 ms of CPU per wafer and test on
+a 2,592-die map) one wafer per chunk adds about 40 % of CPU; ten wafers per chunk
+(``open_zarr(path, chunks={"wafer": 10})``, one lot) bring it to within a few % of a
+single process (``benchmarks/bench_scale.py``).  Keep at least a few chunks per worker.
 
 Example
 -------
@@ -34,6 +41,19 @@ from __future__ import annotations
 import os
 
 from .errors import FabDataError
+
+#: Environment of local worker processes, set before they start (Dask's
+#: ``distributed.nanny.pre-spawn-environ``).  One thread per BLAS/OpenMP/Numba pool:
+#: each worker is one core.  ``MALLOC_TRIM_THRESHOLD_`` is *unset* (Dask sets 65536 to
+#: hand freed memory back to the OS sooner): a fixed trim threshold also switches off
+#: glibc's adaptive mmap threshold, so every array over 128 kB -- a GP's cross-kernel,
+#: its predictions -- is a fresh ``mmap`` that is page-faulted and zeroed again.  On
+#: the virtual probe that costs 4-5x the page faults and about a quarter more CPU per
+#: wafer than the same work in a plain process (``benchmarks/bench_scale.py``).
+WORKER_ENVIRONMENT = {
+    "OMP_NUM_THREADS": 1, "OPENBLAS_NUM_THREADS": 1, "MKL_NUM_THREADS": 1,
+    "NUMBA_NUM_THREADS": 1, "MALLOC_TRIM_THRESHOLD_": None,
+}
 
 
 def client(address=None, n_workers=None, threads_per_worker=1, processes=True, timeout=30,
@@ -108,5 +128,30 @@ def client(address=None, n_workers=None, threads_per_worker=1, processes=True, t
     for name, value in (("n_workers", n_workers), ("threads_per_worker", threads_per_worker)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise FabDataError(f"{name} must be a positive integer, got {value!r}")
-    return Client(n_workers=n_workers, threads_per_worker=threads_per_worker,
-                  processes=processes, **cluster_options)
+    if not processes:
+        return Client(n_workers=n_workers, threads_per_worker=threads_per_worker,
+                      processes=False, **cluster_options)
+    return _local_process_cluster(n_workers, threads_per_worker, cluster_options)
+
+
+def _local_process_cluster(n_workers, threads_per_worker, cluster_options):
+    """A Client on a new process ``LocalCluster`` whose workers get :data:`WORKER_ENVIRONMENT`.
+
+    Dask's nanny writes the worker environment into *this* process's ``os.environ``
+    before spawning; it is put back afterwards, so later subprocesses (a report's
+    kernel, a second cluster) start from the caller's environment.
+    """
+    import dask
+    from distributed import Client
+
+    before = {name: os.environ.get(name) for name in WORKER_ENVIRONMENT}
+    try:
+        with dask.config.set({"distributed.nanny.pre-spawn-environ": dict(WORKER_ENVIRONMENT)}):
+            return Client(n_workers=n_workers, threads_per_worker=threads_per_worker,
+                          processes=True, **cluster_options)
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

@@ -10,6 +10,7 @@ import uuid
 import nbformat
 import numpy as np
 import pytest
+from _templates import markdown_sections, section_texts
 
 import fabnb
 from fabnb import summary
@@ -56,6 +57,37 @@ def test_notebook_runs_without_error(executed, path):
     assert not errors
     assert nb.metadata["papermill"]["parameters"].get("preset", "small") == "small"
     assert report.html.stat().st_size > 0
+
+
+#: the widgets tour is checked by the widget tests; these are the report templates
+REPORTS = [p for p in NOTEBOOKS if p.stem != "widgets_tour"]
+MIN_EXPLANATION_WORDS = 15
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("path", REPORTS, ids=[p.stem for p in REPORTS])
+def test_every_section_heading_is_explained_in_the_html(executed, path):
+    """A reader sees every section heading of the template with prose under it saying what
+    the section shows and how to read it, and no code."""
+    html = executed(path).html.read_text(encoding="utf-8")
+    sections = section_texts(html)
+    expected = markdown_sections(nbformat.read(str(path), as_version=4))
+    assert len(sections) == len(expected) >= 2, (list(sections), list(expected))
+    short = {h: len(words) for h, words in sections.items() if len(words) < MIN_EXPLANATION_WORDS}
+    assert not short, f"headings without an explanation: {short}"
+    assert "Traceback" not in html and "import " not in html.split("</h1>", 1)[-1].split("<script")[0]
+
+
+@pytest.mark.timeout(600)
+def test_virtual_probe_study_explains_the_paper_ordering(executed):
+    html = executed(templates_dir() / "virtual_probe_study.ipynb").html.read_text(encoding="utf-8")
+    assert not re.search(r"holds:\s*(True|False)", html)
+    pairs = re.findall(r"(does not hold|holds): (GP(?:-\w+)*) \((\d+\.\d\d) %\) (&gt;|≤) (GP(?:-\w+)*) \((\d+\.\d\d) %\)", html)
+    assert sorted((a, b) for _, a, _, _, b, _ in pairs) == [("GP", "GP-PS"), ("GP-PS", "GP-ST"), ("GP-ST", "GP-ST-PS")]
+    for verdict, _, left, sign, _, right in pairs:  # each verdict agrees with its own (rounded) numbers
+        assert (verdict == "holds") == (sign == "&gt;")
+        assert float(left) >= float(right) if verdict == "holds" else float(left) <= float(right)
+    assert not re.search(r"<td>\d+\.\d{5,}</td>", html)  # ε tables rounded
 
 
 def _lot_report():

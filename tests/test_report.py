@@ -1,22 +1,31 @@
 """fabnb.report: parameter checks before any kernel, execution, HTML, failures."""
 
 import ast
+import json
+import re
 import uuid
+from pathlib import Path
 
 import nbformat
+import numpy as np
 import papermill
 import pytest
-from _templates import write_template
+import xarray as xr
+from _templates import markdown_sections, write_template
 
+import fabnb
 from fabnb import FabDataError
 from fabnb.report import (
     ReportError,
     ReportExecutionError,
+    describe_dataset,
     list_templates,
+    load_dataset,
     lot_output,
     parse_value,
     read_parameters,
     run,
+    simulator_truth,
     template_path,
 )
 
@@ -185,6 +194,10 @@ def test_lot_output_names():
 
 ANALYSIS_TEMPLATES = ["lot_report", "doe_tutorial", "killer_tool", "metrology_vm", "r2r_control",
                       "spc_fdc", "virtual_probe_study", "vmin_study", "yield_study"]
+#: templates that simulate their own process instead of analysing a contract Dataset
+SELF_SIMULATING = {"doe_tutorial", "r2r_control"}
+#: words of prose a section heading needs under it to tell a reader what they see
+MIN_EXPLANATION_WORDS = 15
 
 
 @pytest.mark.parametrize("name", ANALYSIS_TEMPLATES)
@@ -198,3 +211,159 @@ def test_each_analysis_notebook_is_a_report_template(name):
     markdown = [c.source for c in nb.cells if c.cell_type == "markdown"]
     assert markdown and nb.cells[0].cell_type == "markdown" and markdown[0].startswith("# ")
     assert sum(line.startswith("## ") for text in markdown for line in text.splitlines()) >= 2
+    if name not in SELF_SIMULATING:
+        assert declared.get("dataset") == "synthetic", f"{name}: no dataset parameter defaulting to 'synthetic'"
+    short = {h: len(w) for h, w in markdown_sections(nb).items() if len(w) < MIN_EXPLANATION_WORDS}
+    assert not short, f"{name}: section headings without an explanation under them: {short}"
+
+
+def test_r2r_control_says_what_preset_does():
+    nb = nbformat.read(str(template_path("r2r_control")), as_version=4)
+    assert "preset" in nb.cells[0].source and "dataset" in nb.cells[0].source
+    assert read_parameters(template_path("r2r_control"))["n_runs"] is None  # from preset unless given
+
+
+WAFER_MAPS = """\
+import fabnb
+from fabnb.widgets import WaferMap
+ds = fabnb.synth.fab("small", seed=0)
+"""
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARTIFACTS = Path(__file__).resolve().parent / "_artifacts" / "report"
+
+
+@pytest.fixture(scope="module")
+def widget_report(tmp_path_factory):
+    """Two WaferMaps (values, bins) and a slider run through the report runner."""
+    folder = tmp_path_factory.mktemp("widgets")
+    path = write_template(folder / "maps.ipynb", TINY_PARAMETERS, WAFER_MAPS,
+                          'WaferMap(ds, test="T01")', 'WaferMap(ds, var="hbin", size=300)', WIDGET)
+    return run(path, {"n": 5}, output=folder / "maps.html")
+
+
+def test_widgets_with_a_static_image_are_shown_as_that_image(widget_report):
+    executed = nbformat.read(str(widget_report.notebook), as_version=4)
+    bundles = [o.data for c in executed.cells if c.cell_type == "code" for o in c.outputs
+               if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    with_image = [b for b in bundles if "image/png" in b]
+    assert len(bundles) == 3 and len(with_image) == 2  # the notebook keeps the live views
+
+    html = widget_report.html.read_text(encoding="utf-8")
+    for bundle in with_image:  # each map's PNG is on the page, not hidden behind a widget view
+        assert f'src="data:image/png;base64,{bundle["image/png"]}' in html
+    views = re.findall(r'<script type="application/vnd.jupyter.widget-view\+json">\s*(\{.*?\})\s*</script>',
+                       html, flags=re.S)
+    # only the slider (no image) stays a live widget; no blank widget box for the maps
+    assert [json.loads(v)["model_id"] for v in views] == [
+        b["application/vnd.jupyter.widget-view+json"]["model_id"] for b in bundles if "image/png" not in b]
+    assert html.count('class="jupyter-widgets jp-OutputArea-output') == 1
+
+
+def test_widget_only_report_needs_no_widget_script(tmp_path):
+    path = write_template(tmp_path / "map.ipynb", TINY_PARAMETERS, WAFER_MAPS, 'WaferMap(ds, test="T02")')
+    html = run(path, {}, output=tmp_path / "map.html").html.read_text(encoding="utf-8")
+    assert html.count('src="data:image/png;base64,') == 1
+    assert "widget-view+json" not in html and "embed-amd.js" not in html  # nothing from a CDN
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is missing (make browser installs it)")
+def test_widget_report_renders_offline_in_headless_chromium(widget_report, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    shots = ARTIFACTS / "widget_report"
+    shots.mkdir(parents=True, exist_ok=True)
+    blocked = []
+
+    def offline(route):
+        if route.request.url.startswith(("file:", "data:")):
+            route.continue_()
+        else:
+            blocked.append((route.request.resource_type, route.request.url))
+            route.abort()
+
+    with sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(
+            str(tmp_path / "profile"), executable_path=str(CHROMIUM), headless=True,
+            args=CHROMIUM_ARGS, viewport={"width": 1200, "height": 1600})
+        try:
+            page = context.new_page()
+            page.route("**/*", offline)
+            page.goto(widget_report.html.resolve().as_uri(), wait_until="load")
+            page.screenshot(path=str(shots / "maps.png"), full_page=True)
+            widths = page.eval_on_selector_all(
+                'img[src^="data:image/png"]', "imgs => imgs.map(i => i.complete ? i.naturalWidth : 0)")
+        finally:
+            context.close()
+    assert len(widths) == 2 and all(w > 0 for w in widths), widths
+    assert (shots / "maps.png").stat().st_size > 0
+    # what the page would fetch online is script only (MathJax, require.js, the slider's
+    # widget manager): no image, style or font the figures need
+    assert {kind for kind, _ in blocked} <= {"script"}, blocked
+
+
+def renamed_fab(lot="L0002"):
+    """The small synthetic fab with lot ``lot`` renamed to a fresh id: (Dataset, new id)."""
+    ds = fabnb.synth.fab("small", seed=0)
+    new = f"LOT-{uuid.uuid4().hex[:6].upper()}"
+    lots = np.asarray(ds["lot"].values, dtype=object)
+    assert (lots == lot).any()
+    return ds.assign_coords(lot=("wafer", np.where(lots == lot, new, lots).astype(str))), new
+
+
+@pytest.mark.parametrize("writer, name", [("write_zarr", "fab.zarr"), ("write_netcdf", "fab.nc")])
+def test_load_dataset_reads_and_validates_a_file(tmp_path, writer, name):
+    ds, new = renamed_fab()
+    getattr(fabnb.io, writer)(ds, tmp_path / name)
+    loaded = load_dataset(str(tmp_path / name), preset="default", seed=5, n_lots=1)  # preset/overrides: synthetic only
+    xr.testing.assert_identical(loaded, fabnb.io.read(tmp_path / name))
+    assert new in set(loaded["lot"].values) and loaded.sizes["wafer"] == ds.sizes["wafer"]
+    assert f"`{tmp_path / name}`" in describe_dataset(loaded, str(tmp_path / name))
+    assert new in describe_dataset(loaded, str(tmp_path / name))
+
+
+def test_load_dataset_builds_the_synthetic_fab_and_refuses_bad_files(tmp_path):
+    xr.testing.assert_identical(load_dataset("synthetic", "small", 3, wafers_per_lot=None),
+                                fabnb.synth.fab("small", seed=3))
+    assert load_dataset("synthetic", "small", 0, n_lots=2).sizes["wafer"] == 12
+    with pytest.raises(FabDataError, match="does not exist"):
+        load_dataset(str(tmp_path / "missing.zarr"))
+    (tmp_path / "junk.nc").write_bytes(b"not a netcdf file")
+    with pytest.raises(FabDataError):
+        load_dataset(str(tmp_path / "junk.nc"))
+    assert simulator_truth(fabnb.synth.fab("small", seed=0)) is not None
+
+
+@pytest.mark.timeout(600)
+def test_spc_report_on_a_netcdf_file_shows_that_file(tmp_path):
+    """A non-lot template run by the report runner on a real file: its lots and numbers."""
+    ds, new = renamed_fab()
+    path = tmp_path / "fab.nc"
+    fabnb.io.write_netcdf(ds, path)
+    report = run("spc_fdc", {"dataset": str(path), "n_seeds": 2}, output=tmp_path / "out" / "spc.html")
+    html = report.html.read_text(encoding="utf-8")
+    assert new in html and "L0002" not in html.replace("L0002-", "")  # the file's lot ids, not the synthetic ones
+    assert str(path) in html and "synthetic fab (preset" not in html
+    executed = nbformat.read(str(report.notebook), as_version=4)
+    assert executed.metadata["papermill"]["parameters"]["dataset"] == str(path)
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("template, parameters", [
+    ("vmin_study", {}),
+    ("killer_tool", {"n_bootstrap": 20}),
+])
+def test_truth_using_templates_run_on_a_file_without_simulator_truth(tmp_path, template, parameters):
+    """A fab's own file has no simulator behind it: the template leaves the truth out and
+    still reports on the file."""
+    ds, new = renamed_fab()
+    ds.attrs.pop("synth")
+    path = tmp_path / "own_fab.zarr"
+    fabnb.io.write_zarr(ds, path)
+    assert simulator_truth(fabnb.io.read(path)) is None
+    report = run(template, {"dataset": str(path), **parameters}, output=tmp_path / f"{template}.html")
+    html = report.html.read_text(encoding="utf-8")
+    assert new in html and str(path) in html
+    assert "The simulator's truth:" not in html and "true drivers" not in html

@@ -1,6 +1,8 @@
 """fabnb.scale: per-wafer analyses on a lazily opened Zarr store, run by a 2-worker
 ``dask.distributed`` cluster, equal the single-process results on the in-memory data."""
 
+import os
+
 import dask
 import numpy as np
 import pandas as pd
@@ -10,7 +12,7 @@ from distributed import get_task_stream
 import fabnb
 from fabnb import FabDataError, summary
 from fabnb.io import open_zarr, write_zarr
-from fabnb.scale import client
+from fabnb.scale import WORKER_ENVIRONMENT, client
 from fabnb.spatial import virtual_probe
 
 TESTS = ["T01", "T02"]
@@ -93,3 +95,31 @@ def test_bad_arguments_are_named(cluster):
         client(cluster.scheduler.address, n_workers=4)
     with pytest.raises(FabDataError, match="no Dask scheduler answered at 'tcp://127.0.0.1:9'"):
         client("tcp://127.0.0.1:9", timeout=2)
+
+
+def _worker_setup():
+    """(environment of WORKER_ENVIRONMENT's names, thread counts of the loaded BLAS/OpenMP pools)."""
+    import os
+
+    import numpy  # noqa: F401 -- loads OpenBLAS, so threadpoolctl sees its pool
+    import scipy.linalg  # noqa: F401
+    from threadpoolctl import threadpool_info
+
+    return ({name: os.environ.get(name) for name in WORKER_ENVIRONMENT},
+            [pool["num_threads"] for pool in threadpool_info()])
+
+
+def test_local_workers_get_one_thread_per_pool_and_default_malloc(monkeypatch):
+    """Each worker is one core (no BLAS/OpenMP/Numba oversubscription), glibc's adaptive malloc
+    is left alone (Dask's MALLOC_TRIM_THRESHOLD_ costs a page fault per large array), and the
+    caller's own environment is as it was."""
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    before = dict(os.environ)
+    with client(n_workers=1, dashboard_address=":0") as c:
+        (environment, threads), = c.run(_worker_setup).values()
+    assert dict(os.environ) == before
+    assert environment == {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+                           "NUMBA_NUM_THREADS": "1", "MALLOC_TRIM_THRESHOLD_": None}
+    assert threads and set(threads) == {1}

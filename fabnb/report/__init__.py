@@ -7,6 +7,7 @@ True
 Report(html=PosixPath('out/lot.html'), notebook=PosixPath('out/lot.ipynb'), ...)
 """
 
+from .data import describe_dataset, load_dataset, simulator_truth
 from .params import ReportError, parse_value, read_parameters
 from .runner import (
     Report,
@@ -20,6 +21,7 @@ from .runner import (
 )
 
 __all__ = [
-    "Report", "ReportError", "ReportExecutionError", "list_templates", "lot_output",
-    "parse_value", "read_parameters", "run", "run_lots", "template_path", "templates_dir",
+    "Report", "ReportError", "ReportExecutionError", "describe_dataset", "list_templates",
+    "load_dataset", "lot_output", "parse_value", "read_parameters", "run", "run_lots",
+    "simulator_truth", "template_path", "templates_dir",
 ]

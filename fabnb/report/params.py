@@ -129,14 +129,27 @@ def check_parameters(declared: dict, parameters: dict | None, template: str) -> 
             )
     dataset = parameters.get("dataset")
     if isinstance(dataset, (str, Path)) and str(dataset) != SYNTHETIC:
-        path = Path(dataset).expanduser()
-        if not path.exists():
-            raise FabDataError(
-                f"dataset path {str(dataset)!r} does not exist (looked in {path.resolve()}); "
-                f"pass an existing file or '{SYNTHETIC}'"
-            )
-        parameters["dataset"] = str(path.resolve())
+        parameters["dataset"] = str(existing_path(dataset).resolve())
     return parameters
+
+
+def existing_path(dataset) -> Path:
+    """``dataset`` as a Path; :class:`~fabnb.FabDataError` naming it when it does not exist.
+
+    Example
+    -------
+    >>> existing_path("no/such/fab.zarr")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    fabnb.errors.FabDataError: dataset path 'no/such/fab.zarr' does not exist ...
+    """
+    path = Path(dataset).expanduser()
+    if not path.exists():
+        raise FabDataError(
+            f"dataset path {str(dataset)!r} does not exist (looked in {path.resolve()}); "
+            f"pass an existing file or '{SYNTHETIC}'"
+        )
+    return path
 
 
 def parse_value(text: str, default=None):

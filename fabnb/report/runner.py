@@ -9,7 +9,8 @@ A run has three stages and never leaves a half-written file behind:
    notebook); a failed run still writes the partial notebook, then raises
    :class:`ReportExecutionError` naming the cell;
 3. **convert** with nbconvert to ``<output>.html``: inputs hidden, images embedded, widget
-   state embedded.
+   state embedded; widgets that carry a static image are shown as that image, so the
+   page reads offline (:func:`static_widgets`).
 
 Both files are written under a temporary name and renamed into place
 (:func:`fabnb.io.atomic_path`).
@@ -25,6 +26,7 @@ Example
 
 from __future__ import annotations
 
+import copy
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -132,9 +134,53 @@ def _execution_error(err, template: str, executed, notebook: Path):
     )
 
 
+#: a live ipywidget view in an output bundle
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+#: static renderings a widget may put next to its view (fabnb's widgets add a PNG)
+STATIC_IMAGES = ("image/png", "image/svg+xml", "image/jpeg")
+
+
+def static_widgets(nb):
+    """A copy of notebook ``nb`` whose widget outputs show their static image.
+
+    nbconvert's templates prefer a widget view over every other type of an output bundle
+    and draw it with widget-manager JavaScript fetched from a CDN, so offline the image
+    next to it never shows and the page has a blank box.  Here every output that carries
+    a view *and* an image keeps only the image; views without an image (a plain slider)
+    stay live.  When no view is left, the widget state is dropped as well, so the page
+    loads no widget script at all.
+
+    Example
+    -------
+    >>> import nbformat
+    >>> nb = nbformat.v4.new_notebook(metadata={"widgets": {}})
+    >>> cell = nbformat.v4.new_code_cell(outputs=[nbformat.v4.new_output(
+    ...     "display_data", {WIDGET_VIEW: {"model_id": "m"}, "image/png": "iVBOR", "text/plain": "W"})])
+    >>> nb.cells = [cell]
+    >>> out = static_widgets(nb)
+    >>> sorted(out.cells[0].outputs[0].data), "widgets" in out.metadata
+    (['image/png', 'text/plain'], False)
+    """
+    nb = copy.deepcopy(nb)
+    live = False
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if WIDGET_VIEW not in data:
+                continue
+            if any(kind in data for kind in STATIC_IMAGES):
+                del data[WIDGET_VIEW]
+            else:
+                live = True
+    if not live:
+        nb.metadata.pop("widgets", None)
+    return nb
+
+
 def _to_html(nb, title: str) -> str:
     """Reader-facing HTML: no code, no prompts, images and widget state embedded; cells
-    tagged ``remove-cell`` (notes for the template's author) are left out."""
+    tagged ``remove-cell`` (notes for the template's author) are left out; widgets with
+    a static image show that image (:func:`static_widgets`), so the page needs no network."""
     from nbconvert import HTMLExporter
     from nbconvert.preprocessors import TagRemovePreprocessor
 
@@ -146,7 +192,7 @@ def _to_html(nb, title: str) -> str:
         embed_images=True,
     )
     exporter.register_preprocessor(TagRemovePreprocessor(remove_cell_tags={"remove-cell"}), enabled=True)
-    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
+    body, _ = exporter.from_notebook_node(static_widgets(nb), resources={"metadata": {"name": title}})
     return body
 
 
