@@ -4,6 +4,7 @@ import ast
 import json
 import re
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nbformat
@@ -284,19 +285,25 @@ def test_widget_report_renders_offline_in_headless_chromium(widget_report, tmp_p
             blocked.append((route.request.resource_type, route.request.url))
             route.abort()
 
-    with sync_playwright() as p:
-        context = p.chromium.launch_persistent_context(
-            str(tmp_path / "profile"), executable_path=str(CHROMIUM), headless=True,
-            args=CHROMIUM_ARGS, viewport={"width": 1200, "height": 1600})
-        try:
-            page = context.new_page()
-            page.route("**/*", offline)
-            page.goto(widget_report.html.resolve().as_uri(), wait_until="load")
-            page.screenshot(path=str(shots / "maps.png"), full_page=True)
-            widths = page.eval_on_selector_all(
-                'img[src^="data:image/png"]', "imgs => imgs.map(i => i.complete ? i.naturalWidth : 0)")
-        finally:
-            context.close()
+    def open_offline():
+        with sync_playwright() as p:
+            context = p.chromium.launch_persistent_context(
+                str(tmp_path / "profile"), executable_path=str(CHROMIUM), headless=True,
+                args=CHROMIUM_ARGS, viewport={"width": 1200, "height": 1600})
+            try:
+                page = context.new_page()
+                page.route("**/*", offline)
+                page.goto(widget_report.html.resolve().as_uri(), wait_until="load")
+                page.screenshot(path=str(shots / "maps.png"), full_page=True)
+                return page.eval_on_selector_all(
+                    'img[src^="data:image/png"]', "imgs => imgs.map(i => i.complete ? i.naturalWidth : 0)")
+            finally:
+                context.close()
+
+    # In a thread of its own: the browser tests' session-wide Playwright keeps an event
+    # loop running in the main thread, and the sync API refuses to start inside one.
+    with ThreadPoolExecutor(1) as pool:
+        widths = pool.submit(open_offline).result()
     assert len(widths) == 2 and all(w > 0 for w in widths), widths
     assert (shots / "maps.png").stat().st_size > 0
     # what the page would fetch online is script only (MathJax, require.js, the slider's
