@@ -42,8 +42,8 @@ A smooth kernel over t cannot represent wafer-to-wafer shifts that are independe
 one wafer to the next; the ML fit then either shortens ℓ_t (sharing nothing) or files
 the shifts under noise.  Removing each wafer's sampled mean first lets the GP share the
 spatial pattern across the lot.  Measured: on the first 2 lots × 39 tests of the
-default synthetic fab (independent wafer offsets) GP-ST ε 6.30 % → 5.81 % with offsets
-(per-wafer GP 5.90 %); on the W3 lot of ``benchmarks/bench_gp.py`` (a field smooth in t)
+default synthetic fab (independent wafer offsets) GP-ST ε 6.30 % → 5.81 % and
+GP-ST-PS 6.28 % → 5.69 % with offsets (per-wafer GP 5.90 %); on the W3 lot of ``benchmarks/bench_gp.py`` (a field smooth in t)
 1.505 → 1.577 %, i.e. worse, because a sample mean is a noisier offset than the GP's
 own.  Which to use depends on the process, so it is a parameter.
 Kronecker structure (K = K_t ⊗ K_s) was not used: it needs the same sites on every
