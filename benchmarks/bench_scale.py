@@ -142,7 +142,7 @@ def main(argv=None):
           f"{'max |d pred|':>13s}")
     for name, seconds, (cpu, faults), others, _, (same, diff) in rows:
         print(f"{name:36s} {seconds:8.1f} {one / seconds:11.2f}x {cpu:7.1f} {cpu / seconds:11.2f} "
-              f"{others:12.2f} {1e3 * cpu / items:12.0f} {faults / items:12.0f} {str(same):>13s} {diff:13.2e}")
+              f"{others:12.2f} {1e3 * cpu / items:12.0f} {faults / items:12.0f} {same!s:>13s} {diff:13.2e}")
     print(f"(item = one wafer x test, {items} items; CPU s = user + system of this process for the "
           "single run, of the worker processes for the dask runs; cores busy = CPU s / seconds; "
           "others busy = cores the rest of the machine used meanwhile (other users, and for the dask "

@@ -311,6 +311,10 @@ class GaussianProcess(RegressorMixin, BaseEstimator):
         hi = np.concatenate([np.log(b["length_scale"][1] * ref), [math.log(b["noise_ratio"][1])]])
         return lo, hi
 
+    def _fitted_inv_ls(self):
+        """1/ℓ per input of the fitted model."""
+        return 1.0 / np.broadcast_to(np.asarray(self.length_scale_, dtype=float), (self.n_features_in_,))
+
     def _inv_ls(self, log_ls, d):
         return np.broadcast_to(np.exp(-np.asarray(log_ls)), (d,)).copy()
 
@@ -333,36 +337,16 @@ class GaussianProcess(RegressorMixin, BaseEstimator):
             fac = _Factorised(X, y, H, kind, self._inv_ls(log_ls, d), eta, signal_variance=s2)
         else:
             lo, hi = self._log_bounds(X)
-            rng = np.random.default_rng(self.seed)
-            starts = [np.concatenate([log_ls, [math.log(eta)]])]
-            if self.length_scale is not None or self.noise is not None:
-                # Given starting values (e.g. warm starts from a fit to fewer dies) can sit in
-                # the basin of a poor local optimum; the data-scaled default start is always
-                # tried too and the better optimum kept.
-                default = clone(self).set_params(length_scale=None, noise=None, signal_variance=None)
-                ls0, _, eta0 = default._start(X, y, H)
-                starts.append(np.concatenate([ls0, [math.log(eta0)]]))
-            starts += [rng.uniform(lo, hi) for _ in range(self.n_restarts)]
             if self.warm_start and hasattr(self, "_theta"):
+                # the previous fit's curvature, rescaled to this many sites (it grows ~n)
                 best, fac = self._maximise(X, y, H, [self._theta], lo, hi,
-                                           hess_inv=self._theta_hess_inv * (self._theta_n / X.shape[0]))
-            elif X.shape[0] >= 2 * _COARSE_N:
-                # Coarse to fine: every start is optimised on a random subsample (each
-                # evaluation ~(n/_COARSE_N)³ cheaper), and only the best optimum is polished on
-                # all the data, which then needs a few evaluations instead of a dozen or more.
-                sub = np.sort(np.random.default_rng(0 if self.seed is None else self.seed)
-                              .choice(X.shape[0], _COARSE_N, replace=False))
-                coarse, _ = self._maximise(X[sub], y[sub], H[sub], starts, lo, hi)
-                # The likelihood's curvature grows ~linearly with n, so the coarse inverse
-                # Hessian scaled by n_sub/n seeds the full-data quasi-Newton steps.
-                best, fac = self._maximise(X, y, H, [coarse.x], lo, hi,
-                                           hess_inv=coarse.hess_inv.todense() * (_COARSE_N / X.shape[0]))
+                                           hess_inv=self._theta_hess_inv * (self.X_train_.shape[0] / X.shape[0]))
             else:
-                best, fac = self._maximise(X, y, H, starts, lo, hi)
+                best, fac = self._cold_maximise(X, y, H, log_ls, eta, lo, hi)
             log_ls, eta = best.x[:n_ls], math.exp(best.x[-1])
             self.n_iter_ = int(best.nit)
             hess_inv = best.hess_inv
-            self._theta, self._theta_n = best.x, X.shape[0]
+            self._theta = best.x
             self._theta_hess_inv = hess_inv if isinstance(hess_inv, np.ndarray) else hess_inv.todense()
 
         self.length_scale_ = self._inv_ls(-log_ls, d) if self.ard else float(np.exp(log_ls[0]))
@@ -403,12 +387,37 @@ class GaussianProcess(RegressorMixin, BaseEstimator):
         check_is_fitted(self)
         X = np.asarray(X, dtype=float)
         y = np.asarray(y, dtype=float)
-        inv_ls = 1.0 / np.broadcast_to(np.asarray(self.length_scale_, dtype=float), (X.shape[1],))
+        inv_ls = self._fitted_inv_ls()
         eta = self.noise_ / self.signal_variance_
         with blas_threads(float(len(y)) ** 3):
             fac = _Factorised(X, y, mean_basis(X, self.mean), KERNELS[self.kernel], inv_ls, eta,
                               signal_variance=self.signal_variance_)
         return copy.copy(self)._keep(X, y, fac, eta)
+
+    def _cold_maximise(self, X, y, H, log_ls, eta, lo, hi):
+        """Optimise from the data-scaled (or given) start, the default start when values
+        were given, and ``n_restarts`` random ones; coarse to fine when n is large."""
+        rng = np.random.default_rng(self.seed)
+        starts = [np.concatenate([log_ls, [math.log(eta)]])]
+        if self.length_scale is not None or self.noise is not None:
+            # Given starting values can sit in the basin of a poor local optimum; the
+            # data-scaled default start is always tried too and the better optimum kept.
+            default = clone(self).set_params(length_scale=None, noise=None, signal_variance=None)
+            ls0, _, eta0 = default._start(X, y, H)
+            starts.append(np.concatenate([ls0, [math.log(eta0)]]))
+        starts += [rng.uniform(lo, hi) for _ in range(self.n_restarts)]
+        if X.shape[0] < 2 * _COARSE_N:
+            return self._maximise(X, y, H, starts, lo, hi)
+        # Coarse to fine: every start is optimised on a random subsample (each evaluation
+        # ~(n/_COARSE_N)³ cheaper), and only the best optimum is polished on all the data,
+        # which then needs a few evaluations instead of a dozen or more.
+        sub = np.sort(np.random.default_rng(0 if self.seed is None else self.seed)
+                      .choice(X.shape[0], _COARSE_N, replace=False))
+        coarse, _ = self._maximise(X[sub], y[sub], H[sub], starts, lo, hi)
+        # The likelihood's curvature grows ~linearly with n, so the coarse inverse Hessian
+        # scaled by n_sub/n seeds the full-data quasi-Newton steps.
+        return self._maximise(X, y, H, [coarse.x], lo, hi,
+                              hess_inv=coarse.hess_inv.todense() * (_COARSE_N / X.shape[0]))
 
     def _maximise(self, X, y, H, starts, lo, hi, hess_inv=None):
         """L-BFGS-B on the profiled likelihood from each start; the best result and the
@@ -505,7 +514,7 @@ class GaussianProcess(RegressorMixin, BaseEstimator):
         if not np.isfinite(X).all():
             raise FabDataError(f"non-finite coordinates in X at rows {np.flatnonzero(~np.isfinite(X).all(1))[:5]}")
         kind = KERNELS[self.kernel]
-        inv_ls = 1.0 / np.broadcast_to(np.asarray(self.length_scale_, dtype=float), (self.n_features_in_,))
+        inv_ls = self._fitted_inv_ls()
         s2 = self.signal_variance_
         m = X.shape[0]
         mean = np.empty(m)

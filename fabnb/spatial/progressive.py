@@ -115,8 +115,8 @@ def progressive_states(X, y, *, budget=0.10, step=0.025, n_init=None, k=None,
         Stop early once every candidate's predictive variance is below this.
     gp : GaussianProcess, optional
         Model template (cloned once, then refitted with ``warm_start``); default
-        ``GaussianProcess(ard=False)``: one
-        spatial length scale, which the first few dies can identify.
+        ``GaussianProcess(ard=False)``: one spatial length scale, which the first few
+        dies can identify.
     seed : int, optional
         Seed of the initial random dies.
 

@@ -141,13 +141,10 @@ class SpatioTemporalGP(RegressorMixin, BaseEstimator):
         self.warm_start = warm_start
         self.wafer_offsets = wafer_offsets
 
-    def _gp(self, **fixed):
-        params = {"kernel": self.kernel, "mean": self.mean, "ard": True,
-                  "length_scale": self.length_scale, "signal_variance": self.signal_variance,
-                  "noise": self.noise, "n_restarts": self.n_restarts, "seed": self.seed,
-                  "warm_start": self.warm_start}
-        params.update(fixed)
-        return GaussianProcess(**params)
+    def _gp(self):
+        return GaussianProcess(kernel=self.kernel, mean=self.mean, ard=True, length_scale=self.length_scale,
+                               signal_variance=self.signal_variance, noise=self.noise,
+                               n_restarts=self.n_restarts, seed=self.seed, warm_start=self.warm_start)
 
     def fit(self, X, y):
         """Fit on rows ``(x, y, t)``; ``t`` is the wafer's order in the lot."""
@@ -201,8 +198,9 @@ class SpatioTemporalGP(RegressorMixin, BaseEstimator):
         X = np.asarray(X, dtype=float).reshape(-1, 3)
         offset = self._offsets(X[:, 2]) if self.wafer_offsets else 0.0
         if self.exact_:
-            out = self.gp_.predict(X, return_std=return_std)
-            return (out[0] + offset, out[1]) if return_std else out + offset
+            mean, std = self.gp_.predict(X, return_std=True) if return_std else (self.gp_.predict(X), None)
+            mean = mean + offset
+            return (mean, std) if return_std else mean
         mean = np.empty(X.shape[0])
         std = np.empty(X.shape[0])
         for rows in self._blocks(X):
