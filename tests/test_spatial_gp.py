@@ -175,8 +175,9 @@ def test_sklearn_estimator_checks(check):
 
 
 def test_grid_sites_use_the_lookup_path_and_still_match_sklearn(monkeypatch):
-    """Dies on a lattice: the squared exponential is built by table look-up
-    (fabnb.spatial._correlation); predictions must still equal scikit-learn's."""
+    """Dies on a lattice: the training matrix is built by table look-up
+    (fabnb.spatial._correlation) and predictions by the separable lattice sums
+    (fabnb.spatial._lattice); they must still equal scikit-learn's."""
     from fabnb.spatial import _correlation, _kernels
 
     g = np.arange(-10.0, 10.5, 1.0)
@@ -190,12 +191,13 @@ def test_grid_sites_use_the_lookup_path_and_still_match_sklearn(monkeypatch):
     np.testing.assert_allclose(_correlation.correlation(X, grid, inv_ls, 0),
                                _kernels.correlation(X, grid, inv_ls, 0), rtol=1e-14, atol=1e-300)
     calls = []
-    lookup = _kernels.separable_correlation
-    monkeypatch.setattr(_kernels, "separable_correlation", lambda *a: calls.append(1) or lookup(*a))
+    lookup, gram = _kernels.separable_correlation, _kernels.lattice_gram
+    monkeypatch.setattr(_kernels, "separable_correlation", lambda *a: calls.append("lookup") or lookup(*a))
+    monkeypatch.setattr(_kernels, "lattice_gram", lambda *a: calls.append("lattice") or gram(*a))
     ours = GaussianProcess(length_scale=[3.0, 5.0], signal_variance=1.1, noise=0.01, mean="zero",
                            optimizer=None).fit(X, y)
     m, s = ours.predict(grid, return_std=True, include_noise=True)
-    assert len(calls) >= 2  # training matrix and cross-correlation both by look-up
+    assert calls == ["lookup", "lattice"]  # training matrix by look-up, variances on the lattice
     sk = GaussianProcessRegressor(ConstantKernel(1.1) * RBF([3.0, 5.0]) + WhiteKernel(0.01),
                                   optimizer=None, alpha=0.0).fit(X, y)
     m_sk, s_sk = sk.predict(grid, return_std=True)
@@ -204,8 +206,9 @@ def test_grid_sites_use_the_lookup_path_and_still_match_sklearn(monkeypatch):
 
 
 def test_coarse_to_fine_fit_reaches_the_full_data_optimum():
-    """n >= 2 × the coarse subsample: the optimum found must be a stationary point of the
-    full-data likelihood, as good as a plain L-BFGS-B run from scratch on all the data."""
+    """n >= 2 × the coarse subsample: the optimum found must be as good as a plain
+    L-BFGS-B run from scratch on all the data, up to the refinement's stopping rule
+    (< 0.01 nat left to gain; one standard error of a hyperparameter costs 0.5 nat)."""
     from scipy.optimize import minimize
 
     rng = np.random.default_rng(11)
@@ -213,7 +216,7 @@ def test_coarse_to_fine_fit_reaches_the_full_data_optimum():
     y = draw_gp(X, [1.2, 2.0], 1.5, 0.03, seed=12)
     gp = GaussianProcess(mean="zero").fit(X, y)
     _, grad = gp.log_marginal_likelihood(eval_gradient=True)
-    assert np.abs(grad).max() < 0.05
+    assert np.abs(grad).max() < 1.0  # the curvature is ~n = 450 per log-unit
 
     def negative(theta):
         value, g = gp.log_marginal_likelihood(theta, eval_gradient=True)
@@ -221,7 +224,7 @@ def test_coarse_to_fine_fit_reaches_the_full_data_optimum():
 
     start = np.log([2.0, 2.0, float(np.var(y)), 0.05 * float(np.var(y))])
     plain = minimize(negative, start, jac=True, method="L-BFGS-B")
-    assert gp.log_marginal_likelihood_ >= -plain.fun - 1e-3
+    assert gp.log_marginal_likelihood_ >= -plain.fun - 0.02
 
 
 def test_warm_start_refit_matches_a_cold_fit():
@@ -233,7 +236,8 @@ def test_warm_start_refit_matches_a_cold_fit():
     warm.fit(X, y)
     cold = GaussianProcess(ard=False).fit(X, y)
     assert warm.length_scale_ != first  # it really refitted
-    assert warm.log_marginal_likelihood_ == pytest.approx(cold.log_marginal_likelihood_, abs=1e-3)
+    # equal up to the refinement's stopping rule (< 0.01 nat left to gain, see GaussianProcess._maximise)
+    assert warm.log_marginal_likelihood_ == pytest.approx(cold.log_marginal_likelihood_, abs=0.02)
     assert warm.length_scale_ == pytest.approx(cold.length_scale_, rel=1e-2)
 
 

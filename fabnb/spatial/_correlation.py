@@ -32,8 +32,8 @@ def correlation(X1: np.ndarray, X2: np.ndarray | None, inv_ls: np.ndarray, kind:
     """``R(X1, X2)`` of shape (n1, n2); ``X2=None`` gives the symmetric ``R(X1, X1)``."""
     symmetric = X2 is None
     if kind == 0:
-        levels1 = [np.unique(col, return_inverse=True) for col in X1.T]
-        levels2 = levels1 if symmetric else [np.unique(col, return_inverse=True) for col in X2.T]
+        levels1 = levels(X1)
+        levels2 = levels1 if symmetric else levels(X2)
         n_exp = sum(len(u1) * len(u2) for (u1, _), (u2, _) in zip(levels1, levels2))
         n2 = X1.shape[0] if symmetric else X2.shape[0]
         if _LOOKUP_GAIN * n_exp <= X1.shape[0] * n2:
@@ -44,14 +44,24 @@ def correlation(X1: np.ndarray, X2: np.ndarray | None, inv_ls: np.ndarray, kind:
     return _kernels.correlation(X1, X2, inv_ls, kind)
 
 
+def levels(X: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per input column: its distinct values and each row's index among them."""
+    return [np.unique(col, return_inverse=True) for col in X.T]
+
+
+def level_table(u1: np.ndarray, u2: np.ndarray, inv_ls: float) -> np.ndarray:
+    """``T[a, b] = exp(−½ ((u1_a − u2_b) / ℓ)²)``: one input's factor of the squared exponential."""
+    scaled = (u1[:, None] - u2[None, :]) * inv_ls
+    return np.exp(-0.5 * scaled * scaled)
+
+
 def _tables(levels1, levels2, inv_ls) -> np.ndarray:
-    """``T[k, a, b] = exp(−½ ((u1_a − u2_b) / ℓ_k)²)`` over the distinct values of input k."""
+    """Every input's :func:`level_table`, padded into one (d, max L1, max L2) array."""
     width1 = max(len(u) for u, _ in levels1)
     width2 = max(len(u) for u, _ in levels2)
     tables = np.ones((len(levels1), width1, width2))
     for k, ((u1, _), (u2, _)) in enumerate(zip(levels1, levels2)):
-        scaled = (u1[:, None] - u2[None, :]) * inv_ls[k]
-        tables[k, : len(u1), : len(u2)] = np.exp(-0.5 * scaled * scaled)
+        tables[k, : len(u1), : len(u2)] = level_table(u1, u2, inv_ls[k])
     return tables
 
 

@@ -167,3 +167,37 @@ def greedy_far_and_uncertain(C, var, d2, k):
         for i in range(n):
             d2[i] = min(d2[i], _sq_dist(C, i, C, best))
     return picked
+
+
+@njit(cache=True)
+def lattice_gram(W_lower, Bt, order, segment_of, segments):
+    """``G[s, s', a] = Σ_{i ∈ s} Σ_{j ∈ s'} Bt[i, a] W[o_i, o_j] Bt[j, a]`` for the symmetric
+    ``W`` given by its lower triangle, with rows taken in the order ``o = order`` that groups
+    them into contiguous segments (``segments`` holds the boundaries, ``segment_of[i]`` the
+    segment of position i).  See :mod:`._lattice`.
+
+    Only the blocks s' ≤ s are summed, then mirrored; the innermost loop runs over ``a``
+    (contiguous), so it vectorises."""
+    n, n_a = Bt.shape
+    n_seg = segments.size - 1
+    G = np.zeros((n_seg, n_seg, n_a))
+    acc = np.empty(n_a)
+    for i in range(n):
+        s = segment_of[i]
+        oi = order[i]
+        bi = Bt[i]
+        for t in range(s + 1):
+            acc[:] = 0.0
+            for j in range(segments[t], segments[t + 1]):
+                oj = order[j]
+                w = W_lower[oi, oj] if oi >= oj else W_lower[oj, oi]
+                bj = Bt[j]
+                for a in range(n_a):
+                    acc[a] += w * bj[a]
+            g = G[s, t]
+            for a in range(n_a):
+                g[a] += bi[a] * acc[a]
+    for s in range(n_seg):
+        for t in range(s):
+            G[t, s] = G[s, t]
+    return G

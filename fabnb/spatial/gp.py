@@ -49,13 +49,13 @@ import math
 
 import numpy as np
 from scipy.linalg import lapack, solve_triangular
-from scipy.optimize import minimize
+from scipy.optimize import OptimizeResult, minimize
 from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import ThreadpoolController
 
 from ..errors import FabDataError, FabFitError
-from . import _kernels
+from . import _kernels, _lattice
 from ._correlation import correlation
 
 KERNELS = {"rbf": 0, "matern32": 1, "matern52": 2}
@@ -68,7 +68,8 @@ _LOG_2PI = math.log(2 * math.pi)
 # busy 2-core machine, threads waiting for a core cost more than they gain.
 _SERIAL_BELOW_FLOPS = 1e10
 _BLAS = ThreadpoolController()
-_COARSE_N = 200  # hyperparameters are first optimised on this many sites when n >= 2x it
+_COARSE_N = 100  # hyperparameters are first optimised on this many sites when n >= 2x it
+_GAIN_TOL = 0.01  # nat: refinement stops when a Newton step could gain less than this
 
 
 def blas_threads(flops: float):
@@ -97,6 +98,57 @@ def cholesky(K: np.ndarray, what: str = "kernel matrix") -> tuple[np.ndarray, fl
         f"{_JITTERS[-1]:g} x diagonal (condition number {cond:.3g}): near-duplicate sites "
         "or a noise level too small for the data"
     )
+
+
+def _dense(hess_inv) -> np.ndarray:
+    """An optimiser's inverse Hessian as an array (L-BFGS-B returns an operator)."""
+    return hess_inv if isinstance(hess_inv, np.ndarray) else hess_inv.todense()
+
+
+def _newton_refine(objective, x0, hess_inv) -> OptimizeResult:
+    """Minimise ``objective`` (value and gradient) by BFGS from ``x0`` and an estimate of
+    the inverse Hessian there, stopping as soon as a further Newton step could gain less
+    than ``_GAIN_TOL`` (``½ gᵀ H⁻¹ g``).  The returned ``hess_inv`` includes the last
+    step's curvature, so the next refit can start from it."""
+
+    def little_left(x):
+        value, g = objective(x)
+        return value < 1e25 and 0.5 * g @ hess_inv @ g < _GAIN_TOL
+
+    if little_left(x0):  # typical of a refit on a few more sites
+        return OptimizeResult(x=x0, fun=objective(x0)[0], hess_inv=hess_inv, nit=0, success=True)
+    steps = [(x0, objective(x0)[1])]
+
+    def record(x):  # called after each BFGS iteration, on its (cached) last point
+        steps.append((x, objective(x)[1]))
+        if little_left(x):
+            raise StopIteration
+
+    res = minimize(objective, x0, jac=True, method="BFGS", callback=record,
+                   options={"hess_inv0": hess_inv, "gtol": 0.1, "maxiter": 100})
+    if res.status == 99:  # stopped by `record`, before BFGS's own update with the last step
+        (x_prev, g_prev), (x_last, g_last) = steps[-2:]
+        res.hess_inv = _bfgs_update(res.hess_inv, x_last - x_prev, g_last - g_prev)
+        res.success = True
+    return res
+
+
+def _bfgs_update(Hinv, s, y):
+    """The BFGS update of an inverse Hessian with the step ``s`` and gradient change ``y``."""
+    sy = float(s @ y)
+    if sy <= 1e-12:
+        return Hinv
+    rho = 1.0 / sy
+    A = np.eye(len(s)) - rho * np.outer(s, y)
+    return A @ Hinv @ A.T + rho * np.outer(s, s)
+
+
+def cholesky_inverse(L: np.ndarray) -> np.ndarray:
+    """``(L Lᵀ)⁻¹`` from a lower Cholesky factor (LAPACK dpotri); lower triangle only."""
+    inverse, info = lapack.dpotri(L, lower=1)
+    if info != 0:
+        raise FabFitError(f"inverting the correlation matrix failed (LAPACK info {info})")
+    return inverse
 
 
 def check_training_data(X, y, n_min: int) -> tuple[np.ndarray, np.ndarray]:
@@ -162,6 +214,13 @@ class _Factorised:
         self.sigma2 = self.quad / n if signal_variance is None else float(signal_variance)
         self.alpha_R = solve_triangular(self.L, z, lower=True, trans="T", check_finite=False)
         self.logdet_R = 2.0 * float(np.log(np.diag(self.L)).sum())
+        self.Rinv = None  # (R + ηI)⁻¹, lower triangle, once the gradient has needed it
+
+    def inverse(self) -> np.ndarray:
+        """``(R + ηI)⁻¹`` (lower triangle), kept once formed."""
+        if self.Rinv is None:
+            self.Rinv = cholesky_inverse(self.L)
+        return self.Rinv
 
     def log_likelihood(self) -> float:
         s2 = self.sigma2
@@ -170,9 +229,7 @@ class _Factorised:
     def gradient(self, X, kind, inv_ls, eta, n_ls):
         """∂ℓ/∂(log ℓ_1..d, log σ_f², log η) at fixed σ_f² (see module docstring)."""
         s2 = self.sigma2
-        Rinv, info = lapack.dpotri(self.L, lower=1)
-        if info != 0:
-            raise FabFitError(f"inverting the correlation matrix failed (LAPACK info {info})")
+        Rinv = self.inverse()
         a = self.alpha_R / math.sqrt(s2)
         g_ls = 0.5 * _kernels.lengthscale_grad(X, inv_ls, a, Rinv, kind, self.R)
         if n_ls == 1:
@@ -345,9 +402,8 @@ class GaussianProcess(RegressorMixin, BaseEstimator):
                 best, fac = self._cold_maximise(X, y, H, log_ls, eta, lo, hi)
             log_ls, eta = best.x[:n_ls], math.exp(best.x[-1])
             self.n_iter_ = int(best.nit)
-            hess_inv = best.hess_inv
             self._theta = best.x
-            self._theta_hess_inv = hess_inv if isinstance(hess_inv, np.ndarray) else hess_inv.todense()
+            self._theta_hess_inv = _dense(best.hess_inv)
 
         self.length_scale_ = self._inv_ls(-log_ls, d) if self.ard else float(np.exp(log_ls[0]))
         return self._keep(X, y, fac, eta)
@@ -366,6 +422,7 @@ class GaussianProcess(RegressorMixin, BaseEstimator):
         self.alpha_ = fac.alpha_R / fac.sigma2
         self._LinvH = fac.LinvH / sd
         self._LA = None if fac.LA is None else fac.LA / sd  # chol(Hᵀ K⁻¹ H)
+        self._Rinv = fac.Rinv  # (R + ηI)⁻¹ when the fit formed it: lattice variances reuse it
         return self
 
     def conditioned(self, X, y):
@@ -406,52 +463,59 @@ class GaussianProcess(RegressorMixin, BaseEstimator):
             ls0, _, eta0 = default._start(X, y, H)
             starts.append(np.concatenate([ls0, [math.log(eta0)]]))
         starts += [rng.uniform(lo, hi) for _ in range(self.n_restarts)]
-        if X.shape[0] < 2 * _COARSE_N:
+        n = X.shape[0]
+        if n < 2 * _COARSE_N:
             return self._maximise(X, y, H, starts, lo, hi)
-        # Coarse to fine: every start is optimised on a random subsample (each evaluation
-        # ~(n/_COARSE_N)³ cheaper), and only the best optimum is polished on all the data,
-        # which then needs a few evaluations instead of a dozen or more.
-        sub = np.sort(np.random.default_rng(0 if self.seed is None else self.seed)
-                      .choice(X.shape[0], _COARSE_N, replace=False))
-        coarse, _ = self._maximise(X[sub], y[sub], H[sub], starts, lo, hi)
-        # The likelihood's curvature grows ~linearly with n, so the coarse inverse Hessian
-        # scaled by n_sub/n seeds the full-data quasi-Newton steps.
-        return self._maximise(X, y, H, [coarse.x], lo, hi,
-                              hess_inv=coarse.hess_inv.todense() * (_COARSE_N / X.shape[0]))
+        # Coarse to fine: every start is optimised on a random subsample of _COARSE_N sites
+        # (each evaluation ~(n/_COARSE_N)³ cheaper); the best optimum is then refined on
+        # nested subsamples twice as large and finally on all the data, each stage needing
+        # only a few evaluations.  The likelihood's curvature grows ~linearly with the
+        # number of sites, so each stage's inverse Hessian, scaled by m_prev/m, seeds the
+        # next stage's quasi-Newton steps.
+        order = np.random.default_rng(0 if self.seed is None else self.seed).permutation(n)
+        sizes = [_COARSE_N]
+        while 4 * sizes[-1] <= n:
+            sizes.append(2 * sizes[-1])
+        best = None
+        for m in sizes + [n]:
+            sub = np.sort(order[:m])
+            if best is None:
+                best, fac = self._maximise(X[sub], y[sub], H[sub], starts, lo, hi)
+            else:
+                best, fac = self._maximise(X[sub], y[sub], H[sub], [best.x], lo, hi,
+                                           hess_inv=_dense(best.hess_inv) * (previous / m))
+            previous = m
+        return best, fac
 
     def _maximise(self, X, y, H, starts, lo, hi, hess_inv=None):
         """L-BFGS-B on the profiled likelihood from each start; the best result and the
         factorisation at its optimum.
 
         With ``hess_inv`` (an estimate of the inverse Hessian at the single start) BFGS
-        from that estimate is tried first: near the optimum its first steps are Newton
-        steps.  Its answer is kept when it stays inside the bounds, else L-BFGS-B runs.
+        from that estimate is tried first (:func:`_newton_refine`): near the optimum its
+        first steps are Newton steps, and it stops once a further step could gain less
+        than 0.01 nat, far inside the hyperparameters' sampling error (one standard error
+        is 0.5 nat).  Its answer is kept when it stays inside the bounds, else L-BFGS-B
+        runs.
         """
         d, kind, n_ls = X.shape[1], KERNELS[self.kernel], len(lo) - 1
-        last = {}  # the most recent factorisation: L-BFGS-B usually ends on its last point
+        # The most recent evaluation, {p: (factorisation, −ℓ, −∇ℓ)}: BFGS re-evaluates the
+        # start it is given, and optimisers usually end on their last point.
+        last = {}
 
         def objective(p):
-            if np.any(p < lo) or np.any(p > hi):  # only unbounded BFGS steps get here
-                return 1e25, np.zeros_like(p)
-            inv_ls = self._inv_ls(p[:n_ls], d)
-            e = math.exp(p[-1])
-            try:
-                f = _Factorised(X, y, H, kind, inv_ls, e)
-            except FabFitError:
-                return 1e25, np.zeros_like(p)
-            g = f.gradient(X, kind, inv_ls, e, n_ls)
-            last.clear()
-            last[p.tobytes()] = f
-            return -f.log_likelihood(), -np.concatenate([g[:n_ls], g[-1:]])
+            key = p.tobytes()
+            if key not in last:
+                last.clear()
+                last[key] = self._evaluate(X, y, H, p, lo, hi, d, kind, n_ls)
+            _, value, g = last[key]
+            return value, g
 
         best = None
         if hess_inv is not None:
             hess_inv = 0.5 * (hess_inv + hess_inv.T)  # BFGS insists on exact symmetry
         if hess_inv is not None and np.linalg.eigvalsh(hess_inv).min() > 0:
-            # gtol 0.1 nat per log-unit: what is left to gain, ½ gᵀH⁻¹g, is ~1e-3 nat, far
-            # inside the hyperparameters' sampling error
-            res = minimize(objective, np.clip(starts[0], lo, hi), jac=True, method="BFGS",
-                           options={"hess_inv0": hess_inv, "gtol": 0.1, "maxiter": 100})
+            res = _newton_refine(objective, np.clip(starts[0], lo, hi), hess_inv)
             if res.success and res.fun < 1e25:
                 best = res
             elif res.fun < 1e25:
@@ -462,10 +526,24 @@ class GaussianProcess(RegressorMixin, BaseEstimator):
             best = min(results, key=lambda res: res.fun)
         if best.fun >= 1e25:
             raise FabFitError(f"no hyperparameters gave a factorisable kernel matrix (n={X.shape[0]})")
-        fac = last.get(best.x.tobytes())
+        fac, _, _ = last.get(best.x.tobytes(), (None, None, None))
         if fac is None:
             fac = _Factorised(X, y, H, kind, self._inv_ls(best.x[:n_ls], d), math.exp(best.x[-1]))
         return best, fac
+
+    def _evaluate(self, X, y, H, p, lo, hi, d, kind, n_ls):
+        """``(factorisation, −ℓ, −∇ℓ)`` at log-hyperparameters ``p``; ``(None, 1e25, 0)``
+        outside the bounds (only unbounded BFGS steps get there) or when not factorisable."""
+        if np.any(p < lo) or np.any(p > hi):
+            return None, 1e25, np.zeros_like(p)
+        inv_ls = self._inv_ls(p[:n_ls], d)
+        eta = math.exp(p[-1])
+        try:
+            fac = _Factorised(X, y, H, kind, inv_ls, eta)
+        except FabFitError:
+            return None, 1e25, np.zeros_like(p)
+        g = fac.gradient(X, kind, inv_ls, eta, n_ls)[np.r_[:n_ls, -1]]
+        return fac, -fac.log_likelihood(), -g
 
     # ------------------------------------------------------------------ likelihood
     def log_marginal_likelihood(self, theta=None, eval_gradient=False):
@@ -514,6 +592,10 @@ class GaussianProcess(RegressorMixin, BaseEstimator):
         if not np.isfinite(X).all():
             raise FabDataError(f"non-finite coordinates in X at rows {np.flatnonzero(~np.isfinite(X).all(1))[:5]}")
         kind = KERNELS[self.kernel]
+        if not return_cov:
+            lattice = _lattice.Lattice(X, self.X_train_)
+            if self._lattice_applies(lattice, kind, return_std):
+                return self._predict_lattice(X, lattice, return_std, include_noise)
         inv_ls = self._fitted_inv_ls()
         s2 = self.signal_variance_
         m = X.shape[0]
@@ -550,11 +632,40 @@ class GaussianProcess(RegressorMixin, BaseEstimator):
                 cov[np.diag_indices(m)] += self.noise_
         out = [mean]
         if return_std:
-            var = np.maximum(var, 0.0) + (self.noise_ if include_noise else 0.0)
-            out.append(np.sqrt(var))
+            out.append(self._std(var, include_noise))
         if return_cov:
             out.append(cov)
         return out[0] if len(out) == 1 else tuple(out)
+
+    def _std(self, var, include_noise):
+        return np.sqrt(np.maximum(var, 0.0) + (self.noise_ if include_noise else 0.0))
+
+    def _lattice_applies(self, lattice, kind, return_std) -> bool:
+        """Whether the lattice sums of :mod:`._lattice` are cheaper here than the dense path."""
+        if not lattice.mean_applies(kind):
+            return False
+        noise_ratio = self.noise_ / self.signal_variance_ + self.jitter_
+        return not return_std or lattice.variance_applies(kind, noise_ratio, self._Rinv is not None)
+
+    def _predict_lattice(self, X, lattice, return_std, include_noise):
+        """Mean and variance by the separable lattice sums (same values as the dense path)."""
+        s2, inv_ls = self.signal_variance_, self._fitted_inv_ls()
+        Hs = mean_basis(X, self.mean)
+        weights = self.alpha_[:, None]
+        if return_std and self._LA is not None:  # K⁻¹H, for the mean basis' share of the variance
+            KinvH = solve_triangular(self.L_, self._LinvH, lower=True, trans="T", check_finite=False)
+            weights = np.hstack([weights, KinvH])
+        sums = s2 * lattice.weighted_sum(inv_ls, weights)  # k*ᵀα and Hᵀ K⁻¹ k*
+        mean = Hs @ self.mean_coef_ + sums[:, 0]
+        if not return_std:
+            return mean
+        if self._Rinv is None:
+            self._Rinv = cholesky_inverse(self.L_ / math.sqrt(s2))
+        var = s2 * (1.0 - lattice.quadratic_form(inv_ls, self._Rinv))
+        if self._LA is not None:
+            U = solve_triangular(self._LA, Hs.T - sums[:, 1:].T, lower=True, check_finite=False)
+            var += np.einsum("ij,ij->j", U, U)
+        return mean, self._std(var, include_noise)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

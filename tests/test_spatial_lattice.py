@@ -1,0 +1,89 @@
+"""Lattice sums (fabnb.spatial._lattice) against the dense matrices they replace."""
+
+import numpy as np
+import pytest
+from sklearn.gaussian_process import GaussianProcessRegressor
+from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
+
+from fabnb.geometry import die_grid
+from fabnb.spatial import GaussianProcess, _kernels
+from fabnb.spatial._lattice import Lattice
+
+
+def lattice_points(shape, spacing, rng, n_train):
+    """All points of a lattice (queries) and a random subset of them (training)."""
+    axes = [np.arange(k) * h for k, h in zip(shape, spacing)]
+    grid = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, len(shape))
+    return grid, grid[np.sort(rng.choice(len(grid), n_train, replace=False))]
+
+
+@pytest.mark.parametrize("shape", [(40,), (15, 12), (9, 8, 5)])
+def test_weighted_sum_equals_the_dense_cross_correlation(shape):
+    rng = np.random.default_rng(len(shape))
+    Xq, Xt = lattice_points(shape, [1.5, 2.0, 1.0][: len(shape)], rng, 25)
+    inv_ls = rng.uniform(0.1, 0.8, len(shape))
+    w = rng.normal(size=(len(Xt), 3))
+    dense = _kernels.correlation(Xq, Xt, inv_ls, 0)
+    np.testing.assert_allclose(Lattice(Xq, Xt).weighted_sum(inv_ls, w), dense @ w, rtol=1e-12, atol=1e-12)
+
+
+def test_quadratic_form_equals_the_dense_diagonal():
+    rng = np.random.default_rng(3)
+    Xq, Xt = lattice_points((14, 11), (3.5, 3.5), rng, 70)
+    inv_ls = np.array([1 / 9.0, 1 / 6.0])
+    A = rng.normal(size=(70, 70))
+    W = A @ A.T / 70 + np.eye(70)
+    Rq = _kernels.correlation(Xq, Xt, inv_ls, 0)
+    expected = np.einsum("qi,ij,qj->q", Rq, W, Rq)
+    got = Lattice(Xq, Xt).quadratic_form(inv_ls, np.tril(W))  # only the lower triangle is read
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+
+
+def wafer(seed, n_train=300, noise=0.15):
+    grid = die_grid(200, die_width_mm=5.0, die_height_mm=5.0)
+    xy = np.c_[grid["x"].values, grid["y"].values]
+    rng = np.random.default_rng(seed)
+    field = np.sin(xy[:, 0] / 25) + np.cos(xy[:, 1] / 35) + noise * rng.normal(size=len(xy))
+    train = np.sort(rng.choice(len(xy), n_train, replace=False))
+    return xy, xy[train], field[train]
+
+
+@pytest.mark.parametrize("mean", ["zero", "constant", "linear"])
+@pytest.mark.parametrize("ard", [False, True])
+def test_gp_predictions_on_the_lattice_equal_the_dense_path(monkeypatch, mean, ard):
+    xy, X, y = wafer(seed=4)
+    gp = GaussianProcess(mean=mean, ard=ard).fit(X, y)
+    calls = []
+    gram = _kernels.lattice_gram
+    monkeypatch.setattr(_kernels, "lattice_gram", lambda *a: calls.append(1) or gram(*a))
+    m, s = gp.predict(xy, return_std=True)
+    assert calls  # the lattice path ran
+    monkeypatch.setattr(Lattice, "mean_applies", lambda self, kind: False)
+    m_dense, s_dense = gp.predict(xy, return_std=True)
+    np.testing.assert_allclose(m, m_dense, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(s, s_dense, rtol=1e-6)
+
+
+def test_tiny_noise_ratio_takes_the_triangular_solve_and_matches_sklearn(monkeypatch):
+    """Below η = 1e-3 an explicit inverse loses too many digits: the dense path is used."""
+    xy, X, y = wafer(seed=5, n_train=150, noise=0.0)
+    calls = []
+    gram = _kernels.lattice_gram
+    monkeypatch.setattr(_kernels, "lattice_gram", lambda *a: calls.append(1) or gram(*a))
+    kw = dict(length_scale=[30.0, 40.0], signal_variance=1.0, noise=1e-6)
+    gp = GaussianProcess(mean="zero", optimizer=None, **kw).fit(X, y)
+    m, s = gp.predict(xy, return_std=True, include_noise=True)
+    assert not calls
+    sk = GaussianProcessRegressor(ConstantKernel(1.0) * RBF([30.0, 40.0]) + WhiteKernel(1e-6),
+                                  optimizer=None, alpha=0.0).fit(X, y)
+    m_sk, s_sk = sk.predict(xy, return_std=True)
+    np.testing.assert_allclose(m, m_sk, rtol=1e-6, atol=1e-6 * np.abs(m_sk).max())
+    np.testing.assert_allclose(s, s_sk, rtol=1e-6)
+
+
+def test_off_lattice_sites_and_matern_take_the_dense_path():
+    rng = np.random.default_rng(6)
+    X = rng.uniform(0, 10, (200, 2))
+    assert not Lattice(X, X[:50]).mean_applies(0)  # 200 distinct values per axis
+    xy, Xt, _ = wafer(seed=6)
+    assert Lattice(xy, Xt).mean_applies(0) and not Lattice(xy, Xt).mean_applies(2)
