@@ -26,10 +26,12 @@ for the query at lattice position (a, b).  Building G costs ``L_x · n²`` multi
 one triangular solve per query, ``n² m``.  On a 300 mm wafer of 3.5 mm dies (n = 550
 training dies, m = 5,356 queries, ~86 values per axis) that is about 0.07 G against
 1.6 G multiply-adds.  It needs ``W = (R + ηI)⁻¹`` explicitly, which the likelihood's
-gradient has already computed at the optimum.  Forming ``1 − Q`` from an explicit inverse
-loses about ``log10(n/η)`` more digits than the solve, so :meth:`Lattice.variance_applies`
-keeps it to noise ratios η ≥ 1e-3, where the std agrees with the solve's to ~1e-7 relative
-(measured: 1e-7 at η = 1.1e-3, n = 300, at a training die; 3e-10 at η = 0.01, n = 550).
+gradient has already computed at the optimum.  ``Q`` from an explicit inverse carries a
+rounding error of about ``0.2 n ε / η`` at most (η the noise ratio; measured for
+n = 150–1,000, η = 1e-6–0.1, ℓ = 4–30 die pitches), which matters only where ``1 − Q``, the
+variance in units of σ_f², is itself tiny: at and next to training dies when η is small.
+:func:`cancels` flags the queries where twice that error could exceed 1e-6 of ``1 − Q``
+(5e-7 of the std); the caller computes those by the triangular solve.
 
 Example
 -------
@@ -45,6 +47,7 @@ True
 from __future__ import annotations
 
 import math
+from functools import cached_property
 
 import numpy as np
 
@@ -52,15 +55,24 @@ from . import _kernels
 from ._correlation import level_table, levels
 
 _GAIN = 2  # take a lattice path when it needs at most half the work of the direct one
-_MIN_NOISE_RATIO = 1e-3  # below this 1 − Q from an explicit inverse loses too many digits
+_VARIANCE_RTOL = 1e-6  # relative accuracy of 1 − Q that the lattice variance must keep
+_ROUNDING = 0.4  # rounding error of Q in units of n ε / η: twice the largest measured
 
 
 class Lattice:
     """Query rows ``Xq`` and training rows ``Xt`` split into per-input levels, once."""
 
     def __init__(self, Xq: np.ndarray, Xt: np.ndarray):
+        self.Xq, self.Xt = Xq, Xt
         self.m, self.n, self.d = Xq.shape[0], Xt.shape[0], Xt.shape[1]
-        self.query, self.train = levels(Xq), levels(Xt)
+
+    @cached_property
+    def query(self):
+        return levels(self.Xq)
+
+    @cached_property
+    def train(self):
+        return levels(self.Xt)
 
     def _tables(self, inv_ls):
         return [level_table(u, v, inv_ls[k]) for k, ((u, _), (v, _)) in enumerate(zip(self.query, self.train))]
@@ -75,11 +87,11 @@ class Lattice:
             shape[k] = len(u)
         return _GAIN * cost <= self.m * self.n * self.d
 
-    def variance_applies(self, kind: int, noise_ratio: float, have_inverse: bool) -> bool:
+    def variance_applies(self, kind: int, have_inverse: bool) -> bool:
         """Whether :meth:`quadratic_form` beats one triangular solve per query: two inputs,
-        squared exponential, η ≥ 1e-3, and fewer multiply-adds (counting the inverse when
-        it still has to be formed)."""
-        if kind != 0 or self.d != 2 or noise_ratio < _MIN_NOISE_RATIO:
+        squared exponential, and fewer multiply-adds (counting the inverse when it still
+        has to be formed)."""
+        if kind != 0 or self.d != 2:
             return False
         n, (ux, _), (uy, _) = self.n, *self.query
         n_y = len(self.train[1][0])
@@ -109,3 +121,10 @@ class Lattice:
         pairs = Ty[:, s] * Ty[:, t] * np.where(s == t, 1.0, 2.0)
         Q = pairs @ G[s, t]  # (L_y^q, L_x^q)
         return Q[ay, ax]
+
+
+def cancels(one_minus_q: np.ndarray, n: int, noise_ratio: float) -> np.ndarray:
+    """Queries whose ``1 − Q`` (from :meth:`Lattice.quadratic_form` with an explicit
+    ``(R + ηI)⁻¹``) may be off by more than 1e-6 relative, given a rounding error of ``Q``
+    below ``0.4 n ε / η``."""
+    return one_minus_q < _ROUNDING * n * np.finfo(float).eps / noise_ratio / _VARIANCE_RTOL

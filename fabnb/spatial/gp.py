@@ -26,6 +26,20 @@ Prediction at ``x*`` with ``k* = σ_f² R(X, x*)``, ``h*`` its mean basis, ``L L
 ``m(x*) = h*ᵀβ̂ + k*ᵀα`` and ``var f(x*) = σ_f² − vᵀv + uᵀ(Hᵀ K⁻¹ H)⁻¹ u``
 (the last term is the price of estimating β, as in universal kriging).
 
+Fitting.  Hyperparameters are found coarse to fine: every start is optimised with
+L-BFGS-B on 100 random sites, the optimum is refined on nested subsamples of 200, 400, …
+sites and finally on all n, each stage starting from the previous one's inverse Hessian
+scaled by m_prev/m, and stopping once a Newton step could gain less than 0.01 nat.  A
+stage then costs 1–3 evaluations, so a 550-site fit costs about 3 evaluations at n = 550
+instead of 15–25.  ``warm_start`` refits (progressive sampling) start the same way from
+the previous fit.
+
+Prediction on a die lattice.  With the squared exponential and sites on a grid, the
+mean and the variance are computed by separable lattice sums (:mod:`._lattice`), which
+give the same numbers as the formulas above at ~1/8 of the time on a 300 mm wafer
+(550 training dies, 5,356 queries: 16 ms instead of 130 ms for mean and std), reusing
+the ``(R + ηI)⁻¹`` that the fit's last gradient formed.
+
 Cholesky factorisation is LAPACK's ``dpotrf``; a failed factorisation is retried with a
 diagonal jitter growing tenfold from 1e-10 to 1e-4 of the diagonal, then
 :class:`~fabnb.errors.FabFitError` says why.
@@ -592,12 +606,24 @@ class GaussianProcess(RegressorMixin, BaseEstimator):
         if not np.isfinite(X).all():
             raise FabDataError(f"non-finite coordinates in X at rows {np.flatnonzero(~np.isfinite(X).all(1))[:5]}")
         kind = KERNELS[self.kernel]
-        if not return_cov:
-            lattice = _lattice.Lattice(X, self.X_train_)
-            if self._lattice_applies(lattice, kind, return_std):
-                return self._predict_lattice(X, lattice, return_std, include_noise)
-        inv_ls = self._fitted_inv_ls()
-        s2 = self.signal_variance_
+        lattice = _lattice.Lattice(X, self.X_train_)
+        if not return_cov and self._lattice_applies(lattice, kind, return_std):
+            mean, var = self._lattice_moments(X, lattice, return_std)
+        else:
+            mean, var, cov = self._dense_moments(X, return_std, return_cov)
+        out = [mean]
+        if return_std:
+            out.append(np.sqrt(np.maximum(var, 0.0) + (self.noise_ if include_noise else 0.0)))
+        if return_cov:
+            if include_noise:
+                cov[np.diag_indices(X.shape[0])] += self.noise_
+            out.append(cov)
+        return out[0] if len(out) == 1 else tuple(out)
+
+    def _dense_moments(self, X, return_std, return_cov):
+        """Mean, variance of f and covariance (None unless asked) by the formulas of the
+        module docstring: one triangular solve per query."""
+        kind, inv_ls, s2 = KERNELS[self.kernel], self._fitted_inv_ls(), self.signal_variance_
         m = X.shape[0]
         mean = np.empty(m)
         var = np.empty(m) if return_std else None
@@ -628,27 +654,19 @@ class GaussianProcess(RegressorMixin, BaseEstimator):
                 Hs = np.vstack([b[1] for b in V_all])
                 U = solve_triangular(self._LA, Hs.T - self._LinvH.T @ V, lower=True, check_finite=False)
                 cov += U.T @ U
-            if include_noise:
-                cov[np.diag_indices(m)] += self.noise_
-        out = [mean]
-        if return_std:
-            out.append(self._std(var, include_noise))
-        if return_cov:
-            out.append(cov)
-        return out[0] if len(out) == 1 else tuple(out)
-
-    def _std(self, var, include_noise):
-        return np.sqrt(np.maximum(var, 0.0) + (self.noise_ if include_noise else 0.0))
+        return mean, var, cov
 
     def _lattice_applies(self, lattice, kind, return_std) -> bool:
         """Whether the lattice sums of :mod:`._lattice` are cheaper here than the dense path."""
-        if not lattice.mean_applies(kind):
+        if return_std and not lattice.variance_applies(kind, self._Rinv is not None):
             return False
-        noise_ratio = self.noise_ / self.signal_variance_ + self.jitter_
-        return not return_std or lattice.variance_applies(kind, noise_ratio, self._Rinv is not None)
+        return lattice.mean_applies(kind)
 
-    def _predict_lattice(self, X, lattice, return_std, include_noise):
-        """Mean and variance by the separable lattice sums (same values as the dense path)."""
+    def _lattice_moments(self, X, lattice, return_std):
+        """Mean and variance of f by the separable lattice sums: the dense path's numbers
+        to ~1e-6 relative.  Where ``1 − Q`` is too small for the explicit inverse's rounding
+        (sites at or next to training dies when the noise ratio is tiny), those queries'
+        variances come from the dense path."""
         s2, inv_ls = self.signal_variance_, self._fitted_inv_ls()
         Hs = mean_basis(X, self.mean)
         weights = self.alpha_[:, None]
@@ -658,14 +676,19 @@ class GaussianProcess(RegressorMixin, BaseEstimator):
         sums = s2 * lattice.weighted_sum(inv_ls, weights)  # k*ᵀα and Hᵀ K⁻¹ k*
         mean = Hs @ self.mean_coef_ + sums[:, 0]
         if not return_std:
-            return mean
+            return mean, None
         if self._Rinv is None:
             self._Rinv = cholesky_inverse(self.L_ / math.sqrt(s2))
-        var = s2 * (1.0 - lattice.quadratic_form(inv_ls, self._Rinv))
+        one_minus_q = 1.0 - lattice.quadratic_form(inv_ls, self._Rinv)
+        var = s2 * one_minus_q
         if self._LA is not None:
             U = solve_triangular(self._LA, Hs.T - sums[:, 1:].T, lower=True, check_finite=False)
             var += np.einsum("ij,ij->j", U, U)
-        return mean, self._std(var, include_noise)
+        noise_ratio = self.noise_ / s2 + self.jitter_
+        inexact = _lattice.cancels(one_minus_q, lattice.n, noise_ratio)
+        if inexact.any():
+            var[inexact] = self._dense_moments(X[inexact], True, False)[1]
+        return mean, var
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
