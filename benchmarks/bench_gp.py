@@ -57,10 +57,24 @@ def make_lot(n_wafers, seed=0, time_scale=6.0):
     return xy, t, Y
 
 
+REPEAT = 7  # W1 and W2: each contestant runs this many times, in turn, and the median counts
+
+
 def timed(fn, *args, **kwargs):
     start = time.perf_counter()
     out = fn(*args, **kwargs)
     return out, time.perf_counter() - start
+
+
+def interleaved(*runs, repeat=REPEAT):
+    """Each run's output and median wall time over ``repeat`` rounds of all runs in turn,
+    so that drifts in the machine's speed hit every contestant alike."""
+    outs, times = [None] * len(runs), [[] for _ in runs]
+    for _ in range(repeat):
+        for k, run in enumerate(runs):
+            outs[k], seconds = timed(run)
+            times[k].append(seconds)
+    return [(out, float(np.median(t))) for out, t in zip(outs, times)]
 
 
 def row(name, seconds, eps, ref_seconds=None):
@@ -93,13 +107,15 @@ def w1(xy, y, rng):
     fabnb_run(True)  # numba compile / cache load outside the timing
     for label, return_std in (("mean + std", True), ("mean only", False)):
         print(f"  fit + predict {label}:")
-        out_f, t_f = timed(fabnb_run, return_std)
-        out_s, t_s = timed(sklearn_run, return_std)
+        def sklearn_one_thread():
+            with threadpool_limits(1, user_api="blas"):
+                return sklearn_run(return_std)
+
+        (out_f, t_f), (out_s, t_s), (out_1, t_1) = interleaved(
+            lambda: fabnb_run(return_std), lambda: sklearn_run(return_std), sklearn_one_thread)
         m_f = out_f[0] if return_std else out_f
         m_s = out_s[0] if return_std else out_s
         row("scikit-learn GPR (RBF+White+const)", t_s, spec_range_error(y, m_s, sampled))
-        with threadpool_limits(1, user_api="blas"):
-            out_1, t_1 = timed(sklearn_run, return_std)
         row("scikit-learn GPR, BLAS 1 thread", t_1, spec_range_error(y, out_1[0] if return_std else out_1, sampled), t_s)
         row("fabnb GaussianProcess (rbf, const)", t_f, spec_range_error(y, m_f, sampled), t_s)
         if return_std:
@@ -133,8 +149,7 @@ def w2(xy, y, seed):
                 return mean, sampled
             sampled[pick_far_and_uncertain(xy, std**2, np.ones(len(y), bool), sampled, n_step)] = True
 
-    (m_s, s_s), t_s = timed(sklearn_progressive)
-    last, t_f = timed(progressive_sample, xy, y, seed=seed)
+    ((m_s, s_s), t_s), (last, t_f) = interleaved(sklearn_progressive, lambda: progressive_sample(xy, y, seed=seed))
     row("scikit-learn GPR in Algorithm 1", t_s, spec_range_error(y, m_s, s_s))
     row("fabnb progressive_sample", t_f, spec_range_error(y, last.mean, last.sampled), t_s)
 
@@ -206,7 +221,7 @@ def main(argv=None):
     parts = args.only.split(",")
     xy, _, Y = make_lot(1, args.seed)
     rng = np.random.default_rng(args.seed)
-    print(f"{len(xy)} dies per wafer; times are wall-clock on this machine\n")
+    print(f"{len(xy)} dies per wafer; wall-clock times on this machine (W1, W2: median of {REPEAT} interleaved runs)\n")
     if "w1" in parts:
         w1(xy, Y[0], rng)
     if "w2" in parts:

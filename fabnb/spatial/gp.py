@@ -657,9 +657,10 @@ class GaussianProcess(RegressorMixin, BaseEstimator):
         return mean, var, cov
 
     def _lattice_applies(self, lattice, kind, return_std) -> bool:
-        """Whether the lattice sums of :mod:`._lattice` are cheaper here than the dense path."""
-        if return_std and not lattice.variance_applies(kind, self._Rinv is not None):
-            return False
+        """Whether the lattice sums of :mod:`._lattice` are cheaper here than the dense path
+        (with variances, the variance decides: the mean's share is small either way)."""
+        if return_std:
+            return lattice.variance_applies(kind, self._Rinv is not None)
         return lattice.mean_applies(kind)
 
     def _lattice_moments(self, X, lattice, return_std):
