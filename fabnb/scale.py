@@ -38,6 +38,7 @@ Example
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 from .errors import FabDataError
@@ -54,6 +55,34 @@ WORKER_ENVIRONMENT = {
     "OMP_NUM_THREADS": 1, "OPENBLAS_NUM_THREADS": 1, "MKL_NUM_THREADS": 1,
     "NUMBA_NUM_THREADS": 1, "MALLOC_TRIM_THRESHOLD_": None,
 }
+
+
+@contextlib.contextmanager
+def worker_environment():
+    """Put :data:`WORKER_ENVIRONMENT` in ``os.environ``, so that worker processes started
+    inside the block inherit it, and the caller's values back afterwards.
+
+    Example
+    -------
+    >>> import os
+    >>> with worker_environment():
+    ...     os.environ["OPENBLAS_NUM_THREADS"]
+    '1'
+    """
+    before = {name: os.environ.get(name) for name in WORKER_ENVIRONMENT}
+    try:
+        for name, value in WORKER_ENVIRONMENT.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = str(value)
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def client(address=None, n_workers=None, threads_per_worker=1, processes=True, timeout=30,
@@ -144,14 +173,5 @@ def _local_process_cluster(n_workers, threads_per_worker, cluster_options):
     import dask
     from distributed import Client
 
-    before = {name: os.environ.get(name) for name in WORKER_ENVIRONMENT}
-    try:
-        with dask.config.set({"distributed.nanny.pre-spawn-environ": dict(WORKER_ENVIRONMENT)}):
-            return Client(n_workers=n_workers, threads_per_worker=threads_per_worker,
-                          processes=True, **cluster_options)
-    finally:
-        for name, value in before.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    with worker_environment(), dask.config.set({"distributed.nanny.pre-spawn-environ": dict(WORKER_ENVIRONMENT)}):
+        return Client(n_workers=n_workers, threads_per_worker=threads_per_worker, processes=True, **cluster_options)

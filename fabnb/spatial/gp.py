@@ -490,15 +490,12 @@ class GaussianProcess(RegressorMixin, BaseEstimator):
         sizes = [_COARSE_N]
         while 4 * sizes[-1] <= n:
             sizes.append(2 * sizes[-1])
-        best = None
-        for m in sizes + [n]:
+        sub = np.sort(order[:sizes[0]])
+        best, fac = self._maximise(X[sub], y[sub], H[sub], starts, lo, hi)
+        for previous, m in zip(sizes, sizes[1:] + [n]):
             sub = np.sort(order[:m])
-            if best is None:
-                best, fac = self._maximise(X[sub], y[sub], H[sub], starts, lo, hi)
-            else:
-                best, fac = self._maximise(X[sub], y[sub], H[sub], [best.x], lo, hi,
-                                           hess_inv=_dense(best.hess_inv) * (previous / m))
-            previous = m
+            best, fac = self._maximise(X[sub], y[sub], H[sub], [best.x], lo, hi,
+                                       hess_inv=_dense(best.hess_inv) * (previous / m))
         return best, fac
 
     def _maximise(self, X, y, H, starts, lo, hi, hess_inv=None):
