@@ -58,6 +58,7 @@ def make_lot(n_wafers, seed=0, time_scale=6.0):
 
 
 REPEAT = 7  # W1 and W2: each contestant runs this many times, in turn, and the median counts
+QUIET = 0.3  # seconds of idle machine before each timed run (see `interleaved`)
 
 
 def timed(fn, *args, **kwargs):
@@ -68,10 +69,15 @@ def timed(fn, *args, **kwargs):
 
 def interleaved(*runs, repeat=REPEAT):
     """Each run's output and median wall time over ``repeat`` rounds of all runs in turn,
-    so that drifts in the machine's speed hit every contestant alike."""
+    so that drifts in the machine's speed hit every contestant alike.
+
+    Before each run the machine gets ``QUIET`` seconds: OpenBLAS worker threads keep
+    spinning on a core for ~0.1 s after a multithreaded call, and without the pause they
+    would slow whichever contestant comes next."""
     outs, times = [None] * len(runs), [[] for _ in runs]
     for _ in range(repeat):
         for k, run in enumerate(runs):
+            time.sleep(QUIET)
             outs[k], seconds = timed(run)
             times[k].append(seconds)
     return [(out, float(np.median(t))) for out, t in zip(outs, times)]

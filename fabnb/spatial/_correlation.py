@@ -28,11 +28,13 @@ from . import _kernels
 _LOOKUP_GAIN = 8  # take the look-up path when it needs 8x fewer exponentials than dense
 
 
-def correlation(X1: np.ndarray, X2: np.ndarray | None, inv_ls: np.ndarray, kind: int) -> np.ndarray:
-    """``R(X1, X2)`` of shape (n1, n2); ``X2=None`` gives the symmetric ``R(X1, X1)``."""
+def correlation(X1: np.ndarray, X2: np.ndarray | None, inv_ls: np.ndarray, kind: int,
+                levels1: list | None = None) -> np.ndarray:
+    """``R(X1, X2)`` of shape (n1, n2); ``X2=None`` gives the symmetric ``R(X1, X1)``.
+    ``levels1``: :func:`levels` of ``X1`` if known (an optimiser evaluates one ``X1`` often)."""
     symmetric = X2 is None
     if kind == 0:
-        levels1 = levels(X1)
+        levels1 = levels(X1) if levels1 is None else levels1
         levels2 = levels1 if symmetric else levels(X2)
         n_exp = sum(len(u1) * len(u2) for (u1, _), (u2, _) in zip(levels1, levels2))
         n2 = X1.shape[0] if symmetric else X2.shape[0]

@@ -66,29 +66,19 @@ from scipy.linalg import lapack, solve_triangular
 from scipy.optimize import OptimizeResult, minimize
 from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.utils.validation import check_is_fitted
-from threadpoolctl import ThreadpoolController
 
 from ..errors import FabDataError, FabFitError
 from . import _kernels, _lattice
-from ._correlation import correlation
+from ._correlation import correlation, levels
+from ._threads import blas_threads, factor_threads
 
 KERNELS = {"rbf": 0, "matern32": 1, "matern52": 2}
 MEANS = ("zero", "constant", "linear")
 _JITTERS = (0.0, 1e-10, 1e-9, 1e-8, 1e-7, 1e-6, 1e-5, 1e-4)
 _PREDICT_BLOCK = 4096  # columns of k* per block: bounds memory at n × 4096 floats
 _LOG_2PI = math.log(2 * math.pi)
-# Multithreaded BLAS pays only for large calls: below ~1e10 flops per call (a Cholesky at
-# n ≈ 2,000, or the variance solve of 1,000 sites × 10,000 queries) thread start-up and, on a
-# busy 2-core machine, threads waiting for a core cost more than they gain.
-_SERIAL_BELOW_FLOPS = 1e10
-_BLAS = ThreadpoolController()
 _COARSE_N = 100  # hyperparameters are first optimised on this many sites when n >= 2x it
 _GAIN_TOL = 0.01  # nat: refinement stops when a Newton step could gain less than this
-
-
-def blas_threads(flops: float):
-    """Context limiting BLAS to one thread for calls of fewer than ~1e10 flops."""
-    return _BLAS.limit(limits=1 if flops < _SERIAL_BELOW_FLOPS else None, user_api="blas")
 
 
 def cholesky(K: np.ndarray, what: str = "kernel matrix") -> tuple[np.ndarray, float]:
@@ -101,7 +91,8 @@ def cholesky(K: np.ndarray, what: str = "kernel matrix") -> tuple[np.ndarray, fl
     scale = float(np.mean(np.diag(K)))
     for jitter in _JITTERS:
         A = K if jitter == 0 else K + np.eye(K.shape[0]) * (jitter * scale)
-        L, info = lapack.dpotrf(A, lower=1, clean=1)
+        with factor_threads(K.shape[0]):
+            L, info = lapack.dpotrf(A, lower=1, clean=1)
         if info == 0:
             return L, jitter
     if not np.isfinite(K).all():
@@ -159,7 +150,8 @@ def _bfgs_update(Hinv, s, y):
 
 def cholesky_inverse(L: np.ndarray) -> np.ndarray:
     """``(L Lᵀ)⁻¹`` from a lower Cholesky factor (LAPACK dpotri); lower triangle only."""
-    inverse, info = lapack.dpotri(L, lower=1)
+    with factor_threads(L.shape[0]):
+        inverse, info = lapack.dpotri(L, lower=1)
     if info != 0:
         raise FabFitError(f"inverting the correlation matrix failed (LAPACK info {info})")
     return inverse
@@ -208,9 +200,9 @@ def mean_basis(X: np.ndarray, mean: str) -> np.ndarray:
 class _Factorised:
     """Everything a likelihood evaluation computes, reused by ``fit`` and ``predict``."""
 
-    def __init__(self, X, y, H, kind, inv_ls, eta, signal_variance=None):
+    def __init__(self, X, y, H, kind, inv_ls, eta, signal_variance=None, site_levels=None):
         n = X.shape[0]
-        self.R = correlation(X, None, inv_ls, kind)
+        self.R = correlation(X, None, inv_ls, kind, site_levels)
         self.R[np.diag_indices(n)] += eta  # the gradient reads only the off-diagonal
         self.L, self.jitter = cholesky(self.R, "correlation matrix")
         self.LinvH = solve_triangular(self.L, H, lower=True, check_finite=False)
@@ -510,6 +502,7 @@ class GaussianProcess(RegressorMixin, BaseEstimator):
         runs.
         """
         d, kind, n_ls = X.shape[1], KERNELS[self.kernel], len(lo) - 1
+        site_levels = levels(X) if kind == 0 else None  # the same sites in every evaluation
         # The most recent evaluation, {p: (factorisation, −ℓ, −∇ℓ)}: BFGS re-evaluates the
         # start it is given, and optimisers usually end on their last point.
         last = {}
@@ -518,7 +511,7 @@ class GaussianProcess(RegressorMixin, BaseEstimator):
             key = p.tobytes()
             if key not in last:
                 last.clear()
-                last[key] = self._evaluate(X, y, H, p, lo, hi, d, kind, n_ls)
+                last[key] = self._evaluate(X, y, H, p, lo, hi, d, kind, n_ls, site_levels)
             _, value, g = last[key]
             return value, g
 
@@ -539,10 +532,11 @@ class GaussianProcess(RegressorMixin, BaseEstimator):
             raise FabFitError(f"no hyperparameters gave a factorisable kernel matrix (n={X.shape[0]})")
         fac, _, _ = last.get(best.x.tobytes(), (None, None, None))
         if fac is None:
-            fac = _Factorised(X, y, H, kind, self._inv_ls(best.x[:n_ls], d), math.exp(best.x[-1]))
+            fac = _Factorised(X, y, H, kind, self._inv_ls(best.x[:n_ls], d), math.exp(best.x[-1]),
+                              site_levels=site_levels)
         return best, fac
 
-    def _evaluate(self, X, y, H, p, lo, hi, d, kind, n_ls):
+    def _evaluate(self, X, y, H, p, lo, hi, d, kind, n_ls, site_levels):
         """``(factorisation, −ℓ, −∇ℓ)`` at log-hyperparameters ``p``; ``(None, 1e25, 0)``
         outside the bounds (only unbounded BFGS steps get there) or when not factorisable."""
         if np.any(p < lo) or np.any(p > hi):
@@ -550,7 +544,7 @@ class GaussianProcess(RegressorMixin, BaseEstimator):
         inv_ls = self._inv_ls(p[:n_ls], d)
         eta = math.exp(p[-1])
         try:
-            fac = _Factorised(X, y, H, kind, inv_ls, eta)
+            fac = _Factorised(X, y, H, kind, inv_ls, eta, site_levels=site_levels)
         except FabFitError:
             return None, 1e25, np.zeros_like(p)
         g = fac.gradient(X, kind, inv_ls, eta, n_ls)[np.r_[:n_ls, -1]]
