@@ -10,7 +10,7 @@ sites on they use the threads the caller had (:func:`factor_threads`; 2 cores, n
 dpotrf 4.5 → 3.4 ms, dpotri 9.6 → 5.1 ms, which cuts W1's fit by a fifth).  Worker
 processes started by :func:`fabnb.scale.worker_environment` have one BLAS thread, so there
 everything stays serial.  (Splitting the lattice variance's Gram sum between two threads
-gained 15 % here: the kernel is bound by memory traffic, so it stays serial.)
+gained 16 % here, as the two vCPUs barely add throughput to it, so it stays serial.)
 
 Example
 -------
