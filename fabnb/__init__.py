@@ -10,7 +10,7 @@ from importlib import import_module
 
 from . import accessor as _accessor  # noqa: F401  (registers ds.fab)
 from . import geometry, schema
-from .errors import FabDataError, FabFitError
+from .errors import FabDataError, FabFitError, FabParameterError
 
 __version__ = "0.1.0"
 
@@ -39,4 +39,4 @@ def unload_ipython_extension(ipython):
     unload(ipython)
 
 
-__all__ = ["FabDataError", "FabFitError", "geometry", "schema", "__version__"]
+__all__ = ["FabDataError", "FabFitError", "FabParameterError", "geometry", "schema", "__version__"]

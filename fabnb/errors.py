@@ -1,8 +1,8 @@
 """Errors raised by fabnb.
 
-Both are :class:`ValueError` subclasses so that code catching ``ValueError`` keeps
+All are :class:`ValueError` subclasses so that code catching ``ValueError`` keeps
 working; the message always names *what* is wrong and *where* (variable, wafer, die,
-file offset, ...).
+file offset, option, ...).
 """
 
 
@@ -19,4 +19,15 @@ class FabFitError(ValueError):
 
     Examples: a singular design, fewer samples than parameters, a kernel matrix that
     stays ill-conditioned after jitter escalation, a non-identifiable effect.
+    """
+
+
+class FabParameterError(FabDataError, FabFitError):
+    """A parameter or option is outside the rules declared for it.
+
+    Raised by :func:`fabnb._params.check_params` for every estimator and function, so a
+    bad option is one exception type across the kit; the message names the parameter,
+    its owner, what it must be and what it got.  It subclasses both :class:`FabDataError`
+    and :class:`FabFitError` (as scikit-learn's ``InvalidParameterError`` subclasses both
+    ``ValueError`` and ``TypeError``) so code written against either keeps working.
     """
