@@ -1,5 +1,7 @@
-"""Numba kernels of the SPC/FDC statistics. Each batch kernel loops over the same
-per-sample step the streaming path calls, so streaming equals batch bit for bit."""
+"""Numba kernels of the SPC/FDC statistics.  The streaming paths call the batch kernels
+on one sample, so a stream and a batch run the same compiled code (two separately
+compiled copies of one step may differ in the last bit, e.g. where one fuses a
+multiply-add and the other does not)."""
 
 import numpy as np
 from numba import njit

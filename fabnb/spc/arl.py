@@ -36,13 +36,17 @@ from __future__ import annotations
 import numpy as np
 from scipy import optimize, stats
 
-from ..errors import FabDataError
+from .._params import Integral, Interval, check_option, check_params
+from ..errors import FabDataError, FabParameterError
+from . import _params as rules_of
 
 _STATES = 300  # Markov-chain states; ARLs converge to < 0.1 % well before this
+CHARTS = ("shewhart", "cusum", "ewma")
 
 
 def arl_shewhart(L: float = 3.0, shift: float = 0.0) -> float:
     """Exact ARL of a Shewhart chart with ±L σ limits for a mean shift of ``shift`` σ."""
+    check_params("arl_shewhart", {**rules_of.SHEWHART, **rules_of.ARL}, {"L": L, "shift": shift})
     p = stats.norm.cdf(-L - shift) + stats.norm.sf(L - shift)
     return float(1.0 / p)
 
@@ -70,10 +74,10 @@ def arl_cusum(k: float, h: float, shift: float = 0.0, headstart: float = 0.0,
     ``headstart`` is the fast-initial-response start value of the statistic (in σ, e.g.
     ``h/2``); ``sides=2`` for the usual two-sided chart, 1 for an upper chart only.
     """
-    if k < 0 or h <= 0:
-        raise FabDataError(f"CUSUM needs k >= 0 and h > 0, got k={k}, h={h}")
-    if not 0 <= headstart < h:
-        raise FabDataError(f"headstart must be in [0, h), got {headstart}")
+    check_params("arl_cusum", {**rules_of.CUSUM, **rules_of.ARL},
+                 {"k": k, "h": h, "headstart": headstart, "shift": shift, "sides": sides, "states": states})
+    if headstart >= h:
+        raise FabParameterError(f"The 'headstart' parameter of arl_cusum must be below h={h}. Got {headstart!r} instead.")
     upper = _arl_cusum_upper(k, h, shift, headstart, states)
     if sides == 1:
         return upper
@@ -84,10 +88,7 @@ def arl_cusum(k: float, h: float, shift: float = 0.0, headstart: float = 0.0,
 def arl_ewma(lam: float, L: float, shift: float = 0.0, states: int = _STATES) -> float:
     """ARL of a two-sided EWMA chart (weight ``lam``, asymptotic limits ±L σ_z) for a
     mean shift of ``shift`` σ, by the Lucas–Saccucci Markov chain, started at 0."""
-    if not 0 < lam <= 1:
-        raise FabDataError(f"EWMA lam must be in (0, 1], got {lam}")
-    if L <= 0:
-        raise FabDataError(f"EWMA L must be > 0, got {L}")
+    check_params("arl_ewma", {**rules_of.EWMA, **rules_of.ARL}, {"lam": lam, "L": L, "shift": shift, "states": states})
     half = L * np.sqrt(lam / (2 - lam))
     n = 2 * states + 1
     w = 2 * half / n
@@ -100,8 +101,8 @@ def arl_ewma(lam: float, L: float, shift: float = 0.0, states: int = _STATES) ->
 
 
 def _design(arl, target, lo, hi, what):
-    if target <= 1:
-        raise FabDataError(f"target in-control ARL must be > 1, got {target}")
+    if not target > 1:
+        raise FabParameterError(f"target in-control ARL must be > 1, got {target}")
     f = lambda v: np.log(arl(v)) - np.log(target)  # noqa: E731  (ARL spans decades)
     if f(lo) > 0 or f(hi) < 0:
         raise FabDataError(f"no {what} in [{lo}, {hi}] reaches an in-control ARL of {target}")
@@ -121,9 +122,8 @@ def design_ewma(lam: float, arl0: float) -> float:
 def detection_delay(chart: str, shift: float, **params) -> float:
     """Out-of-control ARL (expected wafers to detect a ``shift`` σ step) of a
     ``"shewhart"`` (L), ``"cusum"`` (k, h) or ``"ewma"`` (lam, L) chart."""
+    check_option("detection_delay", "chart", chart, CHARTS)
     table = {"shewhart": arl_shewhart, "cusum": arl_cusum, "ewma": arl_ewma}
-    if chart not in table:
-        raise FabDataError(f"chart must be one of {sorted(table)}, got {chart!r}")
     return table[chart](shift=shift, **params)
 
 
@@ -132,6 +132,11 @@ def simulate_arl(chart: str, shift: float = 0.0, n_rep: int = 2000, seed=0, max_
     """Monte-Carlo ARL (mean run length and its standard error) of a ``"shewhart"``
     (L), ``"cusum"`` (k, h, headstart) or ``"ewma"`` (lam, L; asymptotic limits) chart
     on N(shift, 1) data, ``n_rep`` independent runs advanced together."""
+    check_option("simulate_arl", "chart", chart, CHARTS)
+    check_params("simulate_arl", {**rules_of.SHEWHART, **rules_of.CUSUM, **rules_of.EWMA, **rules_of.ARL,
+                                  "n_rep": [Interval(Integral, 2, None, closed="left")],
+                                  "max_len": [Interval(Integral, 1, None, closed="left")]},
+                 {**params, "shift": shift, "n_rep": n_rep, "max_len": max_len})
     rng = np.random.default_rng(seed)
     alive = np.ones(n_rep, dtype=bool)
     length = np.zeros(n_rep)
@@ -148,11 +153,9 @@ def simulate_arl(chart: str, shift: float = 0.0, n_rep: int = 2000, seed=0, max_
             a[alive] = np.maximum(0, a[alive] + x - params["k"])
             b[alive] = np.maximum(0, b[alive] - x - params["k"])
             signal = (a[alive] > params["h"]) | (b[alive] > params["h"])
-        elif chart == "ewma":
+        else:
             a[alive] = params["lam"] * x + (1 - params["lam"]) * a[alive]
             signal = np.abs(a[alive]) > half
-        else:
-            raise FabDataError(f"chart must be 'shewhart', 'cusum' or 'ewma', got {chart!r}")
         idx = np.flatnonzero(alive)[signal]
         length[idx] = t
         alive[idx] = False

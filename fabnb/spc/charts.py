@@ -11,7 +11,10 @@ stream of single observations.
   time-varying limits ``μ₀ ± L σ √(λ/(2−λ) · (1 − (1−λ)^{2t}))``.
 
 A NaN observation is skipped (the statistic carries over) and counted in
-``n_skipped_``; it never ends a stream.
+``n_skipped_``; it never ends a stream.  Phase I data holding ±inf is refused (an
+infinite sample would give infinite limits that never alarm); parameters are checked
+against their declared rules in ``fit``.  Streaming ``update`` runs the batch kernel on
+one sample, so a stream and a batch of the same data are one computation.
 
 Example
 -------
@@ -28,11 +31,15 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
 
-from ..errors import FabFitError
+from .._params import CheckedParams, StrOptions
+from ..errors import FabDataError, FabFitError, FabParameterError
 from . import _kernels
+from . import _params as rules_of
 from .constants import c4, d2, d3
-from .rules import run_rules
+from .rules import RULE_SETS, run_rules
 
 _MIN_PHASE1 = 10
 
@@ -44,10 +51,20 @@ def _as_series(x, what) -> np.ndarray:
     return x
 
 
+def _refuse_inf(x, what):
+    """Phase I data may miss samples (NaN) but an infinite one makes the limits infinite."""
+    bad = np.flatnonzero(np.isinf(x))
+    if bad.size:
+        where = tuple(int(i) for i in np.unravel_index(bad[0], np.shape(x)))
+        raise FabDataError(f"{what} holds {bad.size} infinite value(s), first at index "
+                           f"{where[0] if len(where) == 1 else where}: drop or correct them before fitting limits")
+
+
 def _phase1_location_scale(x, mu=None, sigma=None, what="Phase I data"):
     """μ₀ (mean) and σ̂ (average moving range / d₂(2)) of individual observations."""
     x = _as_series(x, what)
-    x = x[np.isfinite(x)]
+    _refuse_inf(x, what)
+    x = x[~np.isnan(x)]
     if x.size < _MIN_PHASE1:
         raise FabFitError(f"{what} has {x.size} usable samples; at least {_MIN_PHASE1} are needed")
     mu = float(np.mean(x)) if mu is None else float(mu)
@@ -58,10 +75,13 @@ def _phase1_location_scale(x, mu=None, sigma=None, what="Phase I data"):
     return mu, float(sigma)
 
 
-class ShewhartChart:
+class ShewhartChart(CheckedParams, BaseEstimator):
     """Shewhart chart: ``kind="individuals"`` (1-D data), ``"xbar_r"`` or ``"xbar_s"``
     (2-D data, one row per subgroup); limits at ±L σ of the plotted statistic; run
     rules ``"western_electric"``, ``"nelson"``, ``"limits"`` (rule 1 only) or a list."""
+
+    _parameter_constraints = {"kind": [StrOptions({"individuals", "xbar_r", "xbar_s"})],
+                              **rules_of.SHEWHART, "rules": [StrOptions(set(RULE_SETS)), list, tuple]}
 
     def __init__(self, kind="individuals", L=3.0, rules="western_electric"):
         self.kind = kind
@@ -80,8 +100,9 @@ class ShewhartChart:
         return centre, spread
 
     def fit(self, data):
-        if self.kind not in ("individuals", "xbar_r", "xbar_s"):
-            raise FabFitError(f"kind must be 'individuals', 'xbar_r' or 'xbar_s', got {self.kind!r}")
+        self._validate_params()
+        run_rules([], self.rules)  # unknown rule names fail here, not at the first apply
+        _refuse_inf(np.asarray(data, dtype=float), "Phase I data")
         stat, spread = self._stats(data)
         n = 2 if self.kind == "individuals" else np.asarray(data).shape[1]
         if np.isfinite(stat).sum() < (_MIN_PHASE1 if self.kind == "individuals" else 5):
@@ -107,6 +128,7 @@ class ShewhartChart:
 
     def apply(self, data) -> pd.DataFrame:
         """Score new data: statistic, limits, spread chart and the rules that fire."""
+        check_is_fitted(self)
         stat, spread = self._stats(data)
         z = (stat - self.center_) / self.sigma_stat_ * (3.0 / self.L)  # rules speak in 3σ units
         hits = run_rules(z, self.rules)
@@ -120,9 +142,12 @@ class ShewhartChart:
         })
 
 
-class CusumChart:
-    """Two-sided tabular CUSUM with reference value ``k`` and decision interval ``h``
-    (both in σ) and fast initial response ``headstart`` (in σ, e.g. ``h/2``)."""
+class CusumChart(CheckedParams, BaseEstimator):
+    """Two-sided tabular CUSUM with reference value ``k`` ≥ 0 and decision interval
+    ``h`` > 0 (both in σ) and fast initial response ``headstart`` in [0, h) (in σ, e.g.
+    ``h/2``)."""
+
+    _parameter_constraints = {**rules_of.CUSUM, **rules_of.LOCATION_SCALE}
 
     def __init__(self, k=0.5, h=5.0, headstart=0.0, target=None, sigma=None):
         self.k = k
@@ -132,17 +157,23 @@ class CusumChart:
         self.sigma = sigma
 
     def fit(self, x):
+        self._validate_params()
+        if self.headstart >= self.h:  # the chart would signal before the first sample
+            raise FabParameterError(f"The 'headstart' parameter of CusumChart must be below h={self.h}. "
+                                    f"Got {self.headstart!r} instead.")
         self.mu_, self.sigma_ = _phase1_location_scale(x, self.target, self.sigma)
         self.reset()
         return self
 
     def reset(self):
         """Restart the stream at the head start."""
+        check_is_fitted(self)
         self.c_plus_ = self.c_minus_ = float(self.headstart)
         self.n_skipped_ = 0
 
     def apply(self, x) -> pd.DataFrame:
         """Score a batch from the head start (the stream state is not touched)."""
+        check_is_fitted(self)
         z = (_as_series(x, "CUSUM data") - self.mu_) / self.sigma_
         cp, cm = _kernels.cusum_batch(z, float(self.k), float(self.headstart), float(self.headstart))
         return pd.DataFrame({"c_plus": cp, "c_minus": cm, "h": self.h,
@@ -150,17 +181,22 @@ class CusumChart:
 
     def update(self, x: float) -> dict:
         """One new observation: the statistics and whether they signal."""
+        check_is_fitted(self)
         z = (float(x) - self.mu_) / self.sigma_
         if np.isnan(z):
             self.n_skipped_ += 1
         else:
-            self.c_plus_, self.c_minus_ = _kernels.cusum_step(self.c_plus_, self.c_minus_, z, float(self.k))
+            cp, cm = _kernels.cusum_batch(np.array([z]), float(self.k), self.c_plus_, self.c_minus_)
+            self.c_plus_, self.c_minus_ = float(cp[0]), float(cm[0])
         return {"c_plus": self.c_plus_, "c_minus": self.c_minus_,
                 "alarm": self.c_plus_ > self.h or self.c_minus_ > self.h}
 
 
-class EwmaChart:
-    """EWMA chart with weight ``lam`` and limits ±L σ_z, exact (time-varying) by default."""
+class EwmaChart(CheckedParams, BaseEstimator):
+    """EWMA chart with weight ``lam`` in (0, 1] and limits ±L σ_z, exact (time-varying)
+    by default."""
+
+    _parameter_constraints = {**rules_of.EWMA, "exact": ["boolean"], **rules_of.LOCATION_SCALE}
 
     def __init__(self, lam=0.2, L=3.0, exact=True, target=None, sigma=None):
         self.lam = lam
@@ -170,13 +206,14 @@ class EwmaChart:
         self.sigma = sigma
 
     def fit(self, x):
-        if not 0 < self.lam <= 1:
-            raise FabFitError(f"EWMA lam must be in (0, 1], got {self.lam}")
+        self._validate_params()
         self.mu_, self.sigma_ = _phase1_location_scale(x, self.target, self.sigma)
         self.reset()
         return self
 
     def reset(self):
+        """Restart the stream at the target."""
+        check_is_fitted(self)
         self.z_ = self.mu_
         self.t_ = 0
         self.n_skipped_ = 0
@@ -187,6 +224,8 @@ class EwmaChart:
         return self.L * self.sigma_ * np.sqrt(lam / (2 - lam) * factor)
 
     def apply(self, x) -> pd.DataFrame:
+        """Score a batch from the target (the stream state is not touched)."""
+        check_is_fitted(self)
         x = _as_series(x, "EWMA data")
         z = _kernels.ewma_batch(x, float(self.lam), float(self.mu_))
         t = np.cumsum(np.isfinite(x))  # the limits widen with each *measured* sample
@@ -195,11 +234,13 @@ class EwmaChart:
                              "alarm": np.abs(z - self.mu_) > half, "missing": np.isnan(x)})
 
     def update(self, x: float) -> dict:
+        """One new observation: the EWMA, its limits and whether it signals."""
+        check_is_fitted(self)
         x = float(x)
         if np.isnan(x):
             self.n_skipped_ += 1
         else:
-            self.z_ = _kernels.ewma_step(self.z_, x, float(self.lam))
+            self.z_ = float(_kernels.ewma_batch(np.array([x]), float(self.lam), self.z_)[0])
             self.t_ += 1
         half = float(self._half_width(self.t_))
         return {"ewma": self.z_, "lcl": self.mu_ - half, "ucl": self.mu_ + half,

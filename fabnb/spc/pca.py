@@ -35,12 +35,23 @@ import pandas as pd
 from scipy import stats
 from sklearn.decomposition import PCA
 
-from ..errors import FabDataError, FabFitError
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+
+from .._params import CheckedParams
+from ..errors import FabDataError, FabFitError, FabParameterError
 from . import _kernels
+from . import _params as rules_of
 
 
-class PCAMonitor:
-    """PCA-based T²/Q monitor; ``fit`` on in-control data, ``score`` or ``update`` new data."""
+class PCAMonitor(CheckedParams, BaseEstimator):
+    """PCA-based T²/Q monitor; ``fit`` on in-control data, ``score`` or ``update`` new data.
+
+    ``n_components`` must leave at least one residual component (``< p`` sensors): Q and
+    its limit live in the residual space.
+    """
+
+    _parameter_constraints = rules_of.PCA
 
     def __init__(self, n_components=None, explained_variance=0.9, alpha=0.01):
         self.n_components = n_components
@@ -48,6 +59,7 @@ class PCAMonitor:
         self.alpha = alpha
 
     def fit(self, X):
+        self._validate_params()
         names = list(X.columns) if isinstance(X, pd.DataFrame) else None
         X = np.asarray(X, dtype=float)
         if X.ndim != 2:
@@ -55,6 +67,12 @@ class PCAMonitor:
         n, p = X.shape
         if not np.isfinite(X).all():
             raise FabFitError("Phase I data contains NaN/inf; drop or impute those samples first")
+        if p < 2:
+            raise FabFitError(f"Phase I data has {p} sensor; T²/Q monitoring needs at least 2")
+        if self.n_components is not None and self.n_components >= p:
+            raise FabParameterError(
+                f"The 'n_components' parameter of PCAMonitor must be below the number of sensors ({p}) so "
+                f"that Q has a residual space. Got {self.n_components} instead.")
         if n < max(10, p + 2):
             raise FabFitError(f"Phase I data has {n} samples for {p} sensors; at least {max(10, p + 2)} are needed")
         scale = X.std(axis=0, ddof=1)
@@ -71,7 +89,7 @@ class PCAMonitor:
             A = int(np.searchsorted(np.cumsum(pca.explained_variance_ratio_), self.explained_variance) + 1)
         else:
             A = int(self.n_components)
-        A = min(A, p - 1) if p > 1 else 1
+        A = min(A, p - 1)  # the variance target alone may ask for every component
         self.n_components_ = A
         self.loadings_ = np.ascontiguousarray(pca.components_[:A].T)
         self.eigenvalues_ = eig[:A].copy()
@@ -100,6 +118,7 @@ class PCAMonitor:
 
     def score(self, X) -> pd.DataFrame:
         """T², Q and their alarms for each row; rows with NaN are flagged ``missing``."""
+        check_is_fitted(self)
         X = self._check(X)
         bad = ~np.isfinite(X).all(axis=1)
         t2, q = _kernels.t2q_batch(np.where(bad[:, None], self.mean_, X), self.mean_, self.scale_,
@@ -111,6 +130,7 @@ class PCAMonitor:
 
     def contributions(self, x) -> pd.DataFrame:
         """Per-sensor T² and Q contributions of one sample."""
+        check_is_fitted(self)
         x = self._check(x)[0]
         c_t2, c_q = np.empty(x.size), np.empty(x.size)
         _kernels.t2q_step(x, self.mean_, self.scale_, self.loadings_, self.eigenvalues_, c_t2, c_q)
@@ -118,13 +138,14 @@ class PCAMonitor:
 
     def update(self, x) -> dict:
         """Stream one sample (a 1-D array in the Phase I sensor order)."""
+        check_is_fitted(self)
         x = np.asarray(x, dtype=float)
         if x.shape != self.mean_.shape:
             raise FabDataError(f"sample has shape {x.shape}, expected {self.mean_.shape}")
         if not np.isfinite(x).all():
             self.n_skipped_ += 1
             return {"t2": np.nan, "q": np.nan, "t2_alarm": False, "q_alarm": False, "missing": True}
-        c_t2, c_q = np.empty(x.size), np.empty(x.size)
-        t2, q = _kernels.t2q_step(x, self.mean_, self.scale_, self.loadings_, self.eigenvalues_, c_t2, c_q)
+        t2, q = _kernels.t2q_batch(x[None, :], self.mean_, self.scale_, self.loadings_, self.eigenvalues_)
+        t2, q = float(t2[0]), float(q[0])
         return {"t2": t2, "q": q, "t2_alarm": t2 > self.t2_limit_, "q_alarm": q > self.q_limit_,
                 "missing": False}

@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ..errors import FabDataError
+from ..errors import FabParameterError
 
 
 def _k_of_m(cond, k, m):
@@ -87,7 +87,7 @@ def run_rules(z, rules="western_electric") -> list[list[str]]:
     names = RULE_SETS.get(rules, rules) if isinstance(rules, str) else tuple(rules)
     unknown = [r for r in names if r not in _RULES]
     if unknown:
-        raise FabDataError(f"unknown run rule(s) {unknown}; choose from {sorted(_RULES)} or {sorted(RULE_SETS)}")
+        raise FabParameterError(f"unknown run rule(s) {unknown}; choose from {sorted(_RULES)} or {sorted(RULE_SETS)}")
     z = np.asarray(z, dtype=float)
     ok = np.flatnonzero(np.isfinite(z))
     hits = [[] for _ in range(z.size)]
