@@ -261,3 +261,31 @@ def test_infinite_values_are_refused_by_name():
     ds = hand_map(np.ones((1, 4, 4), dtype=int), values)
     with pytest.raises(FabDataError, match=r"wafer 'W00', die 6, test 'T0'"):
         S.pat_limits(ds)
+
+
+# --------------------------------------------------------------------------- pictures
+
+def test_pictures_show_what_the_screen_found(fab1):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.colors import to_hex
+
+    from fabnb.plot.screen import RULE_COLORS, pat_histogram, screen_map, screen_pareto
+
+    ds, _ = fab1
+    res = S.screen(ds)
+    wafer = str(ds["wafer"].values[0])
+    ax = screen_map(ds, res, wafer)
+    colours = [to_hex(c) for c in ax.collections[0].get_facecolors()]
+    first = res["first_rule"].sel(wafer=wafer).values
+    for rule in res.attrs["rules"]:
+        assert colours.count(RULE_COLORS[rule]) == (first == rule).sum(), rule
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert f"static PAT ({(first == 'static_pat').sum()})" in legend
+    ax = pat_histogram(ds, res, "T03")
+    labels = [ln.get_label() for ln in ax.get_lines()]
+    assert any(lab.startswith("PAT L") for lab in labels) and any(lab.startswith("USL") for lab in labels)
+    ax = screen_pareto(res)
+    loss = S.yield_loss(res).drop(index="any")
+    assert sorted(p.get_height() for p in ax.patches) == sorted(loss["dies"].tolist())
