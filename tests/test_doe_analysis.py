@@ -12,7 +12,7 @@ import statsmodels.formula.api as smf
 from statsmodels.stats.anova import anova_lm
 
 from fabnb import doe
-from fabnb.errors import FabFitError
+from fabnb.errors import FabDataError, FabFitError, FabParameterError
 from fabnb.synth.etch import TRUTH, etch_response, factor_ranges
 
 # Montgomery (2013), Design and Analysis of Experiments, 8th ed., Example 6.2: filtration
@@ -119,6 +119,23 @@ def test_effects_and_anova_equal_a_direct_statsmodels_fit():
     assert r.r2 == pytest.approx(fit.rsquared) and r.adj_r2 == pytest.approx(fit.rsquared_adj)
 
 
+def test_predict_equals_statsmodels_with_blocks_averaged_and_curvature_off():
+    d = random_blocked_design()
+    r = doe.analyze(d, "y", model="main+2fi")
+    data = d.assign(blk=d["block"].astype(str), cp=d["center_point"].astype(float))
+    fit = smf.ols("y ~ p + q + r + p:q + p:r + q:r + C(blk, Sum) + cp", data).fit()
+    pts = pd.DataFrame({"p": [1.0, -0.5], "q": [0.2, 1.0], "r": [-1.0, 0.0]})
+    expected = np.mean([fit.predict(pts.assign(blk=b, cp=0.0)) for b in set(data["blk"])], axis=0)
+    np.testing.assert_allclose(r.predict(pts), expected, rtol=1e-12)
+    ccd = doe.central_composite(["a", "b"], center_points=3)
+    ccd["y"] = 5 + ccd["a"] - 2 * ccd["a"] * ccd["b"] + 3 * ccd["b"] ** 2 \
+        + np.random.default_rng(1).normal(0, 0.1, len(ccd))
+    quad = smf.ols("y ~ a + b + a:b + I(a ** 2) + I(b ** 2)", ccd).fit()
+    pts = pd.DataFrame({"a": [0.3, -1.2], "b": [1.0, 0.4]})
+    np.testing.assert_allclose(doe.analyze(ccd, "y", model="quadratic").predict(pts),
+                               quad.predict(pts), rtol=1e-12)
+
+
 def test_pred_r2_equals_leave_one_out():
     d = random_blocked_design(seed=3)
     r = doe.analyze(d, "y", model="main")
@@ -176,7 +193,8 @@ def test_factorial_recovers_simulator_truth_and_ofat_misses_interaction():
     fact = etch_response(doe.full_factorial(factor_ranges(["power", "pressure", "gas_flow"]),
                                             replicates=2, seed=0), seed=0)
     r = doe.analyze(fact, "etch_rate")
-    se = np.sqrt(r.fit.cov_params().loc["t3", "t3"])  # t3 = power:pressure
+    column = {shown: term for term, shown in r.term_names.items()}["power:pressure"]
+    se = np.sqrt(r.fit.cov_params().loc[column, column])
     assert abs(r.coefficients["power:pressure"] - truth["power:pressure"]) < 4 * se
     for term in ("power", "pressure", "gas_flow"):
         assert abs(r.coefficients[term] - truth[term]) < 4 * se
@@ -258,3 +276,126 @@ def test_etch_simulator_is_seeded():
     a, b, c = etch_response(d, seed=3), etch_response(d, seed=3), etch_response(d, seed=4)
     assert a["etch_rate"].tolist() == b["etch_rate"].tolist() != c["etch_rate"].tolist()
     assert a.attrs["doe"] == d.attrs["doe"]
+
+
+# --- issue 25: categorical factors, degenerate input, one exception for bad options ----
+
+def test_categorical_factor_predicts_cell_means_and_reports_contrasts():
+    """Issue 25 reproducer: predict ignored the categorical factor and gave [5, 5, 5]."""
+    df = pd.DataFrame({"p": [1, 1, 2, 2, 3, 3], "y": [1., 1, 5, 5, 9, 9]})
+    r = doe.analyze(doe.as_design(df, ["p"]), "y", model="main", categorical=["p"])
+    np.testing.assert_allclose(r.predict({"p": [1, 2, 3]}), [1, 5, 9], rtol=1e-12)
+    np.testing.assert_allclose(r.predict({"p": ["3", "1"]}), [9, 1], rtol=1e-12)  # level labels
+    # effects: each level against the first; coefficients: the Sum contrasts of the fit
+    assert r.effects.to_dict() == pytest.approx({"p[T.2]": 4.0, "p[T.3]": 8.0}, abs=1e-12)
+    assert r.coefficients.to_dict() == pytest.approx({"Intercept": 5.0, "p[S.1]": -4.0, "p[S.2]": 0.0},
+                                                     abs=1e-12)
+    assert r.lenth is None  # two correlated contrasts: nothing for Lenth's method to pool
+    with pytest.raises(FabDataError, match="not a level of categorical factor 'p'"):
+        r.predict({"p": [4]})
+
+
+def mixed_design(seed=0):
+    """3-level categorical gas x numeric power, replicated twice, with noise and blocks."""
+    d = doe.full_factorial({"gas": ["N2", "Ar", "O2"], "power": (300, 700)}, replicates=2, seed=seed)
+    rng = np.random.default_rng(seed)
+    shift = d["gas_natural"].map({"N2": 0.0, "Ar": 3.0, "O2": -2.0})
+    d["y"] = 10 + shift + 1.5 * d["power"] + rng.normal(0, 0.5, len(d))
+    return d
+
+
+def test_categorical_analysis_equals_statsmodels_ols_on_the_same_formula():
+    d = mixed_design()
+    r = doe.analyze(d, "y", model="main")
+    data = d.assign(gas=d["gas_natural"])
+    levels = '["N2", "Ar", "O2"]'
+    fit_sum = smf.ols(f"y ~ C(gas, Sum, levels={levels}) + power", data).fit()
+    fit_treat = smf.ols('y ~ C(gas, Treatment("N2")) + power', data).fit()
+    for level in ("N2", "Ar"):
+        assert r.coefficients[f"gas[S.{level}]"] == pytest.approx(
+            fit_sum.params[f"C(gas, Sum, levels={levels})[S.{level}]"], rel=1e-10)
+    for level in ("Ar", "O2"):
+        assert r.effects[f"gas[T.{level}]"] == pytest.approx(
+            fit_treat.params[f'C(gas, Treatment("N2"))[T.{level}]'], rel=1e-10)
+    assert r.effects["power"] == pytest.approx(2 * fit_sum.params["power"], rel=1e-10)
+    assert r.anova.loc["gas", "sum_sq"] == pytest.approx(
+        anova_lm(fit_sum, typ=3).loc[f"C(gas, Sum, levels={levels})", "sum_sq"], rel=1e-10)
+    cells = pd.DataFrame({"gas": ["N2", "Ar", "O2", "Ar"], "power": [-1.0, 1.0, 0.5, 0.0]})
+    np.testing.assert_allclose(r.predict(cells), fit_sum.predict(cells), rtol=1e-12)
+    # coded values select the same levels as their labels (N2, Ar, O2 = -1, 0, 1)
+    np.testing.assert_allclose(r.predict(cells.assign(gas=[-1.0, 0.0, 1.0, 0.0])),
+                               fit_sum.predict(cells), rtol=1e-12)
+    # a categorical factor left out is averaged over its levels
+    np.testing.assert_allclose(r.predict({"power": [0.0]}),
+                               [np.mean(fit_sum.predict(cells.iloc[:3].assign(power=0.0)))], rtol=1e-12)
+
+
+def test_constant_response_fits_flat_with_a_warning():
+    """Issue 25: a constant response raised ZeroDivisionError. It is a valid experiment
+    whose answer is "no effect": zero effects, nothing active, R²/F/p undefined (NaN)."""
+    d = doe.full_factorial(["A", "B", "C"], center_points=3)
+    with pytest.warns(doe.DoeWarning, match="'y' is 2.3 in every run"):
+        r = doe.analyze(d.assign(y=2.3), "y", model="full")
+    assert (r.effects == 0).all() and (r.coefficients.drop("Intercept") == 0).all()
+    assert r.coefficients["Intercept"] == 2.3
+    assert r.lenth.active == []
+    assert np.isnan(r.r2) and np.isnan(r.pred_r2) and r.anova["F"].isna().all()
+    assert (r.anova["sum_sq"] == 0).all()
+    np.testing.assert_allclose(r.predict({"A": [1.0, -1.0]}), 2.3, rtol=1e-12)
+    ccd = doe.central_composite(["a", "b"], center_points=3)
+    with pytest.warns(doe.DoeWarning):
+        flat = doe.analyze(ccd.assign(y=7.0), "y", model="quadratic")
+    assert flat.stationary is None  # a flat surface has no stationary point
+
+
+def test_degenerate_categorical_factor_and_scalar_points():
+    d = doe.full_factorial(["A", "B"]).assign(A=1.0, y=[1.0, 2, 3, 4])
+    r = doe.analyze(d, "y", model="main", categorical="A")
+    assert r.dropped == {"A": "one level in every run"}
+    with pytest.raises(FabFitError, match="categorical factor A has one level"):
+        doe.analyze(d, "y", model=["A", "B"], categorical="A")
+    np.testing.assert_allclose(r.predict({"B": 1.0}), [3.5], rtol=1e-12)  # one point as scalars
+
+
+def test_empty_design_is_a_data_error():
+    """Issue 25: an empty design raised IndexError."""
+    d = doe.full_factorial(["A", "B"]).iloc[:0].assign(y=[])
+    with pytest.raises(FabDataError, match="no runs"):
+        doe.analyze(d, "y")
+    with pytest.raises(FabDataError, match="no rows"):
+        doe.as_design(pd.DataFrame({"A": [], "y": []}), ["A"])
+
+
+def test_as_design_codes_natural_levels():
+    """Issue 25 reproducer: natural levels in the frame raised IndexError."""
+    d = doe.as_design(pd.DataFrame({"p": [160, 180, 200, 220], "y": [1., 2, 3, 4]}),
+                      {"p": [160, 180, 200, 220]})
+    np.testing.assert_allclose(d["p"], [-1, -1 / 3, 1 / 3, 1], rtol=1e-12)
+    assert d["p_natural"].tolist() == [160, 180, 200, 220]
+    r = doe.analyze(d, "y", model="main")
+    assert r.coefficients["p"] == pytest.approx(1.5, rel=1e-12)  # y = 2.5 + 1.5 x
+    cat = doe.analyze(d.assign(y=[1.0, 2, 3, 5]), "y", model="main", categorical="p")
+    assert list(cat.effects.index) == ["p[T.180]", "p[T.200]", "p[T.220]"]
+    gas = doe.as_design(pd.DataFrame({"gas": ["Ar", "N2", "Ar"]}), {"gas": ["N2", "Ar"]})
+    assert gas["gas"].tolist() == [1.0, -1.0, 1.0]
+    with pytest.raises(FabDataError, match="'p' holds 210 in row 3"):
+        doe.as_design(pd.DataFrame({"p": [160, 180, 200, 210]}), {"p": [160, 180, 200, 220]})
+    with pytest.raises(FabDataError, match="'p' holds nan in row 1"):
+        doe.as_design(pd.DataFrame({"p": [1.0, np.nan]}), ["p"])
+
+
+@pytest.mark.parametrize("kwargs,option", [
+    ({"alpha": 1.5}, "alpha"),
+    ({"model": "mian"}, "model"),
+    ({"model": ["A", "Z"]}, "model term"),
+    ({"model": 3}, "model"),
+    ({"categorical": ["Z"]}, "categorical"),
+    ({"response": "yy"}, "response"),
+])
+def test_bad_analysis_options_raise_one_exception_naming_the_option(kwargs, option):
+    d = doe.full_factorial(["A", "B"], replicates=2)
+    d["y"] = np.arange(8.0)
+    with pytest.raises(FabParameterError, match=option):
+        doe.analyze(d, **{"response": "y", **kwargs})
+    with pytest.raises(FabParameterError, match="'alpha' parameter of lenth"):
+        doe.lenth(pd.Series([1.0, 2.0, 3.0]), alpha=0)

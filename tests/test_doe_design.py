@@ -10,7 +10,7 @@ import pytest
 
 from fabnb import doe
 from fabnb.doe._catalogue import CATALOGUE
-from fabnb.errors import FabFitError
+from fabnb.errors import FabFitError, FabParameterError
 
 LETTERS = "ABCDEFGHJKL"
 
@@ -119,7 +119,7 @@ def test_user_generators_with_signs_and_names():
     named = doe.fractional_factorial({"power": (300, 700), "pressure": (20, 60), "gas": (50, 150),
                                       "time": (30, 90)}, generators=["time=power*pressure*gas"])
     assert np.array_equal(named["time"], named["power"] * named["pressure"] * named["gas"])
-    assert set(named["power_natural"]) == {300.0, 700.0}
+    np.testing.assert_allclose(sorted(set(named["power_natural"])), [300.0, 700.0], rtol=1e-12)
     assert named.attrs["doe"]["generators"] == ["D=ABC"]
 
 
@@ -184,7 +184,7 @@ def test_centre_points_replicates_and_natural_units():
                            center_points=3, seed=1)
     assert len(d) == 2 * (4 + 3)
     assert d["center_point"].sum() == 6
-    assert d.loc[d["center_point"], "power_natural"].eq(500).all()
+    np.testing.assert_allclose(d.loc[d["center_point"], "power_natural"], 500.0, rtol=1e-12)
     assert sorted(d["replicate"].unique()) == [1, 2]
     assert d["std_order"].tolist() == list(range(1, 15))
 
@@ -335,11 +335,42 @@ def test_split_lot_is_balanced_randomized_and_powered():
     (lambda: doe.fractional_factorial(list("ABCDE"), generators=["D=AB", "E=AB"]),
      "alias main effect D with main effect E"),
     (lambda: doe.fractional_factorial(list("ABCD"), generators=["D=ABC", "D=AB"]), "two generators"),
-    (lambda: doe.full_factorial(list("ABC"), blocks=3), "power of two"),
+    (lambda: doe.full_factorial(list("ABC"), blocks=3), "'blocks' parameter of full_factorial"),
     (lambda: doe.fractional_factorial(list("ABCD")), "generators"),
     (lambda: doe.split_lot_design([("S1", "T1"), ("S1", "T2")]), "share step"),
     (lambda: doe.split_lot_design([("S1", "T1")], wafers_per_lot=7), "evenly"),
 ])
 def test_bad_input_names_the_problem(call, match):
     with pytest.raises(FabFitError, match=match):
+        call()
+
+
+@pytest.mark.parametrize("call,option", [
+    (lambda: doe.full_factorial(list("AB"), replicates=0), "'replicates' parameter of full_factorial"),
+    (lambda: doe.full_factorial(list("AB"), center_points=-1), "'center_points' parameter"),
+    (lambda: doe.full_factorial(list("AB"), center_points=1.5), "'center_points' parameter"),
+    (lambda: doe.full_factorial(list("AB"), levels=1), "'levels' parameter"),
+    (lambda: doe.full_factorial(list("AB"), seed="x"), "'seed' parameter"),
+    (lambda: doe.full_factorial("ABC"), "factors"),
+    (lambda: doe.full_factorial({"g": ["a", "b", "c"]}, blocks=2), "blocks="),
+    (lambda: doe.fractional_factorial(list("ABCD"), resolution=2), "'resolution' parameter"),
+    (lambda: doe.fractional_factorial(list("ABCDE"), runs=12), "'runs' parameter"),
+    (lambda: doe.fractional_factorial(list("ABCD"), generators=[7]), "generator 7"),
+    (lambda: doe.fractional_factorial(list("ABCD"), generators=["D="]), "generator 'D=' is empty"),
+    (lambda: doe.full_factorial({"A": 2.5}), "factor 'A' levels"),
+    (lambda: doe.full_factorial({"A": (np.nan, 1.0)}), "factor 'A' levels"),
+    (lambda: doe.central_composite(list("AB"), alpha="spherical"), "'alpha' parameter of central_composite"),
+    (lambda: doe.central_composite(list("AB"), alpha=-1.0), "'alpha' parameter of central_composite"),
+    (lambda: doe.box_behnken(list("ABC"), center_points=-1), "'center_points' parameter of box_behnken"),
+    (lambda: doe.plackett_burman(list("ABC"), runs=10), "'runs' parameter of plackett_burman"),
+    (lambda: doe.ofat(list("AB"), baseline="high"), "'baseline' parameter of ofat"),
+    (lambda: doe.split_lot_power(96, 4, 0.03, wafer_sd=0.0), "'wafer_sd' parameter"),
+    (lambda: doe.split_lot_design([("S1", "T1")], target_power=1.5), "'target_power' parameter"),
+    (lambda: doe.split_lot_design([("S1", "T1")], wafers_per_lot=30), "'wafers_per_lot' parameter"),
+    (lambda: doe.design_cost(8, wafer_cost=-1), "'wafer_cost' parameter"),
+    (lambda: doe.alias_structure(doe.full_factorial(list("AB")), max_order=0), "'max_order' parameter"),
+])
+def test_bad_options_raise_one_exception_naming_the_option(call, option):
+    """Issue 25 #6: every bad option in fabnb.doe is a FabParameterError naming it."""
+    with pytest.raises(FabParameterError, match=option):
         call()

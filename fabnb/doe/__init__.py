@@ -13,10 +13,12 @@ Designs are pandas DataFrames (coded factor columns, ``<factor>_natural``, ``std
 """
 
 import numpy as np
+import pandas as pd
 
-from ..errors import FabFitError
-from ._layout import assemble, design_meta, parse_factors
-from .analysis import Curvature, DoeResult, Lenth, analyze, lenth
+from .._params import check_option, check_params
+from ..errors import FabDataError
+from ._layout import assemble, coded_values, design_meta, parse_factors
+from .analysis import Curvature, DoeResult, DoeWarning, Lenth, analyze, lenth
 from .cost import DesignCost, design_cost
 from .factorial import full_factorial
 from .fractional import AliasStructure, alias_structure, fold_over, fractional_factorial, resolution
@@ -26,19 +28,30 @@ from .split_lot import split_lot_design, split_lot_power
 
 
 def as_design(frame, factors, kind="external"):
-    """Attach design metadata to a DataFrame that already holds coded factor columns
-    (e.g. a textbook table), adding the bookkeeping columns it lacks.
+    """Attach design metadata to a DataFrame of runs (e.g. a textbook table), adding the
+    bookkeeping columns it lacks.
+
+    Factor columns hold coded values, or the natural levels when ``factors`` declares
+    them (``{"p": [160, 180, 200, 220]}``, ``{"power": (300, 700)}``): those are coded
+    (and the natural values kept in ``<factor>_natural``).
 
     >>> import pandas as pd
     >>> d = as_design(pd.DataFrame({"A": [-1, 1, -1, 1], "B": [-1, -1, 1, 1], "y": [1, 2, 3, 5]}), ["A", "B"])
     >>> float(analyze(d, "y", model="main").effects["A"])
     1.5
+    >>> levels = [160, 180, 200, 220]
+    >>> d = as_design(pd.DataFrame({"p": levels, "y": [1.0, 2, 3, 4]}), {"p": levels})
+    >>> d["p"].round(4).tolist()
+    [-1.0, -0.3333, 0.3333, 1.0]
     """
+    check_params("as_design", {"frame": [pd.DataFrame], "kind": [str]}, {"frame": frame, "kind": kind})
     parsed = parse_factors(factors)
     missing = [f.name for f in parsed if f.name not in frame.columns]
     if missing:
-        raise FabFitError(f"factor column(s) {missing} are not in the frame")
-    coded = frame[[f.name for f in parsed]].to_numpy(dtype=float)
+        check_option("as_design", "factors", missing[0], frame.columns)
+    if frame.empty:
+        raise FabDataError("the frame has no rows; a design needs at least one run")
+    coded = np.column_stack([coded_values(f, frame[f.name]) for f in parsed])
     block = frame["block"].to_numpy() if "block" in frame else None
     if block is not None:
         codes = {b: i + 1 for i, b in enumerate(dict.fromkeys(block))}
@@ -53,7 +66,7 @@ def as_design(frame, factors, kind="external"):
 
 
 __all__ = [
-    "AliasStructure", "Curvature", "DesignCost", "DoeResult", "Lenth", "StationaryPoint",
+    "AliasStructure", "Curvature", "DesignCost", "DoeResult", "DoeWarning", "Lenth", "StationaryPoint",
     "alias_structure", "analyze", "as_design", "box_behnken", "central_composite",
     "design_cost", "design_meta", "fold_over", "fractional_factorial", "full_factorial",
     "lenth", "ofat", "plackett_burman", "resolution", "split_lot_design", "split_lot_power",

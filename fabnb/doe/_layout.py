@@ -27,10 +27,20 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..errors import FabFitError
+from .._params import Integral, Interval
+from ..errors import FabDataError, FabFitError, FabParameterError
 from ._words import factor_labels
 
 RESERVED = ("std_order", "run_order", "replicate", "block", "center_point", "point_type")
+
+#: Rules for the arguments the design builders share; each builder passes them, with its
+#: own, to :func:`fabnb._params.check_params` (which checks only the names it is given).
+RULES = {
+    "replicates": [Interval(Integral, 1, None, closed="left")],
+    "center_points": [Interval(Integral, 0, None, closed="left")],
+    "seed": [None, Interval(Integral, 0, None, closed="left"), np.random.Generator],
+    "factors": [dict, "array-like"],
+}
 
 
 @dataclass(frozen=True)
@@ -53,24 +63,24 @@ def parse_factors(factors, levels=2):
     """Normalise ``factors`` (list of names, or dict name -> (low, high) / level list /
     number of levels) to a list of :class:`Factor`, checking the names. With
     ``levels > 2`` a numeric (low, high) range is split into ``levels`` equal steps."""
-    if isinstance(factors, int):
-        raise FabFitError(
-            f"factors={factors} is a number; give factor names, e.g. ['A', 'B', 'C'] "
+    if isinstance(factors, (int, str)):
+        raise FabParameterError(
+            f"factors={factors!r} is not a list of factors; give factor names, e.g. ['A', 'B', 'C'] "
             "or {'power': (300, 700)}"
         )
     items = list(factors.items()) if isinstance(factors, dict) else [(n, None) for n in factors]
     if not items:
-        raise FabFitError("no factors given; pass a list of names or a dict name -> (low, high)")
+        raise FabParameterError("no factors given; pass a list of names or a dict name -> (low, high)")
     names = [n for n, _ in items]
     seen = set()
     for name in names:
         if not isinstance(name, str) or not name or name in RESERVED or name.endswith("_natural"):
-            raise FabFitError(
+            raise FabParameterError(
                 f"factor name {name!r} is not allowed: use a non-empty string other than "
                 f"{', '.join(RESERVED)} and not ending in '_natural'"
             )
         if name in seen:
-            raise FabFitError(
+            raise FabParameterError(
                 f"duplicate factor name {name!r} in {names}; give every factor a distinct name"
             )
         seen.add(name)
@@ -80,16 +90,17 @@ def parse_factors(factors, levels=2):
             out.append(Factor(name, None if levels == 2 else tuple(np.linspace(-1, 1, levels))))
         elif isinstance(spec, (int, np.integer)) and not isinstance(spec, bool):
             if spec < 2:
-                raise FabFitError(f"factor {name!r} needs at least 2 levels, got {spec}")
+                raise FabParameterError(f"factor {name!r} needs at least 2 levels, got {spec}")
             out.append(Factor(name, tuple(np.linspace(-1, 1, spec)) if spec > 2 else None))
         else:
-            spec = tuple(spec)
+            spec = tuple(spec) if np.iterable(spec) and not isinstance(spec, str) else (spec,)
             if levels > 2 and len(spec) == 2 and all(isinstance(v, (int, float)) for v in spec):
                 spec = tuple(float(v) for v in np.linspace(spec[0], spec[1], levels))
-            if len(spec) < 2 or len(set(spec)) != len(spec):
-                raise FabFitError(
-                    f"factor {name!r} levels {spec} must be at least two distinct values "
-                    "(low, high) or a list of levels"
+            numbers = [v for v in spec if isinstance(v, (int, float, np.number))]
+            if len(spec) < 2 or len(set(spec)) != len(spec) or not np.all(np.isfinite(numbers)):
+                raise FabParameterError(
+                    f"factor {name!r} levels {spec} must be at least two distinct finite values "
+                    "(low, high), a list of levels, or a number of levels"
                 )
             out.append(Factor(name, spec))
     return out
@@ -114,16 +125,59 @@ def natural_values(factor, coded):
     return np.asarray(factor.levels, dtype=float)[index]
 
 
+def coded_values(factor, values):
+    """Coded values of a factor column given either in coded units or as the factor's
+    natural levels (the inverse of :func:`natural_values`).
+
+    A column whose values are all natural levels (for a numeric low/high factor: low,
+    high or their midpoint) is coded; any other column is taken as coded already, which
+    for a multi-level factor means every value is one of its coded levels. A value that
+    is neither raises a :class:`FabDataError` naming the factor and the value.
+    """
+    values = pd.Series(values).reset_index(drop=True)
+    natural = None if factor.levels is None else list(factor.levels)
+    if natural is not None and len(natural) == 2 and factor.numeric:
+        low, high = (float(v) for v in natural)
+        natural.append((low + high) / 2)
+        if values.isin(natural).all():
+            return (values.to_numpy(dtype=float) - (low + high) / 2) / ((high - low) / 2)
+    elif natural is not None and values.isin(natural).all():
+        index = {level: i for i, level in enumerate(natural)}
+        return coded_levels(factor)[[index[v] for v in values]]
+    numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+    multi_level = factor.levels is not None and (len(factor.levels) > 2 or not factor.numeric)
+    allowed = coded_levels(factor) if multi_level else None
+    bad = ~np.isfinite(numbers)
+    if allowed is not None:
+        bad |= ~np.isclose(numbers[:, None], allowed[None, :], rtol=0, atol=1e-9).any(axis=1)
+    if bad.any():
+        neither = bad & ~values.isin(natural or []).to_numpy()
+        if not neither.any():
+            raise FabDataError(
+                f"factor {factor.name!r} mixes natural levels {list(factor.levels)} and coded values "
+                f"(row {int(np.flatnonzero(bad)[0])}); give one or the other"
+            )
+        row = int(np.flatnonzero(neither)[0])
+        coded = ("a finite coded number" if allowed is None
+                 else f"a coded level {np.round(allowed, 6).tolist()}")
+        what = coded if factor.levels is None else f"one of its levels {list(factor.levels)} nor {coded}"
+        raise FabDataError(
+            f"factor {factor.name!r} holds {values.tolist()[row]!r} in row {row} ({int(neither.sum())} "
+            f"row(s) in all), which is not {what}; give coded values, or the natural levels "
+            f"declared in factors (e.g. {{{factor.name!r}: [low, high]}})"
+        )
+    if allowed is not None:  # snap typed decimals (-0.3333) onto the exact coded levels
+        numbers = allowed[np.abs(numbers[:, None] - allowed[None, :]).argmin(axis=1)]
+    return numbers
+
+
 def expand(coded, block, replicates, center_points):
-    """Replicate a base matrix and add ``center_points`` centre runs to every block.
+    """Replicate a base matrix and add ``center_points`` centre runs to every block
+    (both already checked against :data:`RULES` by the public builder).
 
     Returns ``coded, block, replicate`` arrays for the full design in standard order:
     replicate 1 (its blocks in order, centre points at the end of each block), then 2...
     """
-    if int(replicates) != replicates or replicates < 1:
-        raise FabFitError(f"replicates={replicates} must be a whole number >= 1")
-    if int(center_points) != center_points or center_points < 0:
-        raise FabFitError(f"center_points={center_points} must be a whole number >= 0")
     n_blocks = int(block.max())
     rows, blk, rep = [], [], []
     for r in range(1, int(replicates) + 1):
@@ -188,7 +242,7 @@ def design_meta(design):
     """The ``attrs["doe"]`` dict of a design, or a :class:`FabFitError` saying how to
     restore it."""
     if not isinstance(design, pd.DataFrame):
-        raise FabFitError(f"expected a design DataFrame, got {type(design).__name__}")
+        raise FabParameterError(f"design: expected a design DataFrame, got {type(design).__name__}")
     meta = design.attrs.get("doe")
     if not meta:
         raise FabFitError(

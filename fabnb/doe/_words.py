@@ -24,7 +24,7 @@ an effect ``e`` are ``e·w`` for every word ``w``, with the word's sign.
 import math
 import re
 
-from ..errors import FabFitError
+from ..errors import FabParameterError
 
 #: Letter labels used for factors, as in Montgomery and Box-Hunter-Hunter: ``I`` is
 #: skipped because it names the identity word.
@@ -69,8 +69,8 @@ def span(words):
         for m, s in list(group.items()):
             new, new_sign = m ^ mask, s * sign
             if group.get(new, new_sign) != new_sign:
-                raise FabFitError(
-                    "the generators contradict each other (their product gives I = -I); "
+                raise FabParameterError(
+                    "generators: they contradict each other (their product gives I = -I); "
                     "remove the generator that repeats another with the opposite sign"
                 )
             group[new] = new_sign
@@ -121,6 +121,8 @@ def as_generator(sign, mask, labels):
 def parse_effect(text, names, labels, what):
     """Mask of an effect written as ``"ABC"`` (letter labels), or factor names joined by
     ``*``, ``:`` or spaces (``"power*pressure"``). ``what`` names the source in errors."""
+    if not isinstance(text, str):
+        raise FabParameterError(f"{what} must be a string such as 'ABC' or 'power*pressure'")
     text = text.strip()
     lookup = {n: i for i, n in enumerate(names)}
     for i, lab in enumerate(labels):
@@ -135,39 +137,39 @@ def parse_effect(text, names, labels, what):
     for tok in tokens:
         if tok not in lookup:
             known = ", ".join(f"{lab}={n}" if lab != n else n for lab, n in zip(labels, names))
-            raise FabFitError(
+            raise FabParameterError(
                 f"{what} references unknown factor {tok!r}; known factors are {known} "
                 "(use these letters or names joined by '*')"
             )
         bit = 1 << lookup[tok]
         if mask & bit:
-            raise FabFitError(f"{what} repeats factor {tok!r}; write each factor once")
+            raise FabParameterError(f"{what} repeats factor {tok!r}; write each factor once")
         mask |= bit
     if not mask:
-        raise FabFitError(f"{what} is empty; write it like 'D=ABC'")
+        raise FabParameterError(f"{what} is empty; write it like 'D=ABC'")
     return mask
 
 
 def parse_generator(text, names, labels):
     """``"E=-ABD"`` -> ``(generated factor index, sign, word mask of I = -ABDE)``."""
-    if text.count("=") != 1:
-        raise FabFitError(f"generator {text!r} must look like 'D=ABC' or 'E=-ABD' (one '=')")
+    if not isinstance(text, str) or text.count("=") != 1:
+        raise FabParameterError(f"generator {text!r} must look like 'D=ABC' or 'E=-ABD' (one '=')")
     left, right = (part.strip() for part in text.split("="))
     right = right.replace(" ", "") if not re.search(r"[*:·]", right) else right
     sign = 1
-    if right[:1] in "+-":
+    if right.startswith(("+", "-")):
         sign, right = (-1 if right[0] == "-" else 1), right[1:]
     target = parse_effect(left, names, labels, f"generator {text!r}")
     if target.bit_count() != 1:
-        raise FabFitError(f"generator {text!r} must define a single factor on the left of '='")
+        raise FabParameterError(f"generator {text!r} must define a single factor on the left of '='")
     word = parse_effect(right, names, labels, f"generator {text!r}")
     if word & target:
-        raise FabFitError(
+        raise FabParameterError(
             f"generator {text!r} uses its own factor {left!r} on the right; "
             "define it from other factors, e.g. 'D=ABC'"
         )
     if word.bit_count() < 2:
-        raise FabFitError(
+        raise FabParameterError(
             f"generator {text!r} aliases main effect {left} with main effect {right}, "
             "so neither can be estimated; put at least two factors on the right (e.g. 'D=ABC')"
         )

@@ -6,6 +6,12 @@ that fit:
 
 * **coefficients** in coded units; **effects** = 2 × coefficient for two-level terms
   (the change of the mean response from the low to the high level);
+* **categorical factors** (``Sum`` contrasts, levels ordered low to high by their coded
+  value): the coefficients are statsmodels' Sum contrasts ``A[S.l]`` = τ_l, the
+  deviation of level ``l``'s mean from the average of the level means (the last level's
+  is ``-Σ`` of the others); the effects are the treatment contrasts
+  ``A[T.l] = τ_l - τ_first``, the change from the first level to level ``l`` (for two
+  levels, the low-to-high effect of a numeric factor);
 * **ANOVA** from :func:`statsmodels.stats.anova.anova_lm` with ``typ=3`` (Type III sums
   of squares; blocks and categorical factors use ``Sum`` contrasts so Type III tests are
   meaningful). For a two-level orthogonal design Types I, II and III coincide. A
@@ -20,12 +26,17 @@ that fit:
   (one mean per distinct factor setting, plus blocks); lack of fit is the rest of the
   residual, tested by ``anova_lm(model, cell_means_model)``;
 * R², adjusted R² and predicted R² = 1 - PRESS / SS_total with
-  ``PRESS = Σ (e_i / (1 - h_ii))²``;
+  ``PRESS = Σ (e_i / (1 - h_ii))²`` (NaN when a run has leverage 1, as every run of a
+  saturated fit does: leaving it out leaves a parameter undetermined);
 * **Lenth's pseudo standard error** (Lenth 1989, *Technometrics* 31, 469-473) of the
   effects: ``s0 = 1.5 median|c|``, ``PSE = 1.5 median{|c| : |c| < 2.5 s0}``, margin of
   error ``ME = t(0.975, m/3) PSE`` and simultaneous margin
   ``SME = t((1 + 0.95^(1/m))/2, m/3) PSE`` for ``m`` effects;
 * for quadratic models, the stationary point and its type (:mod:`.rsm`).
+
+A constant response is analysed, not refused: the fit is exact and flat, so every
+coefficient and effect is 0 (exactly, not rounding noise that Lenth's method would call
+active), while R², F and p are 0/0 and reported as NaN with a :class:`DoeWarning`.
 
 Effects that share one column of a regular fraction (``AB = CD``) are merged under the
 first name (``aliases`` lists the rest) when the model is given by keyword; an explicit
@@ -42,12 +53,25 @@ import statsmodels.formula.api as smf
 from scipy import stats
 from statsmodels.stats.anova import anova_lm
 
-from ..errors import FabFitError
-from ._layout import design_meta
+from .._params import Interval, Real, check_option, check_params
+from ..errors import FabDataError, FabFitError, FabParameterError
+from ._layout import Factor, design_meta, natural_values
 from .rsm import StationaryPoint, stationary_point
 
 MODELS = {"main": 1, "linear": 1, "main+2fi": 2, "interaction": 2, "main+2fi+3fi": 3,
           "full": None, "quadratic": 2}
+
+#: Rules for the options of :func:`analyze` (see :mod:`fabnb._params`).
+ANALYZE_RULES = {
+    "response": [str, "array-like"],
+    "model": [str, list, tuple],
+    "categorical": [None, str, list, tuple],
+    "alpha": [Interval(Real, 0, 1, closed="neither")],
+}
+
+
+class DoeWarning(UserWarning):
+    """An analysis result holds undefined (NaN) statistics; the message says which and why."""
 
 
 @dataclass
@@ -87,8 +111,8 @@ class Curvature:
 @dataclass
 class DoeResult:
     """What :func:`analyze` returns. ``fit`` is the statsmodels results object (coded
-    factors are renamed ``x0, x1, ...``/``t0, t1, ...`` inside it; ``term_names`` maps
-    back)."""
+    factors are renamed ``x0, x1, ...`` inside it; ``term_names`` maps its terms, e.g.
+    ``x0:x1`` or ``C(x2, Sum)``, back to the factor names)."""
 
     effects: pd.Series
     coefficients: pd.Series
@@ -109,33 +133,53 @@ class DoeResult:
     response: str
     stationary: StationaryPoint | None = None
     run_order: np.ndarray | None = None
-    _columns: dict = field(default_factory=dict, repr=False)
+    #: formula variable -> {accepted value: level} for categorical factors and blocks
+    _levels: dict = field(default_factory=dict, repr=False)
 
     def predict(self, points):
-        """Predicted response at coded ``points`` (DataFrame or dict of factor -> values);
-        blocks at their average, centre indicator off.
+        """Predicted response at coded ``points`` (DataFrame or dict of factor -> values).
+
+        statsmodels builds the model matrix from the fitted formula, so categorical
+        factors, interactions and squares are coded exactly as in the fit. A categorical
+        factor takes its coded values or its level labels; a numeric factor left out is
+        held at its centre (0), a categorical factor left out and the blocks at the
+        average over their levels; the centre-point indicator is off. Columns that are
+        not factors (e.g. the response of a design passed back in) are ignored.
 
         >>> import fabnb.doe as doe
         >>> d = doe.full_factorial(["A", "B"])
         >>> d["y"] = 10 + 3 * d["A"]
-        >>> float(doe.analyze(d, "y", model="main").predict({"A": [1.0], "B": [0.0]})[0])
-        13.0
+        >>> doe.analyze(d, "y", model="main").predict({"A": [1.0], "B": [0.0]}).round(9).tolist()
+        [13.0]
         """
+        if isinstance(points, dict):  # one point may be given as scalars
+            points = {name: np.atleast_1d(values) for name, values in points.items()}
         frame = pd.DataFrame(points)
-        data = {f"x{j}": np.asarray(frame[name], dtype=float) if name in frame
-                else np.zeros(len(frame)) for j, name in enumerate(self.factors)}
-        exog = {col: _term_values(term, data) for col, term in self._columns.items()}
-        params = self.fit.params
-        out = np.full(len(frame), params.get("Intercept", 0.0))
-        for col, values in exog.items():
-            out = out + params[col] * values
-        return out
+        n = len(frame)
+        data = {"cp": np.zeros(n)}
+        for j, name in enumerate(self.factors):
+            if f"x{j}" in self._levels:
+                if name in frame:
+                    data[f"x{j}"] = _levels_of(name, frame[name], self._levels[f"x{j}"])
+            elif name in frame:
+                data[f"x{j}"] = _finite(name, frame[name], "point")
+            else:
+                data[f"x{j}"] = np.zeros(n)
+        averaged = {col: list(dict.fromkeys(levels.values()))
+                    for col, levels in self._levels.items() if col not in data}
+        combos = list(itertools.product(*averaged.values()))
+        total = np.zeros(n)
+        for combo in combos:
+            part = pd.DataFrame({**data, **dict(zip(averaged, combo))}, index=range(n))
+            total += np.asarray(self.fit.predict(part), dtype=float)
+        return total / len(combos)
 
     def summary(self):
         """Plain-text report: effects, ANOVA, fit statistics and tests."""
         parts = [f"Response: {self.response}   model: {self.formula}",
                  f"R² = {self.r2:.4f}  adj R² = {self.adj_r2:.4f}  pred R² = {self.pred_r2:.4f}",
-                 "Effects (2 x coefficient):", self.effects.to_string(),
+                 "Effects (two-level terms: 2 x coefficient; categorical: level minus first level):",
+                 self.effects.to_string(),
                  f"ANOVA (Type {self.ss_type} SS):", self.anova.to_string()]
         # Lenth's margin is for unreplicated designs; with pure error the F tests are better
         lenth_line = self.lenth if "Pure error" not in self.anova.index else None
@@ -161,9 +205,11 @@ def analyze(design, response, model="main+2fi", categorical=None, alpha=0.05):
         ``"main"``, ``"main+2fi"``, ``"main+2fi+3fi"``, ``"full"`` (all interactions),
         ``"quadratic"`` (main + 2fi + squares, for response surfaces), or explicit terms
         such as ``["A", "B", "A:B", "A^2"]`` / ``"A + B + A:B"``.
-    categorical : list of str, optional
+    categorical : str or list of str, optional
         Factors to treat as categorical (``Sum`` contrasts); factors with non-numeric
-        levels always are. Categorical factors enter as main effects only.
+        levels always are. Categorical factors enter as main effects only; their
+        coefficients are the Sum contrasts ``A[S.level]`` and their effects the treatment
+        contrasts ``A[T.level]`` (level minus the first level).
     alpha : float
         Level for Lenth's margins.
 
@@ -173,20 +219,37 @@ def analyze(design, response, model="main+2fi", categorical=None, alpha=0.05):
     >>> r = doe.analyze(d, "y")
     >>> r.effects.round(6).to_dict()["A"], r.effects.round(6).to_dict()["A:B"]
     (4.0, -3.0)
+    >>> import pandas as pd
+    >>> cells = doe.as_design(pd.DataFrame({"p": [1, 1, 2, 2, 3, 3], "y": [1.0, 1, 5, 5, 9, 9]}), ["p"])
+    >>> r = doe.analyze(cells, "y", model="main", categorical=["p"])
+    >>> r.effects.round(9).to_dict(), r.predict({"p": [1, 2, 3]}).round(9).tolist()
+    ({'p[T.2]': 4.0, 'p[T.3]': 8.0}, [1.0, 5.0, 9.0])
     """
+    check_params("analyze", ANALYZE_RULES,
+                 {"response": response, "model": model, "categorical": categorical, "alpha": alpha})
     meta = design_meta(design)
+    if len(design) == 0:
+        raise FabDataError("the design has no runs (no rows); add the runs before analysing it")
     factors = meta["factors"]
     y, yname = _response(design, response)
-    cat = _categorical(design, meta, categorical)
+    cat = _categorical(meta, categorical)
     data = pd.DataFrame({"y": y})
+    levels = {}
     for j, name in enumerate(factors):
-        data[f"x{j}"] = design[name].astype(str).to_numpy() if j in cat \
-            else design[name].to_numpy(dtype=float)
+        coded = _finite(name, design[name], "design")
+        if j in cat:
+            levels[f"x{j}"] = _level_labels(coded, Factor(name, meta["levels"].get(name)))
+            labels = list(dict.fromkeys(levels[f"x{j}"].values()))
+            data[f"x{j}"] = pd.Categorical([levels[f"x{j}"][c] for c in coded], categories=labels)
+        else:
+            data[f"x{j}"] = coded
     explicit = not (isinstance(model, str) and model in MODELS)
     terms = _parse_model(model, factors, meta["labels"], cat)
     blocks = design["block"].astype(str).to_numpy()
     has_blocks = len(set(blocks)) > 1
     data["blk"] = blocks
+    if has_blocks:
+        levels["blk"] = {b: b for b in dict.fromkeys(blocks)}
     center = design["center_point"].to_numpy(dtype=bool) if not cat else np.zeros(len(y), bool)
     if explicit and len(terms) + 1 > len(y):
         raise FabFitError(
@@ -194,60 +257,60 @@ def analyze(design, response, model="main+2fi", categorical=None, alpha=0.05):
             f"{len(y)} runs; drop terms (e.g. high-order interactions) or add runs"
         )
     kept, aliases, dropped = _screen_terms(terms, data, factors, has_blocks, explicit, cat)
-    names = {term: _term_name(term, factors) for term in kept}
-    columns = {}
-    pieces = []
-    for i, term in enumerate(kept):
-        if any(j in cat for j in term):
-            pieces.append(f"C(x{term[0]}, Sum)")
-        else:
-            columns[f"t{i}"] = term
-            data[f"t{i}"] = _term_values(term, data)
-            pieces.append(f"t{i}")
+    # the formula names each term the way patsy does, so its ANOVA rows and parameter
+    # columns map straight back to the factor names
+    pieces = {term: _formula_term(term, cat) for term in kept}
+    term_names = {pieces[t]: _term_name(t, factors) for t in kept}
     is_quadratic = any(len(set(t)) < len(t) for t in kept)
-    if has_blocks:
-        pieces.append("C(blk, Sum)")
     test_curvature = center.any() and (~center).any() and not is_quadratic
     if test_curvature:
         data["cp"] = center.astype(float)
-        pieces.append("cp")
-    n_params = (1 + len(columns) + test_curvature + (len(set(blocks)) - 1 if has_blocks else 0)
-                + sum(data[f"x{t[0]}"].nunique() - 1 for t in kept if t[0] in cat))
+    extra = (["C(blk, Sum)"] if has_blocks else []) + (["cp"] if test_curvature else [])
+    n_levels = {col: len(set(labels.values())) for col, labels in levels.items()}
+    n_params = (1 + sum(n_levels[f"x{t[0]}"] - 1 if t[0] in cat else 1 for t in kept)
+                + test_curvature + n_levels.get("blk", 1) - 1)
     if n_params > len(y):
         raise FabFitError(
             f"model {model!r} needs {n_params} parameters but the design has only {len(y)} runs; "
             "use a smaller model (e.g. model='main'), or add runs/replicates"
         )
-    formula = "y ~ " + (" + ".join(pieces) if pieces else "1")
-    fit = smf.ols(formula, data).fit()
-    shown = f"{yname} ~ " + " + ".join([names[t] for t in kept] + (["Block"] if has_blocks else [])
+    formula = "y ~ " + (" + ".join(list(pieces.values()) + extra) or "1")
+    fit = smf.ols(formula, data, missing="raise").fit()
+    shown = f"{yname} ~ " + " + ".join(list(term_names.values()) + (["Block"] if has_blocks else [])
                                        + (["Curvature"] if test_curvature else []))
     if np.linalg.matrix_rank(fit.model.exog) < fit.model.exog.shape[1]:
         raise FabFitError(
             f"model {model!r} is not estimable in this design (its columns are linearly "
             "dependent, e.g. an effect confounded with blocks); drop terms or add runs"
         )
-    term_names = {f"t{i}": names[t] for i, t in enumerate(kept) if f"t{i}" in columns}
-    term_names.update({f"C(x{t[0]}, Sum)": names[t] for t in kept if t[0] in cat})
     term_names.update({"C(blk, Sum)": "Block", "cp": "Curvature"})
     table, ss_type = _anova(fit, term_names, data, has_blocks, factors, cat)
-    coefficients = pd.Series({"Intercept": fit.params["Intercept"],
-                              **{term_names[c]: fit.params[c] for c in columns}}, name="coefficient")
-    two_level = [c for c, t in columns.items() if len(set(t)) == len(t)]
-    effects = pd.Series({term_names[c]: 2 * fit.params[c] for c in two_level}, name="effect", dtype=float)
-    press = _press(fit)
+    coefficients, effects, single_df = _coefficients_and_effects(fit, pieces, term_names, cat)
+    constant = bool(np.ptp(y) == 0)
+    if constant:
+        warnings.warn(
+            f"response {yname!r} is {y[0]:g} in every run: every coefficient and effect is 0, "
+            "and R², F and p are undefined (NaN); there is nothing to explain",
+            DoeWarning, stacklevel=2,
+        )
+        coefficients[:], effects[:] = 0.0, 0.0
+        coefficients["Intercept"] = y[0]
+        table = _flat_anova(table)
+    press = 0.0 if constant else _press(fit)
     sst = float(np.sum((y - y.mean()) ** 2))
     result = DoeResult(
         effects=effects, coefficients=coefficients, anova=table,
         curvature=_curvature(table, y, center) if test_curvature else None,
-        lenth=lenth(effects, alpha) if len(effects) >= 3 else None,
-        r2=float(fit.rsquared), adj_r2=_adjusted_r2(fit),
-        pred_r2=1 - press / sst if np.isfinite(press) else float("nan"), press=press,
-        ss_type=ss_type, aliases=aliases, dropped=dropped, fit=fit, formula=shown,
-        term_names=term_names, factors=factors, response=yname, _columns=columns,
+        lenth=lenth(effects[single_df], alpha) if len(single_df) >= 3 else None,
+        r2=float("nan") if constant else float(fit.rsquared),
+        adj_r2=float("nan") if constant else _adjusted_r2(fit),
+        pred_r2=1 - press / sst if np.isfinite(press) and not constant else float("nan"),
+        press=press, ss_type=ss_type, aliases=aliases, dropped=dropped, fit=fit, formula=shown,
+        term_names=term_names, factors=factors, response=yname, _levels=levels,
         run_order=design["run_order"].to_numpy(),
     )
-    if is_quadratic and all((j, j) in kept for j in range(len(factors))):
+    # a flat surface has no unique stationary point
+    if is_quadratic and not constant and all((j, j) in kept for j in range(len(factors))):
         result.stationary = stationary_point(coefficients, factors, meta["levels"])
     return result
 
@@ -260,6 +323,7 @@ def lenth(effects, alpha=0.05):
     >>> round(lenth(e).pse, 4)
     2.625
     """
+    check_params("lenth", {"alpha": ANALYZE_RULES["alpha"]}, {"alpha": alpha})
     c = np.abs(np.asarray(effects, dtype=float))
     m = len(c)
     s0 = 1.5 * np.median(c)
@@ -275,8 +339,7 @@ def lenth(effects, alpha=0.05):
 
 def _response(design, response):
     if isinstance(response, str):
-        if response not in design.columns:
-            raise FabFitError(f"response column {response!r} is not in the design; add it first")
+        check_option("analyze", "response", response, design.columns)
         y, name = design[response], response
     else:
         y, name = pd.Series(np.asarray(response, dtype=float).ravel()), "y"
@@ -296,18 +359,55 @@ def _response(design, response):
     return y, name
 
 
-def _categorical(design, meta, categorical):
+def _categorical(meta, categorical):
     factors = meta["factors"]
     cat = set()
     for j, name in enumerate(factors):
-        levels = meta["levels"].get(name)
-        if levels is not None and not all(isinstance(v, (int, float, np.number)) for v in levels):
+        if not Factor(name, meta["levels"].get(name)).numeric:
             cat.add(j)
-    for name in categorical or []:
-        if name not in factors:
-            raise FabFitError(f"categorical factor {name!r} is not a design factor ({factors})")
+    for name in [categorical] if isinstance(categorical, str) else categorical or []:
+        check_option("analyze", "categorical", name, factors)
         cat.add(factors.index(name))
     return cat
+
+
+def _finite(name, values, where):
+    """Factor values as floats; a FabDataError names the rows that are not finite numbers."""
+    numbers = pd.to_numeric(pd.Series(np.asarray(values, dtype=object)), errors="coerce")
+    numbers = numbers.to_numpy(dtype=float)
+    bad = np.flatnonzero(~np.isfinite(numbers))
+    if bad.size:
+        raise FabDataError(
+            f"factor {name!r} is not a finite number in {bad.size} {where} row(s) (positions "
+            f"{bad[:10].tolist()}); give every run a coded level"
+        )
+    return numbers
+
+
+def _label(value):
+    return f"{value:.12g}" if isinstance(value, (int, float, np.number)) else str(value)
+
+
+def _level_labels(coded, factor):
+    """``{coded value: label}`` of a categorical factor, low to high (the natural level
+    where the design knows it), plus ``{label: label}`` so either spelling selects a level."""
+    values = np.unique(coded)
+    natural = natural_values(factor, values)
+    labels = [_label(v) for v in (values if natural is None else natural)]
+    return {**dict(zip(values.tolist(), labels)), **{lab: lab for lab in labels}}
+
+
+def _levels_of(name, values, levels):
+    """Level labels of the values a caller gave for a categorical factor."""
+    try:
+        return [levels[v] for v in values]
+    except (KeyError, TypeError):
+        bad = next(v for v in values if not isinstance(v, (str, int, float, np.number)) or v not in levels)
+        raise FabDataError(
+            f"{bad!r} is not a level of categorical factor {name!r}; use one of "
+            f"{list(dict.fromkeys(levels.values()))} or their coded values "
+            f"{[k for k in levels if not isinstance(k, str)]}"
+        ) from None
 
 
 def _parse_model(model, factors, labels, cat):
@@ -321,32 +421,47 @@ def _parse_model(model, factors, labels, cat):
         if model == "quadratic":
             terms += [(j, j) for j in numeric]
         return terms
-    items = [t.strip() for t in model.split("+")] if isinstance(model, str) else list(model)
     lookup = {n: j for j, n in enumerate(factors)}
     for j, lab in enumerate(labels):
         lookup.setdefault(lab, j)
+    if isinstance(model, str) and not any(c in model for c in "+:^") and model.strip() not in lookup:
+        check_option("analyze", "model", model, MODELS)  # a mistyped keyword, not a term
+    items = [t.strip() for t in model.split("+")] if isinstance(model, str) else list(model)
     terms = []
     for item in items:
+        if not isinstance(item, str):
+            raise FabParameterError(
+                f"model term {item!r} is not a string; write terms like 'A', 'A:B', 'A^2'")
         square = item.replace(" ", "").endswith("^2")
         parts = item.replace(" ", "")[:-2].split(":") if square else [p.strip() for p in item.split(":")]
         unknown = [p for p in parts if p not in lookup]
         if unknown or not item:
-            raise FabFitError(
+            raise FabParameterError(
                 f"model term {item!r} names unknown factor(s) {unknown}; use {factors} joined "
                 f"by ':' (interactions) or with '^2' (squares), or one of {sorted(MODELS)}"
             )
         term = tuple(sorted(lookup[p] for p in parts)) * (2 if square else 1)
         if square and len(parts) != 1:
-            raise FabFitError(f"model term {item!r}: only single factors can be squared ('A^2')")
+            raise FabParameterError(f"model term {item!r}: only single factors can be squared ('A^2')")
         if any(j in cat for j in term) and len(term) > 1:
-            raise FabFitError(
+            raise FabParameterError(
                 f"model term {item!r}: categorical factors enter as main effects only; "
                 "code the factor numerically to fit interactions"
             )
         if term in terms:
-            raise FabFitError(f"model term {item!r} is listed twice")
+            raise FabParameterError(f"model term {item!r} is listed twice")
         terms.append(term)
     return terms
+
+
+def _formula_term(term, cat):
+    """patsy's spelling of a term on the renamed columns: ``x0``, ``x0:x1``,
+    ``I(x0 ** 2)``, ``C(x2, Sum)``."""
+    if term[0] in cat:
+        return f"C(x{term[0]}, Sum)"
+    if len(term) == 2 and term[0] == term[1]:
+        return f"I(x{term[0]} ** 2)"
+    return ":".join(f"x{j}" for j in term)
 
 
 def _term_name(term, factors):
@@ -373,7 +488,13 @@ def _screen_terms(terms, data, factors, has_blocks, explicit, cat):
     for term in terms:
         name = _term_name(term, factors)
         if any(j in cat for j in term):
-            kept.append(term)
+            if data[f"x{term[0]}"].nunique() > 1:
+                kept.append(term)
+            elif explicit:
+                raise FabFitError(f"categorical factor {name} has one level in every run; "
+                                  "it cannot be estimated here")
+            else:
+                dropped[name] = "one level in every run"
             continue
         col = _term_values(term, data)
         if not np.any(col):
@@ -410,6 +531,50 @@ def _screen_terms(terms, data, factors, has_blocks, explicit, cat):
         term_basis.append(col)
         kept.append(term)
     return kept, aliases, dropped
+
+
+def _design_info(fit):
+    """patsy's DesignInfo of a formula fit (statsmodels >= 0.15 calls it ``model_spec``)."""
+    data = fit.model.data
+    return data.model_spec if hasattr(data, "model_spec") else data.design_info
+
+
+def _coefficients_and_effects(fit, pieces, term_names, cat):
+    """Coefficients (a categorical factor: its Sum contrasts), effects (two-level terms:
+    2 × coefficient; a categorical factor: its treatment contrasts, from patsy's own
+    contrast matrix) and the names of the effects with one degree of freedom each, the
+    ones Lenth's method may pool (a multi-level factor's contrasts are correlated)."""
+    info = _design_info(fit)
+    coefficients = {"Intercept": fit.params["Intercept"]}
+    effects, single_df = {}, []
+    for term, piece in pieces.items():
+        name = term_names[piece]
+        params = fit.params.iloc[info.term_name_slices[piece]]
+        if term[0] in cat:
+            coefficients.update({name + col[len(piece):]: v for col, v in params.items()})
+            coded = info.terms[info.term_names.index(piece)]
+            (factor,) = coded.factors
+            tau = info.term_codings[coded][0].contrast_matrices[factor].matrix @ params.to_numpy()
+            levels = info.factor_infos[factor].categories
+            contrasts = {f"{name}[T.{lab}]": t - tau[0] for lab, t in zip(levels[1:], tau[1:])}
+            effects.update(contrasts)
+            single_df += list(contrasts) if len(contrasts) == 1 else []
+        else:
+            coefficients[name] = params.iloc[0]
+            if len(set(term)) == len(term):
+                effects[name] = 2 * params.iloc[0]
+                single_df.append(name)
+    return (pd.Series(coefficients, name="coefficient", dtype=float),
+            pd.Series(effects, name="effect", dtype=float), single_df)
+
+
+def _flat_anova(table):
+    """ANOVA of a constant response: every sum of squares is 0, every F and p undefined."""
+    flat = table.copy()
+    flat["sum_sq"] = 0.0
+    flat["mean_sq"] = flat["mean_sq"].where(flat["mean_sq"].isna(), 0.0)
+    flat[["F", "PR(>F)"]] = np.nan
+    return flat
 
 
 def _sign(col):

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ..errors import FabFitError
+from .._params import Integral, Interval, Real, check_params
 
 
 @dataclass(frozen=True)
@@ -30,10 +30,11 @@ def design_cost(design, wafer_cost=50_000, wafers_per_run=1):
     >>> str(design_cost(full_factorial(["A", "B", "C", "D", "E"], levels=3)))
     '243 runs x 1 wafer(s) x 50,000 $ = 12.15 M$'
     """
-    runs = len(design) if isinstance(design, pd.DataFrame) else design
-    if not isinstance(runs, int) or runs < 1:
-        raise FabFitError(f"design must be a design DataFrame or a positive number of runs, got {design!r}")
-    if wafer_cost < 0 or wafers_per_run < 1:
-        raise FabFitError("wafer_cost must be >= 0 and wafers_per_run >= 1")
+    check_params("design_cost", {
+        "design": [pd.DataFrame, Interval(Integral, 1, None, closed="left")],
+        "wafer_cost": [Interval(Real, 0, None, closed="left")],
+        "wafers_per_run": [Interval(Integral, 1, None, closed="left")],
+    }, {"design": design, "wafer_cost": wafer_cost, "wafers_per_run": wafers_per_run})
+    runs = len(design) if isinstance(design, pd.DataFrame) else int(design)
     wafers = runs * int(wafers_per_run)
     return DesignCost(runs, wafers, float(wafer_cost), wafers * float(wafer_cost))

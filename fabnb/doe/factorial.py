@@ -15,9 +15,16 @@ import math
 
 import numpy as np
 
-from ..errors import FabFitError
+from .._params import Integral, Interval, check_option, check_params
+from ..errors import FabParameterError
 from . import _words as W
-from ._layout import assemble, coded_levels, expand, parse_factors
+from ._layout import RULES, assemble, coded_levels, expand, parse_factors
+
+#: Rules for the blocking arguments of the two-level builders.
+BLOCK_RULES = {
+    "blocks": [Interval(Integral, 1, None, closed="left"), list, tuple],
+    "block_generators": [None, list, tuple],
+}
 
 
 def full_factorial(factors, levels=2, replicates=1, center_points=0, blocks=1,
@@ -41,17 +48,26 @@ def full_factorial(factors, levels=2, replicates=1, center_points=0, blocks=1,
     >>> len(full_factorial(["A", "B", "C", "D", "E"], levels=3))
     243
     """
+    rules = {**RULES, **BLOCK_RULES, "levels": [Interval(Integral, 2, None, closed="left")]}
+    check_params("full_factorial", rules,
+                 {"factors": factors, "levels": levels, "replicates": replicates,
+                  "center_points": center_points, "blocks": blocks,
+                  "block_generators": block_generators, "seed": seed})
     parsed = parse_factors(factors, levels)
+    n_blocks = check_blocks("full_factorial", blocks)[0]
     if all(f.n_levels == 2 for f in parsed):
         return two_level(parsed, [], replicates, center_points, blocks, block_generators,
                          seed, kind="full_factorial")
-    if _n_blocks(blocks)[0] != 1:
-        raise FabFitError(
-            "blocking is implemented for two-level designs only; run each block as its own "
-            "multi-level design or use a two-level factorial"
+    if n_blocks != 1:
+        raise FabParameterError(
+            f"blocks={blocks!r}: blocking is implemented for two-level designs only; run each "
+            "block as its own multi-level design or use a two-level factorial"
         )
     if center_points and not all(f.numeric for f in parsed):
-        raise FabFitError("centre points need numeric factors; drop center_points for categorical ones")
+        raise FabParameterError(
+            f"center_points={center_points}: centre points need numeric factors; drop them for "
+            "categorical ones"
+        )
     grids = np.meshgrid(*[coded_levels(f) for f in reversed(parsed)], indexing="ij")
     coded = np.column_stack([g.ravel() for g in reversed(grids)])
     coded, block, rep = expand(coded, np.ones(len(coded), dtype=int), replicates, center_points)
@@ -88,14 +104,15 @@ def two_level(factors, generators, replicates=1, center_points=0, blocks=1,
     targets = [t for t, _, _ in generators]
     for t in set(targets):
         if targets.count(t) > 1:
-            raise FabFitError(f"factor {labels[t]} ({names[t]}) is defined by two generators; keep one")
+            raise FabParameterError(
+                f"generators: factor {labels[t]} ({names[t]}) is defined by two generators; keep one")
     words = W.defining_relation([(s, w) for _, s, w in generators])
     if len(words) != 2 ** len(generators) - 1:
-        raise FabFitError("the generators are not independent (one is a product of others); drop it")
+        raise FabParameterError("generators: they are not independent (one is a product of others); drop it")
     _check_words(words, names, labels)
     base = [i for i in range(k) if i not in targets]
     coded = fraction_matrix(k, generators, labels)
-    n_blocks, block_labels = _n_blocks(blocks)
+    n_blocks, block_labels = check_blocks(kind, blocks)
     block_words = _block_words(n_blocks, block_generators, words, base, names, labels)
     block = np.ones(len(coded), dtype=int)
     for j, (_, bw) in enumerate(block_words):
@@ -126,13 +143,13 @@ def _relation_str(words, labels):
 def _check_words(words, names, labels):
     for sign, mask in words:
         if mask.bit_count() == 1:
-            raise FabFitError(
+            raise FabParameterError(
                 f"the generators make factor {W.word_str(mask, labels)} constant "
                 f"(I = {W.signed_str(sign, mask, labels)}); choose other generators"
             )
         if mask.bit_count() == 2:
             a, b = (names[i] for i in W.bits(mask))
-            raise FabFitError(
+            raise FabParameterError(
                 f"the generators alias main effect {a} with main effect {b} "
                 f"(I = {W.signed_str(sign, mask, labels)}); choose generators whose products "
                 "have at least three letters, or use more runs"
@@ -145,7 +162,7 @@ def _resolution_order(generators, base, labels):
     while pending:
         ready = [g for g in pending if set(W.bits(g[2] & ~(1 << g[0]))) <= known]
         if not ready:
-            raise FabFitError(
+            raise FabParameterError(
                 "the generators define factors from each other in a cycle ("
                 + ", ".join(labels[t] for t, _, _ in pending) + "); define each from basic factors"
             )
@@ -156,18 +173,15 @@ def _resolution_order(generators, base, labels):
     return ordered
 
 
-def _n_blocks(blocks):
-    """``blocks`` as a count (and labels when a list of labels was given)."""
+def check_blocks(owner, blocks):
+    """``blocks`` as a count (and the labels when a list of labels was given); the count
+    must be a power of two."""
     if isinstance(blocks, (int, np.integer)):
         n, labels = int(blocks), None
     else:
         labels = list(blocks)
         n = len(labels)
-    if n < 1 or n & (n - 1):
-        raise FabFitError(
-            f"blocks={blocks!r}: a two-level design splits into 1, 2, 4, 8... blocks; "
-            "use a power of two"
-        )
+    check_option(owner, "blocks", n, [2**q for q in range(11)])
     return n, labels
 
 
@@ -176,18 +190,19 @@ def _block_words(n_blocks, block_generators, words, base, names, labels):
     q = n_blocks.bit_length() - 1
     if q == 0:
         if block_generators:
-            raise FabFitError("block_generators given but blocks=1; set blocks=2**len(block_generators)")
+            raise FabParameterError(
+                "block_generators given but blocks=1; set blocks=2**len(block_generators)")
         return []
     group = W.span(words)
     if block_generators is not None:
         if len(block_generators) != q:
-            raise FabFitError(
+            raise FabParameterError(
                 f"{n_blocks} blocks need {q} block generator(s), got {len(block_generators)}"
             )
         chosen = [W.parse_effect(g, names, labels, f"block generator {g!r}") for g in block_generators]
         score = _block_score(chosen, group)
         if score is None:
-            raise FabFitError(
+            raise FabParameterError(
                 f"block generators {list(block_generators)} confound a main effect (or each "
                 "other) with blocks; choose higher-order interactions"
             )
@@ -200,7 +215,7 @@ def _block_words(n_blocks, block_generators, words, base, names, labels):
         if score is not None and (best_score is None or score > best_score):
             best, best_score = combo, score
     if best is None:
-        raise FabFitError(
+        raise FabParameterError(
             f"{n_blocks} blocks cannot be formed without confounding a main effect; "
             "use fewer blocks or more runs"
         )

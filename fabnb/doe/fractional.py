@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import FabFitError
+from .._params import Integral, Interval, check_option, check_params
+from ..errors import FabFitError, FabParameterError
 from . import _words as W
 from ._catalogue import CATALOGUE
-from ._layout import Factor, assemble, design_meta, parse_factors
-from .factorial import two_level
+from ._layout import RULES, Factor, assemble, design_meta, parse_factors
+from .factorial import BLOCK_RULES, two_level
 
 MAX_CATALOGUE_RUNS = 64
 
@@ -54,9 +55,17 @@ def fractional_factorial(factors, generators=None, resolution=None, center_point
     >>> fractional_factorial(list("ABCDEFG"), resolution=4).attrs["doe"]["generators"]
     ['E=ABC', 'F=BCD', 'G=ACD']
     """
+    check_params("fractional_factorial", {
+        **RULES, **BLOCK_RULES,
+        "generators": [None, str, list, tuple],
+        "resolution": [None, Interval(Integral, 3, None, closed="left")],
+        "runs": [None, Interval(Integral, 4, None, closed="left")],
+    }, {"factors": factors, "generators": generators, "resolution": resolution,
+        "center_points": center_points, "blocks": blocks, "replicates": replicates, "seed": seed,
+        "runs": runs, "block_generators": block_generators})
     parsed = parse_factors(factors)
     if any(f.n_levels != 2 for f in parsed):
-        raise FabFitError("fractional factorials are two-level; give each factor (low, high)")
+        raise FabParameterError("factors: fractional factorials are two-level; give each factor (low, high)")
     names = [f.name for f in parsed]
     labels = W.factor_labels(names)
     if generators is not None:
@@ -73,17 +82,12 @@ def catalogue_generators(k, resolution=None, runs=None):
     """Minimum-aberration generators ``(target, sign, word)`` for ``k`` factors."""
     positional = list(W.LETTERS[:k])
     if runs is not None:
-        if runs < 2 or runs & (runs - 1):
-            raise FabFitError(f"runs={runs} must be a power of two (8, 16, 32, 64)")
-        if runs > 2**k:
-            raise FabFitError(f"runs={runs} exceeds the full factorial 2^{k} = {2**k}")
+        check_option("fractional_factorial", "runs", runs, [2**m for m in range(2, min(k, 6) + 1)])
         candidates = [runs]
     elif resolution is not None:
-        if resolution < 3:
-            raise FabFitError(f"resolution={resolution}: ask for at least III (3)")
         candidates = [2**m for m in range(max(2, math.ceil(math.log2(k + 1))), 7)]
     else:
-        raise FabFitError("give generators=[...], resolution= or runs= to choose the fraction")
+        raise FabParameterError("give generators=[...], resolution= or runs= to choose the fraction")
     for n in candidates:
         if n == 2**k:
             return []
@@ -93,7 +97,7 @@ def catalogue_generators(k, resolution=None, runs=None):
         gens = [W.parse_generator(g, positional, positional) for g in entry]
         if runs is not None or W.resolution(W.defining_relation([(s, w) for _, s, w in gens])) >= resolution:
             return gens
-    raise FabFitError(
+    raise FabParameterError(
         f"no catalogued minimum-aberration design for {k} factors "
         + (f"in {runs} runs" if runs else f"at resolution {resolution} within 64 runs")
         + " (catalogue: k <= 11, 4-64 runs); pass generators= explicitly or lower the resolution"
@@ -161,6 +165,8 @@ def alias_structure(design, max_order=3):
     AC = BD
     AD = BC
     """
+    check_params("alias_structure", {"max_order": [Interval(Integral, 1, None, closed="left")]},
+                 {"max_order": max_order})
     meta = design_meta(design)
     if "words" not in meta:
         raise FabFitError(
@@ -209,6 +215,8 @@ def fold_over(design, factors=None, seed=None):
     >>> resolution(d), resolution(fold_over(d))
     (3, 4)
     """
+    check_params("fold_over", {**RULES, "factors": [None, str, list, tuple]},
+                 {"factors": factors, "seed": seed})
     meta = design_meta(design)
     if "words" not in meta:
         raise FabFitError(f"fold-over needs a regular two-level fraction, got a {meta['kind']} design")

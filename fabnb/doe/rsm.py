@@ -20,8 +20,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..errors import FabFitError
-from ._layout import Factor, assemble, natural_values, parse_factors
+from .._params import Interval, Real, StrOptions, check_params
+from ..errors import FabFitError, FabParameterError
+from ._layout import RULES, Factor, assemble, natural_values, parse_factors
 from ._words import factor_labels, signed_str
 from .factorial import base_matrix, fraction_matrix
 from .fractional import catalogue_generators
@@ -100,10 +101,16 @@ def central_composite(factors, alpha="rotatable", center_points=4, replicates=1,
     >>> d["point_type"].value_counts().to_dict()
     {'factorial': 4, 'axial': 4, 'center': 4}
     """
+    check_params("central_composite", {
+        **RULES,
+        "alpha": [StrOptions({"rotatable", "face", "face-centred", "face-centered"}),
+                  Interval(Real, 0, None, closed="neither")],
+    }, {"factors": factors, "alpha": alpha, "center_points": center_points,
+        "replicates": replicates, "seed": seed})
     parsed = parse_factors(factors)
     k = len(parsed)
     if k < 2:
-        raise FabFitError("a central composite design needs at least 2 factors")
+        raise FabParameterError("factors: a central composite design needs at least 2 factors")
     generators = []
     if k >= 5:
         generators = catalogue_generators(k, resolution=5)
@@ -111,12 +118,10 @@ def central_composite(factors, alpha="rotatable", center_points=4, replicates=1,
     cube = fraction_matrix(k, generators, labels)
     if alpha == "rotatable":
         alpha_value = len(cube) ** 0.25
-    elif alpha in ("face", "face-centred", "face-centered"):
+    elif isinstance(alpha, str):  # "face" and its spellings
         alpha_value = 1.0
-    elif isinstance(alpha, (int, float)) and alpha > 0:
-        alpha_value = float(alpha)
     else:
-        raise FabFitError(f"alpha={alpha!r}: use 'rotatable', 'face' or a positive number")
+        alpha_value = float(alpha)
     axial = np.vstack([sign * alpha_value * np.eye(k)[j] for j in range(k) for sign in (-1, 1)])
     one = np.vstack([cube, axial, np.zeros((int(center_points), k))])
     kinds = ["factorial"] * len(cube) + ["axial"] * len(axial) + ["center"] * int(center_points)
@@ -136,11 +141,13 @@ def box_behnken(factors, center_points=3, replicates=1, seed=None):
     >>> len(d), float(d[["A", "B", "C"]].abs().sum(axis=1).max())
     (15, 2.0)
     """
+    check_params("box_behnken", RULES, {"factors": factors, "center_points": center_points,
+                                        "replicates": replicates, "seed": seed})
     parsed = parse_factors(factors)
     k = len(parsed)
     blocks = BBD_BLOCKS.get(k) or (list(itertools.combinations(range(k), 2)) if 3 <= k <= 5 else None)
     if blocks is None:
-        raise FabFitError(f"Box-Behnken designs are tabulated for 3-7 factors, got {k}")
+        raise FabParameterError(f"factors: Box-Behnken designs are tabulated for 3-7 factors, got {k}")
     rows = []
     for block in blocks:
         square = base_matrix(len(block))

@@ -16,8 +16,9 @@ effect and the best combination is never run.
 import numpy as np
 from scipy.linalg import hadamard
 
-from ..errors import FabFitError
-from ._layout import assemble, expand, parse_factors
+from .._params import Integral, Interval, check_option, check_params
+from ..errors import FabParameterError
+from ._layout import RULES, assemble, expand, parse_factors
 
 #: Generating rows of Plackett & Burman (1946), Biometrika 33, 305-325.
 PB_ROWS = {
@@ -37,17 +38,19 @@ def plackett_burman(factors, runs=None, replicates=1, center_points=0, seed=None
     >>> len(d), d.attrs["doe"]["resolution"]
     (12, 3)
     """
+    check_params("plackett_burman", {**RULES, "runs": [None, Interval(Integral, 1, None, closed="left")]},
+                 {"factors": factors, "runs": runs, "replicates": replicates,
+                  "center_points": center_points, "seed": seed})
     parsed = parse_factors(factors)
     k = len(parsed)
     sizes = sorted({8, 16, 32, 64, *PB_ROWS})
     if runs is None:
         runs = next((n for n in sizes if n > k), None)
         if runs is None:
-            raise FabFitError(f"{k} factors need more than 64 runs; screen in stages")
-    if runs not in sizes:
-        raise FabFitError(f"runs={runs}: Plackett-Burman sizes available are {sizes}")
+            raise FabParameterError(f"factors: {k} factors need more than 64 runs; screen in stages")
+    check_option("plackett_burman", "runs", runs, sizes)
     if runs <= k:
-        raise FabFitError(f"{runs} runs screen at most {runs - 1} factors, got {k}; use more runs")
+        raise FabParameterError(f"runs={runs} screen at most {runs - 1} factors, got {k}; use more runs")
     matrix = pb_matrix(runs)[:, :k]
     coded, block, rep = expand(matrix, np.ones(runs, dtype=int), replicates, center_points)
     meta = {"kind": "plackett_burman", "resolution": 3, "replicates": int(replicates),
@@ -74,16 +77,16 @@ def ofat(factors, baseline="low", replicates=1, seed=None):
     >>> d[["power", "pressure", "gas"]].to_numpy().tolist()[:2]
     [[-1.0, -1.0, -1.0], [1.0, -1.0, -1.0]]
     """
+    check_params("ofat", RULES, {"factors": factors, "replicates": replicates, "seed": seed})
+    check_option("ofat", "baseline", baseline, ("low", "center"))
     parsed = parse_factors(factors)
     k = len(parsed)
     if baseline == "low":
         base = -np.ones((1, k))
         moves = -np.ones((k, k)) + 2 * np.eye(k)
-    elif baseline == "center":
+    else:
         base = np.zeros((1, k))
         moves = np.vstack([sign * np.eye(k)[j] for j in range(k) for sign in (-1, 1)])
-    else:
-        raise FabFitError(f"baseline={baseline!r}: use 'low' or 'center'")
     one = np.vstack([base, moves])
     coded, block, rep = expand(one, np.ones(len(one), dtype=int), replicates, 0)
     meta = {"kind": "ofat", "baseline": baseline, "replicates": int(replicates), "center_points": 0}

@@ -21,9 +21,25 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..errors import FabFitError
-from ._layout import Factor, assemble
+from .._params import Integral, Interval, Real, check_params
+from ..errors import FabParameterError
+from ._layout import RULES, Factor, assemble
 from .factorial import base_matrix
+
+#: Rules for the arguments of the split-lot functions.
+SPLIT_RULES = {
+    "n_wafers": [Interval(Integral, 1, None, closed="left")],
+    "n_lots": [Interval(Integral, 1, None, closed="left")],
+    "n_candidates": [Interval(Integral, 1, None, closed="left")],
+    "lots": [Interval(Integral, 1, None, closed="left"), list, tuple],
+    "wafers_per_lot": [Interval(Integral, 2, 25, closed="both")],
+    "reference": [None, dict],
+    "effect": [Interval(Real, None, None, closed="neither")],
+    "wafer_sd": [Interval(Real, 0, None, closed="neither")],
+    "alpha": [Interval(Real, 0, 1, closed="neither")],
+    "target_power": [Interval(Real, 0, 1, closed="neither")],
+    "seed": RULES["seed"],
+}
 
 
 def split_lot_power(n_wafers, n_lots, effect, wafer_sd, alpha=0.05, n_candidates=1):
@@ -32,8 +48,14 @@ def split_lot_power(n_wafers, n_lots, effect, wafer_sd, alpha=0.05, n_candidates
     >>> round(split_lot_power(96, 4, effect=0.03, wafer_sd=0.04), 3)
     0.953
     """
-    if wafer_sd <= 0 or n_wafers <= n_lots + n_candidates:
-        raise FabFitError("need wafer_sd > 0 and more wafers than lots + candidates")
+    check_params("split_lot_power", SPLIT_RULES, {
+        "n_wafers": n_wafers, "n_lots": n_lots, "effect": effect, "wafer_sd": wafer_sd,
+        "alpha": alpha, "n_candidates": n_candidates})
+    if n_wafers <= n_lots + n_candidates:
+        raise FabParameterError(
+            f"n_wafers={n_wafers} leaves no residual degrees of freedom after {n_lots} lot(s) and "
+            f"{n_candidates} candidate(s); use more than {n_lots + n_candidates} wafers"
+        )
     df = n_wafers - n_lots - n_candidates
     ncp = abs(effect) * np.sqrt(n_wafers) / (2 * wafer_sd)
     crit = stats.t.ppf(1 - alpha / 2, df)
@@ -69,13 +91,16 @@ def split_lot_design(candidates, lots=4, wafers_per_lot=24, reference=None, effe
     >>> round(d.attrs["doe"]["power"], 2)
     0.87
     """
+    check_params("split_lot_design", SPLIT_RULES, {
+        "lots": lots, "wafers_per_lot": wafers_per_lot, "reference": reference, "effect": effect,
+        "wafer_sd": wafer_sd, "alpha": alpha, "target_power": target_power, "seed": seed})
     pairs = _candidates(candidates)
-    lot_ids = [f"SPL{i + 1:02d}" for i in range(lots)] if isinstance(lots, int) else list(lots)
+    lot_ids = [f"SPL{i + 1:02d}" for i in range(lots)] if isinstance(lots, Integral) else list(lots)
     if not lot_ids:
-        raise FabFitError("lots must be a positive number or a list of lot ids")
+        raise FabParameterError("lots: give a positive number of lots or a non-empty list of lot ids")
     combos = base_matrix(len(pairs))
-    if wafers_per_lot % len(combos) or not 2 <= wafers_per_lot <= 25:
-        raise FabFitError(
+    if wafers_per_lot % len(combos):
+        raise FabParameterError(
             f"wafers_per_lot={wafers_per_lot} cannot be split evenly over the {len(combos)} tool "
             f"combinations of {len(pairs)} candidate(s) within a 25-slot lot; use a multiple of "
             f"{len(combos)} up to 25, or confirm fewer candidates per experiment"
@@ -111,18 +136,18 @@ def split_lot_design(candidates, lots=4, wafers_per_lot=24, reference=None, effe
 def _candidates(candidates):
     if isinstance(candidates, pd.DataFrame):
         if not {"step", "tool"} <= set(candidates.columns):
-            raise FabFitError("candidates DataFrame needs 'step' and 'tool' columns")
+            raise FabParameterError("candidates: the DataFrame needs 'step' and 'tool' columns")
         pairs = list(zip(candidates["step"], candidates["tool"]))
     elif isinstance(candidates, dict):
         pairs = list(candidates.items())
     else:
         pairs = [tuple(c) for c in candidates]
     if not pairs or any(len(p) != 2 for p in pairs):
-        raise FabFitError("candidates must be (step, tool) pairs, e.g. [('S12', 'ETCH03')]")
+        raise FabParameterError("candidates: give (step, tool) pairs, e.g. [('S12', 'ETCH03')]")
     steps = [str(s) for s, _ in pairs]
     dup = sorted({s for s in steps if steps.count(s) > 1})
     if dup:
-        raise FabFitError(
+        raise FabParameterError(
             f"several candidates share step(s) {dup}; a wafer passes one tool per step, so "
             "confirm them in separate split-lot experiments (or keep the top one)"
         )
