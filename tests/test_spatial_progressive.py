@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from sklearn.gaussian_process.kernels import RBF
 
+from fabnb.errors import FabDataError, FabParameterError
 from fabnb.geometry import die_grid
 from fabnb.spatial import (
     GaussianProcess,
@@ -61,7 +62,7 @@ def test_seed_reproduces_and_changes(wafer):
     b = progressive_sample(wafer, y, seed=3)
     c = progressive_sample(wafer, y, seed=4)
     np.testing.assert_array_equal(a.order, b.order)
-    np.testing.assert_array_equal(a.mean, b.mean)
+    np.testing.assert_array_equal(a.mean, b.mean)  # the same call twice: bit-identical by design
     assert not np.array_equal(a.order, c.order)
 
 
@@ -115,3 +116,28 @@ def test_greedy_pick_matches_a_direct_numpy_transcription():
         d2 = np.minimum(d2, ((coords[cand] - coords[cand[best]]) ** 2).sum(axis=1))
         var[best] = -1.0
     np.testing.assert_array_equal(pick_far_and_uncertain(coords, variance, candidates, sampled, 15), expected)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"budget": 2.0}, "'budget' parameter of {}"),
+    ({"step": 0.0}, "'step' parameter of {}"),
+    ({"budget": 0.05, "step": 0.1}, "'step' parameter of {} must not exceed budget"),
+])
+def test_budget_and_step_are_fractions(wafer, kwargs, match):
+    y = field(wafer, 0)
+    with pytest.raises(FabParameterError, match=match.format("progressive_states")):
+        next(progressive_states(wafer, y, **kwargs))
+    with pytest.raises(FabParameterError, match=match.format("progressive_lot_states")):
+        next(progressive_lot_states(wafer, np.arange(2.0), np.stack([y, y]), **kwargs))
+
+
+def test_inf_is_refused_not_skipped(wafer):
+    """An inf is a measurement gone wrong, never an unmeasured die (NaN): it used to be
+    silently left out of the sample."""
+    y = field(wafer, 0)
+    y[7] = -np.inf
+    with pytest.raises(FabDataError, match=r"1 inf value\(s\) \(first: die 7\)"):
+        next(progressive_states(wafer, y))
+    Y = np.stack([field(wafer, 1), y])
+    with pytest.raises(FabDataError, match=r"first: die 7 of wafer 1\)"):
+        next(progressive_lot_states(wafer, np.arange(2.0), Y))

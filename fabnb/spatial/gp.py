@@ -65,9 +65,10 @@ import numpy as np
 from scipy.linalg import lapack, solve_triangular
 from scipy.optimize import OptimizeResult, minimize
 from sklearn.base import BaseEstimator, RegressorMixin, clone
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..errors import FabDataError, FabFitError
+from .._params import CheckedParams, Integral, Interval, Real, StrOptions
+from ..errors import FabDataError, FabFitError, FabParameterError
 from . import _kernels, _lattice
 from ._correlation import correlation, levels
 from ._threads import blas_threads, factor_threads
@@ -79,6 +80,10 @@ _PREDICT_BLOCK = 4096  # columns of k* per block: bounds memory at n × 4096 flo
 _LOG_2PI = math.log(2 * math.pi)
 _COARSE_N = 100  # hyperparameters are first optimised on this many sites when n >= 2x it
 _GAIN_TOL = 0.01  # nat: refinement stops when a Newton step could gain less than this
+# |y| above this (or a spread below its inverse) leaves y², and sums of n of them, outside
+# float64: variances overflow to inf (then NaN) or underflow to 0.
+_Y_LIMIT = 1e150
+BOUNDS = {"length_scale": (None, 100.0), "noise_ratio": (1e-6, 10.0)}
 
 
 def cholesky(K: np.ndarray, what: str = "kernel matrix") -> tuple[np.ndarray, float]:
@@ -157,34 +162,108 @@ def cholesky_inverse(L: np.ndarray) -> np.ndarray:
     return inverse
 
 
-def check_training_data(X, y, n_min: int) -> tuple[np.ndarray, np.ndarray]:
-    """Validate a training set: finite 2-D ``X``, finite 1-D ``y``, enough distinct sites,
-    non-constant values.  Raises :class:`FabDataError` / :class:`FabFitError`."""
-    X = np.asarray(X, dtype=float)
+def check_training_data(estimator, X, y) -> tuple[np.ndarray, np.ndarray]:
+    """Validate a training set for ``estimator``: scikit-learn's format checks (2-D numeric
+    ``X`` with at least one row and column, 1-D ``y`` of the same length, no sparse or
+    complex input; they also set ``n_features_in_``), then finite values, at least
+    ``estimator._n_min(n_features)`` distinct sites, values whose variance float64 can
+    hold, not constant.  Raises :class:`FabDataError` / :class:`FabFitError` (and
+    scikit-learn's ``TypeError`` for sparse or non-numeric ``X``)."""
+    name = type(estimator).__name__
+    values = np.asarray(y)
+    if values.dtype.kind in "biuf":  # else scikit-learn's checks below say what is wrong
+        bad = ~np.isfinite(values.reshape(-1))
+        if bad.any():
+            raise FabDataError(
+                f"{bad.sum()} NaN/inf training value(s) at rows {np.flatnonzero(bad)[:5].tolist()}: "
+                "drop unmeasured sites before fitting"
+            )
+    try:
+        X, y = validate_data(estimator, X, y, dtype=np.float64, ensure_all_finite=False, y_numeric=True)
+    except ValueError as err:  # a TypeError (sparse X, a dict in X) stays what it is
+        raise FabDataError(f"{name}.fit: {err}") from None
     y = np.asarray(y, dtype=float)
-    if X.ndim == 1:
-        X = X[:, None]
-    if X.ndim != 2 or y.ndim != 1 or X.shape[0] != y.shape[0]:
-        raise FabDataError(f"X must be (n, d) and y (n,), got X{X.shape} and y{y.shape}")
-    if not np.isfinite(X).all():
-        raise FabDataError(f"non-finite coordinates in X at rows {np.flatnonzero(~np.isfinite(X).all(1))[:5]}")
-    bad = ~np.isfinite(y)
-    if bad.any():
-        raise FabDataError(
-            f"{bad.sum()} NaN/inf training value(s) at rows {np.flatnonzero(bad)[:5].tolist()}: "
-            "drop unmeasured sites before fitting"
-        )
+    _check_finite_sites(X)
+    n_min = estimator._n_min(X.shape[1])
     if X.shape[0] < n_min:
-        raise FabFitError(f"too few training sites: {X.shape[0]} < {n_min} needed by this model")
+        raise FabFitError(f"too few training sites: {X.shape[0]} sample(s), {name} with these "
+                          f"parameters needs at least {n_min}")
     _, first, counts = np.unique(X, axis=0, return_index=True, return_counts=True)
     if (counts > 1).any():
         raise FabDataError(
             f"duplicate sites in X ({(counts > 1).sum()} sites measured more than once, "
             f"first at row {np.sort(first[counts > 1])[0]}): average repeats first"
         )
-    if np.ptp(y) <= 1e-12 * max(1.0, float(np.abs(y).max())):
+    scale, spread = float(np.abs(y).max()), float(np.ptp(y))
+    if scale > _Y_LIMIT:
+        raise FabDataError(f"training values up to {scale:.3g} in magnitude: their variance overflows "
+                           f"float64 (|y| must stay below {_Y_LIMIT:g}); fit y in other units")
+    if spread <= 1e-12 * scale:
         raise FabFitError(f"constant training values (all {y[0]:g}): nothing to model")
+    if spread < 1 / _Y_LIMIT:
+        raise FabDataError(f"training values vary by only {spread:.3g}: their variance underflows "
+                           f"float64 (the spread must exceed {1 / _Y_LIMIT:g}); fit y in other units")
     return X, y
+
+
+def _check_finite_sites(X: np.ndarray) -> None:
+    bad = ~np.isfinite(X).all(axis=1)
+    if bad.any():
+        raise FabDataError(f"NaN/inf coordinates in X at rows {np.flatnonzero(bad)[:5].tolist()}")
+
+
+def check_query(estimator, X) -> np.ndarray:
+    """Validate prediction sites for a fitted ``estimator``: 2-D numeric, as many
+    columns as in training (scikit-learn's checks), finite.  Raises :class:`FabDataError`."""
+    try:
+        X = validate_data(estimator, X, reset=False, dtype=np.float64, ensure_all_finite=False)
+    except ValueError as err:
+        raise FabDataError(f"{type(estimator).__name__}.predict: {err}") from None
+    _check_finite_sites(X)
+    return X
+
+
+def check_length_scale(owner: str, length_scale, n_ls: int) -> None:
+    """Raise :class:`FabParameterError` unless ``length_scale`` is None, one positive
+    finite number or ``n_ls`` of them."""
+    if length_scale is None:
+        return
+    try:
+        ls = np.asarray(length_scale, dtype=float)
+        ok = ls.ndim <= 1 and ls.size in (1, n_ls) and bool(np.isfinite(ls).all() and (ls > 0).all())
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise FabParameterError(
+            f"The 'length_scale' parameter of {owner} must be a positive finite number or {n_ls} of "
+            f"them (one per length scale of the model). Got {length_scale!r} instead."
+        )
+
+
+def check_bounds(owner: str, bounds) -> None:
+    """Raise :class:`FabParameterError` unless ``bounds`` (a dict or None) has only the
+    keys of :data:`BOUNDS`, each a pair ``(lo, hi)`` of positive finite numbers with
+    ``lo <= hi`` (the length scale's ``lo`` may be None: see :class:`GaussianProcess`)."""
+    if bounds is None:
+        return
+    unknown = sorted(set(bounds) - set(BOUNDS), key=str)
+    if unknown:
+        raise FabParameterError(f"The 'bounds' parameter of {owner} has unknown key(s) {unknown}: "
+                                f"allowed keys are {list(BOUNDS)}.")
+    for key, pair in bounds.items():
+        try:
+            lo, hi = pair
+            ok = all(v is None and (key, i) == ("length_scale", 0)
+                     or isinstance(v, Real) and 0 < v < math.inf for i, v in enumerate((lo, hi)))
+            ok = ok and (lo is None or lo <= hi)
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise FabParameterError(
+                f"The 'bounds' parameter of {owner}: {key!r} must be a pair (lo, hi) of positive "
+                f"finite numbers with lo <= hi{' (lo may be None)' if key == 'length_scale' else ''}. "
+                f"Got {pair!r} instead."
+            )
 
 
 def mean_basis(X: np.ndarray, mean: str) -> np.ndarray:
@@ -245,7 +324,7 @@ class _Factorised:
         return np.concatenate([g_ls, [g_s2, g_eta]])
 
 
-class GaussianProcess(RegressorMixin, BaseEstimator):
+class GaussianProcess(CheckedParams, RegressorMixin, BaseEstimator):
     """Gaussian-process regression (kriging) with ML-II hyperparameters.
 
     Parameters
@@ -269,11 +348,13 @@ class GaussianProcess(RegressorMixin, BaseEstimator):
     n_restarts : int
         Extra optimiser starts drawn uniformly (in log space) inside ``bounds``.
     bounds : dict, optional
-        ``{"length_scale": (lo, hi), "noise_ratio": (lo, hi)}``; lo/hi are multiples of
-        each input's span (length scale) and plain ratios σ_n²/σ_f² (noise).
-        Default ``{"length_scale": (None, 100), "noise_ratio": (1e-6, 10)}``, where ``None``
+        ``{"length_scale": (lo, hi), "noise_ratio": (lo, hi)}``, either key optional;
+        lo/hi are multiples of each input's span (length scale) and plain ratios
+        σ_n²/σ_f² (noise), positive, finite, lo <= hi.  Default
+        ``{"length_scale": (None, 100), "noise_ratio": (1e-6, 10)}``, where ``None``
         means half the median nearest-neighbour spacing of the training sites (at least
-        0.01): shorter scales cannot be resolved by the sample.
+        0.01, at most hi): shorter scales cannot be resolved by the sample.  Other keys
+        raise :class:`~fabnb.errors.FabParameterError`.
     seed : int, optional
         Seed of the restart draws and of the coarse-stage subsample.
     warm_start : bool
@@ -283,7 +364,7 @@ class GaussianProcess(RegressorMixin, BaseEstimator):
 
     Attributes
     ----------
-    length_scale_ : ndarray of shape (n_features,)
+    length_scale_ : ndarray of shape (n_features,), or (1,) when ``ard=False``
     signal_variance_, noise_ : float
     mean_coef_ : ndarray, the GLS mean coefficients β̂
     log_marginal_likelihood_ : float
@@ -325,15 +406,21 @@ class GaussianProcess(RegressorMixin, BaseEstimator):
         self.seed = seed
         self.warm_start = warm_start
 
-    # ------------------------------------------------------------------ setup
-    def _check_params(self):
-        if self.kernel not in KERNELS:
-            raise FabFitError(f"kernel must be one of {list(KERNELS)}, got {self.kernel!r}")
-        if self.mean not in MEANS:
-            raise FabFitError(f"mean must be one of {MEANS}, got {self.mean!r}")
-        if self.optimizer not in ("lbfgsb", None):
-            raise FabFitError(f"optimizer must be 'lbfgsb' or None, got {self.optimizer!r}")
+    _parameter_constraints = {
+        "kernel": [StrOptions(set(KERNELS))],
+        "length_scale": [Interval(Real, 0, None, closed="neither"), "array-like", None],
+        "ard": ["boolean"],
+        "signal_variance": [Interval(Real, 0, None, closed="neither"), None],
+        "noise": [Interval(Real, 0, None, closed="left"), None],
+        "mean": [StrOptions(set(MEANS))],
+        "optimizer": [StrOptions({"lbfgsb"}), None],
+        "n_restarts": [Interval(Integral, 0, None, closed="left")],
+        "bounds": [dict, None],  # keys and pairs: check_bounds
+        "seed": [Interval(Integral, 0, None, closed="left"), None],
+        "warm_start": ["boolean"],
+    }
 
+    # ------------------------------------------------------------------ setup
     def _n_min(self, d: int) -> int:
         n_ls = d if self.ard else 1
         n_mean = {"zero": 0, "constant": 1, "linear": d + 1}[self.mean]
@@ -359,8 +446,7 @@ class GaussianProcess(RegressorMixin, BaseEstimator):
         return np.log(ls), s2, noise / s2
 
     def _log_bounds(self, X):
-        b = {"length_scale": (None, 100.0), "noise_ratio": (1e-6, 10.0)}
-        b.update(self.bounds or {})
+        b = {**BOUNDS, **(self.bounds or {})}
         span = self._span(X)
         ref = span if self.ard else np.array([span.mean()])
         ls_lo = b["length_scale"][0]
@@ -369,7 +455,7 @@ class GaussianProcess(RegressorMixin, BaseEstimator):
             # flat "white noise" basin.  Half the median nearest-neighbour distance (in
             # span-normalised coordinates), and at least 1 % of the span.
             nn = np.sqrt(np.median(_kernels.nearest_neighbour_sq(X / span)))
-            ls_lo = max(0.01, 0.5 * nn)
+            ls_lo = min(max(0.01, 0.5 * nn), b["length_scale"][1])
         lo = np.concatenate([np.log(ls_lo * ref), [math.log(b["noise_ratio"][0])]])
         hi = np.concatenate([np.log(b["length_scale"][1] * ref), [math.log(b["noise_ratio"][1])]])
         return lo, hi
@@ -384,12 +470,14 @@ class GaussianProcess(RegressorMixin, BaseEstimator):
     # ------------------------------------------------------------------ fit
     def fit(self, X, y):
         """Fit hyperparameters (unless ``optimizer=None``) and factorise ``K``."""
+        self._validate_params()
+        check_bounds(type(self).__name__, self.bounds)
+        X, y = check_training_data(self, X, y)
+        check_length_scale(type(self).__name__, self.length_scale, X.shape[1] if self.ard else 1)
         with blas_threads(float(len(y)) ** 3):
             return self._fit(X, y)
 
     def _fit(self, X, y):
-        self._check_params()
-        X, y = check_training_data(X, y, self._n_min(np.asarray(X).reshape(len(X), -1).shape[1]))
         d = X.shape[1]
         kind = KERNELS[self.kernel]
         H = mean_basis(X, self.mean)
@@ -411,13 +499,12 @@ class GaussianProcess(RegressorMixin, BaseEstimator):
             self._theta = best.x
             self._theta_hess_inv = _dense(best.hess_inv)
 
-        self.length_scale_ = self._inv_ls(-log_ls, d) if self.ard else float(np.exp(log_ls[0]))
+        self.length_scale_ = np.exp(log_ls)
         return self._keep(X, y, fac, eta)
 
     def _keep(self, X, y, fac, eta):
         """Store the training data and the factorisation ``fac`` as fitted state."""
         self.X_train_, self.y_train_ = X, y
-        self.n_features_in_ = X.shape[1]
         self.signal_variance_ = fac.sigma2
         self.noise_ = fac.sigma2 * eta
         self.mean_coef_ = fac.beta
@@ -461,7 +548,8 @@ class GaussianProcess(RegressorMixin, BaseEstimator):
         """Optimise from the data-scaled (or given) start, the default start when values
         were given, and ``n_restarts`` random ones; coarse to fine when n is large."""
         rng = np.random.default_rng(self.seed)
-        starts = [np.concatenate([log_ls, [math.log(eta)]])]
+        # a given noise of 0 starts at the noise ratio's lower bound
+        starts = [np.concatenate([log_ls, [math.log(eta) if eta > 0 else lo[-1]]])]
         if self.length_scale is not None or self.noise is not None:
             # Given starting values can sit in the basin of a poor local optimum; the
             # data-scaled default start is always tried too and the better optimum kept.
@@ -584,18 +672,13 @@ class GaussianProcess(RegressorMixin, BaseEstimator):
         rather than the underlying field).
         """
         check_is_fitted(self)
+        X = check_query(self, X)
         n = self.X_train_.shape[0]
         work = n * n * min(len(X), _PREDICT_BLOCK) if (return_std or return_cov) else n * len(X)
         with blas_threads(work):
             return self._predict(X, return_std, return_cov, include_noise)
 
     def _predict(self, X, return_std, return_cov, include_noise):
-        X = np.asarray(X, dtype=float)
-        if X.ndim != 2 or X.shape[1] != self.n_features_in_:
-            raise FabDataError(f"X has {X.shape[-1]} features, but GaussianProcess is expecting "
-                               f"{self.n_features_in_} features as input")
-        if not np.isfinite(X).all():
-            raise FabDataError(f"non-finite coordinates in X at rows {np.flatnonzero(~np.isfinite(X).all(1))[:5]}")
         kind = KERNELS[self.kernel]
         lattice = _lattice.Lattice(X, self.X_train_)
         if not return_cov and self._lattice_applies(lattice, kind, return_std):

@@ -30,13 +30,19 @@ import numpy as np
 import xarray as xr
 from tqdm.auto import tqdm
 
-from ..errors import FabDataError, FabFitError
-from .gp import GaussianProcess
-from .progressive import progressive_sample
+from .._params import Integral, Interval, check_option, check_params
+from ..errors import FabDataError, FabFitError, FabParameterError
+from .gp import GaussianProcess, check_bounds, check_length_scale
+from .progressive import check_budget, progressive_sample, refuse_inf
 from .spatiotemporal import SpatioTemporalGP, lot_design, progressive_lot_states
 
 METHODS = ("gp", "gp-ps", "gp-st", "gp-st-ps")
-_ERRORS = {"FabDataError": FabDataError, "FabFitError": FabFitError}
+_ERRORS = {"FabDataError": FabDataError, "FabFitError": FabFitError, "FabParameterError": FabParameterError}
+_PARAMETERS = {
+    "seed": [Interval(Integral, 0, None, closed="left")],
+    "progress": ["boolean"],
+    "model_options": [dict, None],
+}
 
 
 def _key(label) -> int:
@@ -90,7 +96,7 @@ def _lot_item(values, xy, t, method, budget, step, rng, options):
     return state.mean, state.std, state.sampled
 
 
-def _run_wafers(values, wafers, *, xy, test, method, budget, step, seed, options, bar):
+def _run_wafers(values, wafers, *, xy, dies, test, method, budget, step, seed, options, bar):
     """apply_ufunc kernel: values (n_wafers, n_dies) -> pred, std, sampled, error."""
     pred = np.full(values.shape, np.nan)
     std = np.full(values.shape, np.nan)
@@ -98,6 +104,7 @@ def _run_wafers(values, wafers, *, xy, test, method, budget, step, seed, options
     error = np.full(values.shape[0], "", dtype=object)
     for i, wafer in enumerate(wafers):
         try:
+            refuse_inf(values[i], dies)
             pred[i], std[i], sampled[i] = _wafer_item(values[i], xy, method, budget, step,
                                                       _rng(seed, wafer, test), options)
         except (FabDataError, FabFitError) as exc:
@@ -107,9 +114,10 @@ def _run_wafers(values, wafers, *, xy, test, method, budget, step, seed, options
     return pred, std, sampled, error
 
 
-def _run_lot(values, wafers, lot, t, *, xy, test, method, budget, step, seed, options, bar):
+def _run_lot(values, wafers, lot, t, *, xy, dies, test, method, budget, step, seed, options, bar):
     """Kernel for one lot: values (n_wafers, n_dies) of the lot."""
     try:
+        refuse_inf(values, dies, wafers)
         pred, std, sampled = _lot_item(values, xy, t, method, budget, step, _rng(seed, lot, test), options)
         error = np.full(len(wafers), "", dtype=object)
     except (FabDataError, FabFitError) as exc:
@@ -132,8 +140,8 @@ def _probe_test(ds, values, test, method, budget, step, seed, options, bar):
     xy = np.c_[ds["x"].values, ds["y"].values].astype(float)
     wafers = xr.DataArray(np.asarray(ds["wafer"].values, dtype=object), dims="wafer")
     # a tqdm bar cannot travel to dask workers: lazy runs report through dask instead
-    common = {"xy": xy, "test": test, "method": method, "budget": budget, "step": step,
-              "seed": seed, "options": options, "bar": None if values.chunks is not None else bar}
+    common = {"xy": xy, "dies": ds["die"].values, "test": test, "method": method, "budget": budget,
+              "step": step, "seed": seed, "options": options, "bar": None if values.chunks is not None else bar}
     outputs = {"output_core_dims": [["die"], ["die"], ["die"], []], "dask": "parallelized",
                "output_dtypes": [float, float, bool, object]}
     if method in ("gp", "gp-ps"):
@@ -176,7 +184,8 @@ def virtual_probe(ds: xr.Dataset, test, method: str = "gp", budget: float = 0.10
         Test name(s).  A single name gives outputs without a ``test`` dim.
     method : {"gp", "gp-ps", "gp-st", "gp-st-ps"}
     budget, step : float
-        Fraction of each wafer's measured dies to sample, and the progressive increment.
+        Fraction of each wafer's measured dies to sample, and the progressive increment:
+        0 < step <= budget <= 1.
     seed : int
         Same seed, same samples and predictions.
     progress : bool
@@ -185,6 +194,14 @@ def virtual_probe(ds: xr.Dataset, test, method: str = "gp", budget: float = 0.10
         Extra parameters of :class:`GaussianProcess` (per-wafer methods; default
         ``ard=False``, one spatial length scale as in the paper) or
         :class:`SpatioTemporalGP` (lot methods), e.g. ``{"kernel": "matern52"}``.
+
+    ``value`` is NaN where a die was not measured; an inf value is a measurement gone
+    wrong, so its wafer (per-wafer methods) or lot (lot methods) fails with a
+    :class:`FabDataError` naming the die, reported like any other failed item.
+
+    Bad options raise :class:`~fabnb.errors.FabParameterError` naming the option, before
+    any work: ``method``, ``budget``, ``step``, ``seed`` and ``model_options`` (its keys
+    and values, checked against the model's own rules).
 
     Returns
     -------
@@ -204,8 +221,11 @@ def virtual_probe(ds: xr.Dataset, test, method: str = "gp", budget: float = 0.10
     >>> out.value_pred.dims
     ('wafer', 'die', 'test')
     """
-    if method not in METHODS:
-        raise FabDataError(f"method must be one of {METHODS}, got {method!r}")
+    check_option("virtual_probe", "method", method, METHODS)
+    check_budget("virtual_probe", budget, step)
+    check_params("virtual_probe", _PARAMETERS, {"seed": seed, "progress": progress, "model_options": model_options})
+    options = dict(model_options or {})
+    _check_model_options(method, options)
     for name in ("value", "x", "y", "wafer") + (("lot",) if "st" in method else ()):
         if name not in ds.variables:
             raise FabDataError(f"virtual_probe needs '{name}' in the dataset")
@@ -214,7 +234,6 @@ def virtual_probe(ds: xr.Dataset, test, method: str = "gp", budget: float = 0.10
     missing = [t for t in tests if t not in known]
     if missing:
         raise FabDataError(f"test(s) {missing} not in the dataset (has {sorted(known)[:5]}...)")
-    options = dict(model_options or {})
     n_items = len(tests) * (ds.sizes["wafer"] if "st" not in method else len(set(np.asarray(ds["lot"].values, dtype=str))))
     bar = tqdm(total=n_items, desc=f"virtual probe ({method})", disable=not progress)
     per_test = []
@@ -234,6 +253,24 @@ def virtual_probe(ds: xr.Dataset, test, method: str = "gp", budget: float = 0.10
     out["fit_error"] = out["fit_error"].astype(str)
     out.attrs.update(method=method, budget=budget, step=step, seed=seed)
     return _report_failures(out, tests)
+
+
+def _check_model_options(method: str, options: dict) -> None:
+    """Check ``model_options`` once, up front, against the model ``method`` uses, so a
+    bad option is one :class:`FabParameterError` rather than a failure per item."""
+    model = GaussianProcess(ard=False) if method in ("gp", "gp-ps") else SpatioTemporalGP()
+    allowed = model.get_params(deep=False)
+    unknown = sorted(set(options) - set(allowed), key=str)
+    if unknown:
+        raise FabParameterError(f"The 'model_options' parameter of virtual_probe has unknown key(s) {unknown} "
+                                f"for {type(model).__name__} (method {method!r}): allowed keys are {sorted(allowed)}.")
+    model.set_params(**options)._validate_params()
+    name = f"{type(model).__name__} (model_options of virtual_probe)"
+    if isinstance(model, SpatioTemporalGP):
+        check_length_scale(name, model.length_scale, 3)
+    else:
+        check_length_scale(name, model.length_scale, 2 if model.ard else 1)
+        check_bounds(name, model.bounds)
 
 
 def _report_failures(out: xr.Dataset, tests: list[str]) -> xr.Dataset:

@@ -36,7 +36,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from sklearn.base import clone
 
-from ..errors import FabDataError
+from .._params import Interval, Real, check_params
+from ..errors import FabDataError, FabParameterError
 from . import _kernels
 from .gp import GaussianProcess
 
@@ -60,10 +61,35 @@ class ProgressiveState:
     hyperparameters: dict = field(default_factory=dict)
 
 
+_FRACTION = Interval(Real, 0, 1, closed="right")
+
+
+def check_budget(owner: str, budget, step) -> None:
+    """Raise :class:`FabParameterError` naming ``owner`` unless ``0 < step <= budget <= 1``."""
+    check_params(owner, {"budget": [_FRACTION], "step": [_FRACTION]}, {"budget": budget, "step": step})
+    if step > budget:
+        raise FabParameterError(f"The 'step' parameter of {owner} must not exceed budget={budget}. "
+                                f"Got {step!r} instead.")
+
+
+def refuse_inf(values, dies=None, wafers=None):
+    """NaN means "not measured"; ±inf is a measurement gone wrong (a tester overflow, a
+    failed conversion), never a missing value: raise :class:`FabDataError` naming the
+    first such die (its label in ``dies``, else its position) and wafer (``wafers``, for
+    a wafers × dies array)."""
+    inf = np.isinf(values)
+    if inf.any():
+        where = np.argwhere(inf)[0]
+        first = f"die {where[-1] if dies is None else dies[where[-1]]}"
+        if wafers is not None:
+            first += f" of wafer {wafers[where[0]]}"
+        raise FabDataError(f"{int(inf.sum())} inf value(s) (first: {first}): inf is not a measurement; "
+                           "set unmeasured dies to NaN or fix the values")
+
+
 def sample_sizes(n_measurable: int, budget: float, step: float, n_init=None, k=None):
-    """``(n_init, k, n_budget)`` in dies from fractions of the measurable dies."""
-    if not (0 < budget <= 1 and 0 < step <= budget):
-        raise FabDataError(f"need 0 < step <= budget <= 1, got step={step}, budget={budget}")
+    """``(n_init, k, n_budget)`` in dies from fractions of the measurable dies (checked by
+    :func:`check_budget`)."""
     n_budget = max(1, round(budget * n_measurable))
     n_step = max(1, round(step * n_measurable))
     n_init = n_step if n_init is None else int(n_init)
@@ -106,7 +132,8 @@ def progressive_states(X, y, *, budget=0.10, step=0.025, n_init=None, k=None,
     X : array (n_dies, 2)
         Die coordinates (mm).
     y : array (n_dies,)
-        The measurement every die *would* give (the oracle); NaN dies are never picked.
+        The measurement every die *would* give (the oracle); NaN dies (not measured) are
+        never picked; an inf raises :class:`FabDataError` naming the die.
     budget, step : float
         Final sample size and increment, as fractions of the measurable dies.
     n_init, k : int, optional
@@ -135,6 +162,8 @@ def progressive_states(X, y, *, budget=0.10, step=0.025, n_init=None, k=None,
     y = np.asarray(y, dtype=float)
     if X.ndim != 2 or y.shape != (X.shape[0],):
         raise FabDataError(f"X must be (n, d) and y (n,), got X{X.shape} and y{y.shape}")
+    check_budget("progressive_states", budget, step)
+    refuse_inf(y)
     gp = GaussianProcess(ard=False) if gp is None else gp
     measurable = np.isfinite(y)
     n_init, k, n_budget = sample_sizes(int(measurable.sum()), budget, step, n_init, k)

@@ -77,18 +77,24 @@ import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
+from .._params import CheckedParams, Integral, Interval
 from ..errors import FabDataError
-from .gp import GaussianProcess, check_training_data
+from .gp import GaussianProcess, check_length_scale, check_query, check_training_data
 from .progressive import (
     ProgressiveState,
+    check_budget,
     hyperparameters,
     pick_far_and_uncertain,
+    refuse_inf,
     sample_sizes,
 )
 
 
-class SpatioTemporalGP(RegressorMixin, BaseEstimator):
+class SpatioTemporalGP(CheckedParams, RegressorMixin, BaseEstimator):
     """GP over ``(x, y, t)`` for one lot; exact when small, subsample + local when large.
+
+    ``X`` holds the spatial coordinates followed by ``t``, the wafer's order in the lot,
+    as its last column: ``(x, y, t)`` for wafers; any number of spatial columns works.
 
     Parameters
     ----------
@@ -116,7 +122,8 @@ class SpatioTemporalGP(RegressorMixin, BaseEstimator):
     Attributes
     ----------
     length_scale_ (ℓ_x, ℓ_y, ℓ_t), signal_variance_, noise_, log_marginal_likelihood_
-    (of the subsample fit when approximating), exact_ (bool), X_train_, y_train_
+    (of the subsample fit when approximating), exact_ (bool), X_train_, y_train_,
+    gp_ (the fitted :class:`~fabnb.spatial.GaussianProcess`), n_features_in_
 
     Example
     -------
@@ -145,19 +152,35 @@ class SpatioTemporalGP(RegressorMixin, BaseEstimator):
         self.warm_start = warm_start
         self.wafer_offsets = wafer_offsets
 
+    _parameter_constraints = {
+        **{name: GaussianProcess._parameter_constraints[name]
+           for name in ("kernel", "mean", "length_scale", "signal_variance", "noise", "n_restarts",
+                        "seed", "warm_start")},
+        "max_exact": [Interval(Integral, 0, None, closed="left")],
+        "n_hyper": [Interval(Integral, 1, None, closed="left")],
+        "max_local": [Interval(Integral, 1, None, closed="left")],
+        "block_size": [Interval(Integral, 1, None, closed="left")],
+        "wafer_offsets": ["boolean"],
+    }
+
     def _gp(self):
         return GaussianProcess(kernel=self.kernel, mean=self.mean, ard=True, length_scale=self.length_scale,
                                signal_variance=self.signal_variance, noise=self.noise,
                                n_restarts=self.n_restarts, seed=self.seed, warm_start=self.warm_start)
 
+    def _n_min(self, d: int) -> int:
+        return self._gp()._n_min(d)
+
     def fit(self, X, y):
         """Fit on rows ``(x, y, t)``; ``t`` is the wafer's order in the lot."""
-        X, y = check_training_data(X, y, self._gp()._n_min(3))
-        if X.shape[1] != 3:
-            raise FabDataError(f"SpatioTemporalGP needs X columns (x, y, t), got {X.shape[1]} columns")
-        self.n_features_in_ = 3
+        self._validate_params()
+        X, y = check_training_data(self, X, y)
+        if X.shape[1] < 2:
+            raise FabDataError(f"SpatioTemporalGP needs X columns (x, y, t): spatial coordinates and t "
+                               f"last, got {X.shape[1]} feature(s)")
+        check_length_scale(type(self).__name__, self.length_scale, X.shape[1])
         if self.wafer_offsets:
-            self.offset_t_, wafer = np.unique(X[:, 2], return_inverse=True)
+            self.offset_t_, wafer = np.unique(X[:, -1], return_inverse=True)
             self.offset_ = np.bincount(wafer, weights=y) / np.bincount(wafer)
             y = y - self.offset_[wafer]
         self.X_train_, self.y_train_ = X, y
@@ -185,22 +208,22 @@ class SpatioTemporalGP(RegressorMixin, BaseEstimator):
 
     def _blocks(self, X: np.ndarray):
         """Split query rows into blocks of about ``block_size`` dies: per time value,
-        square spatial tiles."""
-        for t in np.unique(X[:, 2]):
-            rows = np.flatnonzero(X[:, 2] == t)
-            xy = X[rows, :2]
-            n_tiles = max(1, round(np.sqrt(rows.size / self.block_size)))
+        square spatial tiles (over x and y; over the only spatial column if just one)."""
+        for t in np.unique(X[:, -1]):
+            rows = np.flatnonzero(X[:, -1] == t)
+            xy = X[rows, :min(2, X.shape[1] - 1)]
+            n_tiles = max(1, round((rows.size / self.block_size) ** (1 / xy.shape[1])))
             lo, span = xy.min(axis=0), np.maximum(np.ptp(xy, axis=0), 1e-12)
             cell = np.minimum(((xy - lo) / span * n_tiles).astype(int), n_tiles - 1)
-            tile = cell[:, 0] * n_tiles + cell[:, 1]
+            tile = np.ravel_multi_index(tuple(cell.T), (n_tiles,) * xy.shape[1])
             for k in np.unique(tile):
                 yield rows[tile == k]
 
     def predict(self, X, return_std=False):
         """Posterior mean (and std) at rows ``(x, y, t)``."""
         check_is_fitted(self)
-        X = np.asarray(X, dtype=float).reshape(-1, 3)
-        offset = self._offsets(X[:, 2]) if self.wafer_offsets else 0.0
+        X = check_query(self, X)
+        offset = self._offsets(X[:, -1]) if self.wafer_offsets else 0.0
         if self.exact_:
             mean, std = self.gp_.predict(X, return_std=True) if return_std else (self.gp_.predict(X), None)
             mean = mean + offset
@@ -226,6 +249,11 @@ class SpatioTemporalGP(RegressorMixin, BaseEstimator):
                                "so their offset is unknown")
         return self.offset_[pos]
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.regressor_tags.poor_score = True
+        return tags
+
 
 def lot_design(xy: np.ndarray, t: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Rows ``(x, y, t)`` of the dies selected by ``mask`` (wafers × dies), wafer-major."""
@@ -244,7 +272,8 @@ def progressive_lot_states(xy, t, Y, *, budget=0.10, step=0.025, n_init=None, k=
     t : array (n_wafers,)
         Wafer order in the lot.
     Y : array (n_wafers, n_dies)
-        The measurement oracle; NaN dies are never picked.
+        The measurement oracle; NaN dies (not measured) are never picked; an inf raises
+        :class:`FabDataError` naming the die and the wafer's position.
     budget, step, n_init, k, var_threshold
         As in :func:`~fabnb.spatial.progressive_states`, per wafer.
     model : SpatioTemporalGP, optional
@@ -265,11 +294,13 @@ def progressive_lot_states(xy, t, Y, *, budget=0.10, step=0.025, n_init=None, k=
     >>> [int(s.sampled.sum()) for s in states]
     [20, 40, 60, 80]
     """
+    check_budget("progressive_lot_states", budget, step)
     xy = np.asarray(xy, dtype=float)
     t = np.asarray(t, dtype=float)
     Y = np.asarray(Y, dtype=float)
     if Y.shape != (t.size, xy.shape[0]):
         raise FabDataError(f"Y must be (n_wafers, n_dies) = ({t.size}, {xy.shape[0]}), got {Y.shape}")
+    refuse_inf(Y, wafers=np.arange(t.size))  # wafers by position
     model = SpatioTemporalGP() if model is None else model
     measurable = np.isfinite(Y)
     n_meas = measurable.sum(axis=1)
