@@ -44,17 +44,21 @@ class FabAccessor:
         ...
         fabnb.errors.FabDataError: unknown lot(s) nope; available lots: ...
         """
+        from collections.abc import Iterable
+
         import numpy as np
 
         from .errors import FabDataError
         from .summary import _listing
 
-        wanted = [lot_id] if isinstance(lot_id, str) else [str(v) for v in lot_id]
+        one = isinstance(lot_id, str) or not isinstance(lot_id, Iterable)  # a lot id, or a list
+        wanted = [str(lot_id)] if one else [str(v) for v in lot_id]
         lots = self._ds["lot"].values.astype(str)
         known = list(dict.fromkeys(lots))
         missing = [v for v in wanted if v not in known]
         if missing or not wanted:
-            raise FabDataError(f"unknown lot(s) {_listing(missing)}; available lots: {_listing(known)}")
+            what = f"unknown lot(s) {_listing(missing)}" if missing else "no lots selected"
+            raise FabDataError(f"{what}; available lots: {_listing(known)}")
         return self._ds.isel(wafer=np.flatnonzero(np.isin(lots, wanted)))
 
     # ------------------------------------------------------------------ numbers
@@ -78,11 +82,12 @@ class FabAccessor:
 
         return zone_stats(self._ds, test=test, by_wafer=by_wafer, kind=kind)
 
-    def bin_counts(self, kind="hbin", include_pass=False):
+    def bin_counts(self, kind="hbin", include_pass=False, include_untested=False):
         """Bin Pareto table (:func:`fabnb.summary.bin_counts`)."""
         from .summary import bin_counts
 
-        return bin_counts(self._ds, kind=kind, include_pass=include_pass)
+        return bin_counts(self._ds, kind=kind, include_pass=include_pass,
+                          include_untested=include_untested)
 
     def fail_rate(self, kind="hbin"):
         """Per-die fail rate across wafers (:func:`fabnb.summary.fail_rate_by_die`)."""

@@ -16,9 +16,9 @@ Example
 >>> from fabnb.geometry import die_grid, radial_zones
 >>> grid = die_grid(300, die_width_mm=10, die_height_mm=10)
 >>> grid.sizes["die"]
-592
+616
 >>> zones = radial_zones(grid["r"].values)
->>> sorted(set(zones))
+>>> sorted(set(zones.tolist()))
 ['center', 'edge', 'inner', 'outer']
 """
 
@@ -27,9 +27,26 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from .errors import FabDataError
+from ._params import Integral, Interval, Real, StrOptions, check_params
+from .errors import FabDataError, FabParameterError
+from .schema import NOTCH_DIRECTIONS
 
 ZONE_LABELS_4 = ("center", "inner", "outer", "edge")
+#: candidate die sites die_grid builds at most (a 300 mm wafer of 50 µm dies)
+MAX_GRID_SITES = 50_000_000
+
+_POSITIVE = [Interval(Real, 0, np.inf, closed="neither")]  # np.inf, not None: refuse inf
+_COUNT = [Interval(Integral, 1, None, closed="left")]
+DIE_GRID_CONSTRAINTS = {
+    "wafer_diameter_mm": _POSITIVE,
+    "die_width_mm": _POSITIVE,
+    "die_height_mm": _POSITIVE,
+    "edge_exclusion_mm": [Interval(Real, 0, np.inf, closed="left")],
+    "notch": [StrOptions(set(NOTCH_DIRECTIONS))],
+    "zones": _COUNT,
+}
+#: rules of :func:`radial_decomposition` (and of the functions that pass its counts on)
+DECOMPOSITION_CONSTRAINTS = {"n_rings": _COUNT, "n_sectors": _COUNT}
 
 
 def die_grid(
@@ -62,20 +79,24 @@ def die_grid(
         ``die`` dim (ordered row by row, top to bottom, left to right) and the geometry
         attributes of the contract.
     """
-    if not (wafer_diameter_mm > 0 and die_width_mm > 0 and die_height_mm > 0):
-        raise FabDataError(
-            f"wafer diameter and die size must be positive, got diameter={wafer_diameter_mm}, "
-            f"die={die_width_mm}x{die_height_mm} mm"
-        )
+    check_params("die_grid", DIE_GRID_CONSTRAINTS, {
+        "wafer_diameter_mm": wafer_diameter_mm, "die_width_mm": die_width_mm,
+        "die_height_mm": die_height_mm, "edge_exclusion_mm": edge_exclusion_mm, "notch": notch,
+        "zones": zones,
+    })
     radius = wafer_diameter_mm / 2 - edge_exclusion_mm
     if radius <= 0:
-        raise FabDataError(
+        raise FabParameterError(
             f"edge exclusion {edge_exclusion_mm} mm leaves no usable area on a "
             f"{wafer_diameter_mm} mm wafer"
         )
-    if notch not in ("down", "up", "left", "right"):
-        raise FabDataError(f"notch must be 'down', 'up', 'left' or 'right', got {notch!r}")
     w, h = float(die_width_mm), float(die_height_mm)
+    sites = (2 * np.ceil(radius / w) + 3) * (2 * np.ceil(radius / h) + 3)
+    if sites > MAX_GRID_SITES:  # the candidate grid is built whole: refuse before allocating
+        raise FabParameterError(
+            f"die_grid: {w}x{h} mm dies on a {wafer_diameter_mm} mm wafer make {sites:.3g} grid "
+            f"sites (at most {MAX_GRID_SITES:.0e}); check the die size's unit (mm)"
+        )
     ox, oy = offset_mm
     i = np.arange(-int(np.ceil(radius / w)) - 1, int(np.ceil(radius / w)) + 2)
     j = np.arange(-int(np.ceil(radius / h)) - 1, int(np.ceil(radius / h)) + 2)
@@ -85,7 +106,8 @@ def die_grid(
     far = np.hypot(np.abs(X) + w / 2, np.abs(Y) + h / 2)
     keep = far <= radius + 1e-9
     if not keep.any():
-        raise FabDataError(f"no {w}x{h} mm die fits on a {wafer_diameter_mm} mm wafer")
+        raise FabParameterError(f"die_grid: no {w}x{h} mm die fits on a {wafer_diameter_mm} mm wafer "
+                                f"with {edge_exclusion_mm} mm edge exclusion; choose smaller dies")
     rows, cols = np.nonzero(keep)
     cols = cols - cols.min()
     rows = rows - rows.min()
@@ -130,9 +152,8 @@ def radial_zones(r, n: int = 4, balanced: bool = True, theta=None) -> np.ndarray
 
     Returns a numpy array of string labels (``zone_labels(n)``).
     """
+    check_params("radial_zones", {"n": _COUNT}, {"n": n})
     r = np.asarray(r, dtype=float)
-    if n < 1:
-        raise FabDataError(f"radial_zones needs n >= 1, got {n}")
     if not np.isfinite(r).all():
         raise FabDataError("radial_zones got non-finite radii")
     labels = np.asarray(zone_labels(n))
@@ -150,6 +171,7 @@ def radial_zones(r, n: int = 4, balanced: bool = True, theta=None) -> np.ndarray
 
 def azimuthal_sectors(theta, n: int = 8) -> np.ndarray:
     """Sector index 0..n-1 of each die, sector 0 starting at +x, counter-clockwise."""
+    check_params("azimuthal_sectors", {"n": _COUNT}, {"n": n})
     t = np.mod(np.asarray(theta, dtype=float), 2 * np.pi)
     return np.minimum((t * n / (2 * np.pi)).astype(np.int64), n - 1)
 
@@ -161,8 +183,8 @@ def shot_ids(col, row, shot_cols: int, shot_rows: int, origin: tuple[int, int] =
     die's position inside its shot (``0..shot_cols*shot_rows-1``, row-major), so
     reticle-repeating signatures can be grouped by ``site``.
     """
-    if shot_cols < 1 or shot_rows < 1:
-        raise FabDataError(f"shot size must be at least 1x1 dies, got {shot_cols}x{shot_rows}")
+    check_params("shot_ids", {"shot_cols": _COUNT, "shot_rows": _COUNT},
+                 {"shot_cols": shot_cols, "shot_rows": shot_rows})
     c = np.asarray(col, dtype=np.int64) - origin[0]
     r = np.asarray(row, dtype=np.int64) - origin[1]
     sc, sr = np.floor_divide(c, shot_cols), np.floor_divide(r, shot_rows)
@@ -186,6 +208,8 @@ def radial_decomposition(values, r, theta, n_rings: int = 12, n_sectors: int = 8
     ``radial`` (profile at each die), ``residual``, ``sector_mean`` and
     ``azimuthal_nonuniformity``.  NaN dies are ignored and stay NaN in the residual.
     """
+    check_params("radial_decomposition", DECOMPOSITION_CONSTRAINTS,
+                 {"n_rings": n_rings, "n_sectors": n_sectors})
     v = np.asarray(values, dtype=float)
     r = np.asarray(r, dtype=float)
     ok = np.isfinite(v)

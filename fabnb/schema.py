@@ -100,6 +100,9 @@ ATTRS: tuple[str, ...] = (
 )
 
 NOTCH_DIRECTIONS = ("down", "up", "left", "right")
+#: geometry attributes in mm, and whether 0 is a valid size (no edge exclusion)
+SIZE_ATTRS = {"wafer_diameter_mm": False, "die_width_mm": False, "die_height_mm": False,
+              "edge_exclusion_mm": True}
 
 #: names of variables indexed by test that travel with it
 TEST_COORDS = ("unit", "lsl", "usl")
@@ -136,7 +139,9 @@ def validate(ds: xr.Dataset) -> xr.Dataset:
         naming the offending variable, wafer or die: missing or mis-shaped coordinates,
         wrong dtypes, duplicated wafer ids or die sites, non-finite die coordinates,
         radius/angle inconsistent with x/y, spec limits with ``lsl > usl``, wafers
-        with no data at all, bins outside the contract's codes, missing attributes.
+        with no data at all, bins outside the contract's codes, missing attributes, a
+        notch that is not down/up/left/right, wafer or die sizes that are not finite
+        positive numbers (edge exclusion: non-negative).
 
     Example
     -------
@@ -171,8 +176,22 @@ def validate(ds: xr.Dataset) -> xr.Dataset:
         raise FabDataError(
             f"schema_version {ds.attrs['schema_version']} is not supported (expected {SCHEMA_VERSION})"
         )
-    if ds.attrs["notch"] not in NOTCH_DIRECTIONS:
-        raise FabDataError(f"attribute notch={ds.attrs['notch']!r} must be one of {NOTCH_DIRECTIONS}")
+    # a data check, not a parameter's: the attribute came with the data (a file, a reader)
+    notch = ds.attrs["notch"]
+    if not isinstance(notch, str) or notch not in NOTCH_DIRECTIONS:
+        raise FabDataError(f"attribute notch={notch!r} is not a direction {NOTCH_DIRECTIONS}: "
+                           "set ds.attrs['notch'] to where the notch points on the map")
+    for name, zero_ok in SIZE_ATTRS.items():
+        try:
+            size = float(ds.attrs[name])
+        except (TypeError, ValueError):
+            size = float("nan")
+        if not (np.isfinite(size) and (size >= 0 if zero_ok else size > 0)):
+            raise FabDataError(
+                f"attribute {name}={ds.attrs[name]!r} is not a finite "
+                f"{'non-negative' if zero_ok else 'positive'} size in mm: the maps, radii and "
+                "zones depend on it; set it from the product's geometry"
+            )
 
     for dim in ("wafer", "test", "etest", "step", "vmin_test"):
         if dim in ds.coords:

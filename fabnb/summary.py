@@ -28,8 +28,9 @@ import pandas as pd
 import xarray as xr
 from xarray.groupers import UniqueGrouper
 
+from ._params import check_option, check_params
 from .errors import FabDataError
-from .geometry import radial_decomposition
+from .geometry import DECOMPOSITION_CONSTRAINTS, radial_decomposition
 from .schema import PASS_BIN, UNTESTED_BIN
 
 BIN_KINDS = ("hbin", "sbin")
@@ -93,8 +94,7 @@ def resolve_wafer(ds: xr.Dataset, wafer=None) -> str:
 
 def bin_codes(ds: xr.Dataset, kind: str = "hbin") -> xr.DataArray:
     """The ``hbin``/``sbin`` DataArray (wafer, die), or a FabDataError saying it is missing."""
-    if kind not in BIN_KINDS:
-        raise FabDataError(f"bin kind must be one of {BIN_KINDS}, got {kind!r}")
+    check_option("bin_codes", "kind", kind, BIN_KINDS)
     if kind not in ds:
         raise FabDataError(
             f"dataset has no '{kind}' variable; yield and bin statistics need bins "
@@ -204,6 +204,7 @@ def zone_stats(ds: xr.Dataset, test=None, by_wafer: bool = False, kind: str = "h
     >>> list(t.columns)
     ['tested', 'passed', 'yield', 'mean', 'std', 'median', 'n']
     """
+    check_option("zone_stats", "kind", kind, BIN_KINDS)  # an unknown kind must not drop the yield
     over = "die" if by_wafer else ("wafer", "die")
     parts = []
     if kind in ds or test is None:
@@ -275,36 +276,78 @@ def _parse_names(raw) -> dict[int, str]:
         if isinstance(name, dict):  # the STDF reader's {"code": {"name": ..., "pf": ...}}
             name = name.get("name") or ""
         try:
-            names[int(code)] = str(name).strip()
+            code = int(code)
         except (TypeError, ValueError):
             continue
+        if str(name).strip():  # an HBR/SBR without BIN_NAM names nothing
+            names[code] = str(name).strip()
     return names
 
 
+def _e142_names(attrs) -> dict[int, str]:
+    """``hbin`` names of a map read by :func:`fabnb.io.read_e142`.
+
+    The reader renumbers the map's codes (``attrs["e142_bin_codes"]``, map code -> hbin)
+    and keeps each code's ``BinDescription`` under its map code
+    (``attrs["e142_bin_names"]``).  A bin is named by its codes' descriptions, else by
+    the map codes themselves where they do not spell the hbin number (an ASCII map's
+    ``"X"`` read as hbin 2 is named ``"X"``); several codes read as one hbin are joined
+    with ``", "``.
+    """
+    try:
+        codes = json.loads(attrs["e142_bin_codes"])
+        described = json.loads(attrs.get("e142_bin_names") or "{}")
+    except (TypeError, ValueError):
+        return {}
+    if not isinstance(codes, dict) or not isinstance(described, dict):
+        return {}
+    parts: dict[int, dict[str, None]] = {}
+    for code, value in codes.items():
+        if not isinstance(value, int):
+            continue
+        name = str(described.get(code) or "").strip()
+        if not name:
+            try:
+                name = "" if int(code) == value else code
+            except ValueError:  # not a decimal number: the code is the bin's only label
+                name = code
+        if name:
+            parts.setdefault(value, {})[name] = None  # ordered, each name once
+    return {value: ", ".join(names) for value, names in parts.items()}
+
+
 def bin_names(ds: xr.Dataset, kind: str = "hbin") -> dict[int, str]:
-    """Names of the bin codes when ``ds`` carries them, else ``{}``.
+    """Names of the bin codes when ``ds`` carries them, else ``{}`` (codes without a
+    name are left out).
 
     Looked up, in order: a 1-D variable/coordinate ``{kind}_name`` whose dim holds the
     codes; an attribute ``{kind}_names`` / ``{kind}_name`` (or ``bin_names`` for hbin)
-    holding a dict, a JSON object (names, or records with a ``"name"`` as the STDF
-    reader writes them) or a list of ``"code:name"`` strings.
+    holding a dict, a JSON object (names, or records with a ``"name"`` as
+    :func:`fabnb.io.read_stdf` writes them from HBR/SBR) or a list of ``"code:name"``
+    strings; for hbin, the ``e142_bin_codes``/``e142_bin_names`` attributes of
+    :func:`fabnb.io.read_e142` (each bin's ``BinDescription``, else its map code when
+    that is not the number itself, see :func:`_e142_names`).
 
     >>> import fabnb
     >>> ds = fabnb.synth.fab("small", seed=0).assign_attrs(hbin_names='{"1": "PASS"}')
     >>> bin_names(ds)
     {1: 'PASS'}
     """
+    check_option("bin_names", "kind", kind, BIN_KINDS)
     var = f"{kind}_name"
     if var in ds.variables and ds[var].ndim == 1:
         dim = ds[var].dims[0]
         if dim in ds.coords and ds[dim].dtype.kind in "iu":
-            return {int(c): str(n) for c, n in zip(ds[dim].values, ds[var].values)}
+            return {int(c): str(n).strip() for c, n in zip(ds[dim].values, ds[var].values)
+                    if str(n).strip()}
     keys = [f"{kind}_names", f"{kind}_name"] + (["bin_names"] if kind == "hbin" else [])
     for key in keys:
         if key in ds.attrs:
             names = _parse_names(ds.attrs[key])
             if names:
                 return names
+    if kind == "hbin" and "e142_bin_codes" in ds.attrs:
+        return _e142_names(ds.attrs)
     return {}
 
 
@@ -383,6 +426,9 @@ def radial_signature(ds: xr.Dataset, test, wafer=None, n_rings: int = 12, n_sect
     >>> sig["profile"].dims
     ('wafer', 'ring')
     """
+    # checked here, not per wafer, so a bad count is a FabParameterError, not a wafer's error
+    check_params("radial_signature", DECOMPOSITION_CONSTRAINTS,
+                 {"n_rings": n_rings, "n_sectors": n_sectors})
     name = resolve_test(ds, test)
     ids = resolve_wafers(ds, wafer)
     value = ds["value"].sel(test=name, wafer=ids)
@@ -431,6 +477,7 @@ def overview(ds: xr.Dataset, kind: str = "hbin") -> dict:
     >>> overview(ds)["wafers"] == ds.sizes["wafer"]
     True
     """
+    check_option("overview", "kind", kind, BIN_KINDS)  # else an unknown kind reads as "no bins"
     info = {
         "product": str(ds.attrs.get("product", "")),
         "lots": len(_labels(ds, "lot")),

@@ -57,6 +57,10 @@ def test_lot_subset(small):
     assert two.sizes["wafer"] == int(small.lot.isin(lots[:2]).sum())
     with pytest.raises(FabDataError, match=rf"unknown lot.*NOPE.*{lots[0]}"):
         small.fab.lot("NOPE")
+    with pytest.raises(FabDataError, match="no lots selected"):
+        small.fab.lot([])
+    with pytest.raises(FabDataError, match=r"unknown lot\(s\) 7"):  # was a TypeError
+        small.fab.lot(7)
 
 
 def test_validate_returns_the_dataset(small):

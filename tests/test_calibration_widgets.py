@@ -16,6 +16,7 @@ from scipy import stats
 
 import fabnb
 from fabnb import control, density, metrology
+from fabnb.errors import FabParameterError
 from fabnb.vmin import LinearVmin, RestrictedBiasAlignment, vmin_frame
 from fabnb.widgets import FleetCalibration, R2RTuning, VminCalibration, YieldCalibration
 
@@ -58,8 +59,8 @@ def test_r2r_lambda_slider_recomputes_the_public_simulation(r2r):
     r2r.lam_slider.value = 0.55
     direct = control.simulate(r2r.process, control.EWMAController(r2r.process.gain, 0.0, lam=0.55),
                               80, seed=3)
-    assert r2r.result.attrs["mse"] == direct.attrs["mse"]
-    np.testing.assert_array_equal(r2r.result["output"], direct["output"])
+    assert r2r.result.attrs["mse"] == pytest.approx(direct.attrs["mse"], rel=1e-12)
+    np.testing.assert_allclose(r2r.result["output"], direct["output"], rtol=1e-12)
     assert f"{direct.attrs['mse']:.4g}" in r2r.readout.value
     assert r2r.lam2_slider.layout.display == "none"  # the double-EWMA weight is hidden
     assert_static_fallback(r2r)
@@ -70,12 +71,14 @@ def test_r2r_double_ewma_and_pid_follow_their_sliders(r2r):
         r2r.controller_pick.value = "double-ewma"
         r2r.lam_slider.value, r2r.lam2_slider.value = 0.4, 0.2
     double = control.DoubleEWMAController(r2r.process.gain, 0.0, lam1=0.4, lam2=0.2)
-    assert r2r.result.attrs["mse"] == control.simulate(r2r.process, double, 80, seed=3).attrs["mse"]
+    assert r2r.result.attrs["mse"] == pytest.approx(
+        control.simulate(r2r.process, double, 80, seed=3).attrs["mse"], rel=1e-12)
     with r2r.hold():
         r2r.controller_pick.value = "pid"
         r2r.kp_slider.value, r2r.ki_slider.value = 0.2, 0.5
     pid = control.PIDController(0.2, 0.5, r2r.kd_slider.value, 0.0)
-    assert r2r.result.attrs["mse"] == control.simulate(r2r.process, pid, 80, seed=3).attrs["mse"]
+    assert r2r.result.attrs["mse"] == pytest.approx(
+        control.simulate(r2r.process, pid, 80, seed=3).attrs["mse"], rel=1e-12)
     assert r2r.kp_slider.layout.display is None and r2r.lam_slider.layout.display == "none"
 
 
@@ -93,6 +96,19 @@ def test_r2r_flags_an_unstable_lambda_and_the_loop_indeed_diverges():
 def test_r2r_bad_process_is_a_message():
     panel = R2RTuning(process="not a process")
     assert_message(panel, "LinearProcess")
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    (dict(controller="smith"), "controller"),  # was a message in a half-built panel
+    (dict(lam=1.5), "lam"),  # was silently clamped to the slider's 1.0
+    (dict(lam2=0.0), "lam2"),
+    (dict(kp=-0.1), "kp"),
+    (dict(model_gain=0.0), "model_gain"),  # ξ = gain / 0
+    (dict(n_runs=10.5), "n_runs"),  # was silently truncated to 10
+])
+def test_r2r_bad_options_raise_the_parameter_error(kwargs, name):
+    with pytest.raises(FabParameterError, match=f"'{name}' parameter of R2RTuning"):
+        R2RTuning(**kwargs)
 
 
 # ---------------------------------------------------------------------- Vmin
@@ -148,6 +164,15 @@ def test_vmin_pickers_refit(fab_small, vmin_panel):
     assert panel.error is None and panel.message.value == ""
 
 
+@pytest.mark.parametrize("kwargs, name", [
+    (dict(solver="newton"), "solver"),  # was a message
+    (dict(eta=5.0), "eta"),  # was silently clamped to the slider's 1.0
+])
+def test_vmin_bad_options_raise_the_parameter_error(fab_small, kwargs, name):
+    with pytest.raises(FabParameterError, match=f"'{name}' parameter of VminCalibration"):
+        VminCalibration(fab_small[0], **kwargs)
+
+
 def test_vmin_bad_inputs_are_messages(fab_small):
     ds, _ = fab_small
     assert_message(VminCalibration(ds, vmin_test="dc_999"), "dc_999")
@@ -198,6 +223,15 @@ def test_fleet_controls_refit(fleet_labels):
     assert "linear model" in panel.readout.value
 
 
+@pytest.mark.parametrize("kwargs, name", [
+    (dict(alpha=0.9), "alpha"),  # was silently clamped to the slider's 0.5
+    (dict(slope="yes"), "slope"),
+])
+def test_fleet_bad_options_raise_the_parameter_error(fleet_labels, kwargs, name):
+    with pytest.raises(FabParameterError, match=f"'{name}' parameter of FleetCalibration"):
+        FleetCalibration(fleet_labels, **kwargs)
+
+
 def test_fleet_bad_inputs_are_messages(fleet_labels):
     assert_message(FleetCalibration(fleet_labels.drop(columns="tool")), "tool")
     assert_message(FleetCalibration(fleet_labels, reference_tool="Z"), "Z")
@@ -222,8 +256,9 @@ def test_yield_readout_equals_estimate_yield_and_the_true_yield(normal_dies):
     assert panel.kde_options() == options
     direct = density.estimate_yield(normal_dies, 8.0, 12.5, method="kde", n_synthetic=50_000,
                                     n_bootstrap=10, kde_options=options, seed=2, progress=False)
-    assert panel.result.estimate == direct.estimate
-    assert (panel.result.ci_low, panel.result.ci_high) == (direct.ci_low, direct.ci_high)
+    assert panel.result.estimate == pytest.approx(direct.estimate, rel=1e-12)
+    np.testing.assert_allclose([panel.result.ci_low, panel.result.ci_high],
+                               [direct.ci_low, direct.ci_high], rtol=1e-12)
     assert f"{100 * direct.estimate:.2f} %" in panel.readout.value
     true_yield = stats.norm.cdf(12.5, 10, 1) - stats.norm.cdf(8.0, 10, 1)
     assert abs(panel.result.estimate - true_yield) < 0.015
@@ -250,3 +285,25 @@ def test_yield_bad_inputs_are_messages(normal_dies):
     assert_message(YieldCalibration(np.full(20, 3.0), 0.0, 5.0), "equal")
     assert_message(YieldCalibration(normal_dies, 12.0, 8.0, n_bootstrap=0), "lsl")
     assert_message(YieldCalibration(np.ones((3, 2)), 0.0, 1.0), "1-D")
+
+
+@pytest.mark.parametrize("kwargs, name, owner", [
+    (dict(kernel="box"), "kernel", "YieldCalibration"),  # was a message
+    (dict(alpha=1.5), "alpha", "YieldCalibration"),  # was silently clamped to 1.0
+    (dict(bandwidth=-1.0), "bandwidth", "YieldCalibration"),
+    # passed on to estimate_yield: its rule raises at construction instead of a message
+    (dict(n_synthetic=0), "n_synthetic", "estimate_yield"),
+    (dict(confidence=1.5), "confidence", "estimate_yield"),
+])
+def test_yield_bad_options_raise_the_parameter_error(normal_dies, kwargs, name, owner):
+    with pytest.raises(FabParameterError, match=f"'{name}' parameter of {owner}"):
+        YieldCalibration(normal_dies, 8.0, 12.5, **{"n_bootstrap": 0, **kwargs})
+
+
+def test_yield_bandwidth_outside_the_default_range_is_kept(normal_dies):
+    rule = float(density.rule_bandwidth(normal_dies[:, None], "silverman")[0])
+    panel = YieldCalibration(normal_dies, 8.0, 12.5, bandwidth=10 * rule, n_synthetic=5_000,
+                             n_bootstrap=0)
+    # the slider widened to hold it (it was clamped to 3x the rule)
+    assert panel.bandwidth_slider.value == pytest.approx(10 * rule, rel=1e-9)
+    assert panel.result.model.bandwidth_[0] == pytest.approx(10 * rule, rel=1e-9)

@@ -5,6 +5,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from fabnb import FabDataError
+from fabnb.errors import FabParameterError
 from fabnb.geometry import (
     azimuthal_sectors,
     die_grid,
@@ -126,12 +127,32 @@ def test_radial_decomposition_separates_radial_and_azimuthal():
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        (dict(die_width_mm=-1.0), "positive"),
+        (dict(die_width_mm=-1.0), r"'die_width_mm' parameter of die_grid.*\(0.0, inf\)"),
+        (dict(die_height_mm=np.nan), "'die_height_mm' parameter"),
+        (dict(wafer_diameter_mm=np.inf), "'wafer_diameter_mm' parameter"),  # was OverflowError
+        (dict(edge_exclusion_mm=-1.0), "'edge_exclusion_mm' parameter"),  # was accepted
+        (dict(zones=0), "'zones' parameter"),
         (dict(edge_exclusion_mm=200.0), "no usable area"),
-        (dict(notch="sideways"), "notch"),
+        (dict(notch="sideways"), "'notch' parameter"),
         (dict(die_width_mm=290.0, die_height_mm=290.0), "no 290.0x290.0 mm die fits"),
+        (dict(die_width_mm=1e-4, die_height_mm=1e-4), "grid sites"),  # was a MemoryError
     ],
 )
 def test_bad_geometry_input(kwargs, match):
-    with pytest.raises(FabDataError, match=match):
-        die_grid(300, **{"die_width_mm": 5.0, "die_height_mm": 5.0, **kwargs})
+    # a parameter error, which is also the FabDataError the callers caught before
+    with pytest.raises(FabParameterError, match=match):
+        die_grid(**{"wafer_diameter_mm": 300.0, "die_width_mm": 5.0, "die_height_mm": 5.0, **kwargs})
+    assert issubclass(FabParameterError, FabDataError)
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda: radial_zones(np.arange(5.0), n=0), "n"),
+    (lambda: radial_zones(np.arange(5.0), n=2.5), "n"),
+    (lambda: azimuthal_sectors(np.zeros(3), n=0), "n"),  # was a ZeroDivisionError
+    (lambda: shot_ids([0, 1], [0, 1], 0, 2), "shot_cols"),
+    (lambda: radial_decomposition(np.ones(4), np.arange(4.0), np.zeros(4), n_rings=0), "n_rings"),
+    (lambda: radial_decomposition(np.ones(4), np.arange(4.0), np.zeros(4), n_sectors=0), "n_sectors"),
+])
+def test_bad_counts_raise_the_parameter_error(call, name):
+    with pytest.raises(FabParameterError, match=f"'{name}' parameter"):
+        call()

@@ -15,6 +15,7 @@ from matplotlib.image import AxesImage
 
 import fabnb
 from fabnb import FabDataError, plot, summary
+from fabnb.errors import FabParameterError
 from fabnb.plot import _draw
 
 
@@ -183,19 +184,50 @@ def test_gallery_of_bins(holey):
 
 def test_stacked_map_shows_fail_rate(holey):
     ax = plot.stacked_map(holey, ax=axes())
-    np.testing.assert_array_equal(dies_of(ax).get_array(), summary.fail_rate_by_die(holey).values)
+    np.testing.assert_allclose(dies_of(ax).get_array(), summary.fail_rate_by_die(holey).values,
+                               rtol=1e-12)
     assert ax.figure.axes[-1].get_ylabel() == "fail rate"
 
 
 def test_bin_pareto_bars_match_counts(holey):
-    ax = plot.bin_pareto(holey, ax=axes(), top=1)
     table = summary.bin_counts(holey)
-    assert [p.get_height() for p in ax.patches] == list(table["count"][:1])
-    line = ax.cum_ax.get_lines()[0]
-    np.testing.assert_allclose(line.get_ydata(), 100 * table["cumulative_share"][:1])
-    ax = plot.bin_pareto(holey, ax=axes())
-    assert len(ax.patches) == len(table)
-    assert ax.get_xticklabels()[0].get_text().startswith(str(table["bin"][0]))
+    assert len(table) == 2  # a top that leaves one bin over draws it, not an "other" of one
+    for top in (1, None):
+        ax = plot.bin_pareto(holey, ax=axes(), top=top)
+        assert [p.get_height() for p in ax.patches] == list(table["count"])
+        line = ax.cum_ax.get_lines()[0]
+        np.testing.assert_allclose(line.get_ydata(), 100 * table["cumulative_share"], rtol=1e-12)
+        assert ax.get_xticklabels()[0].get_text().startswith(str(table["bin"][0]))
+
+
+def many_bins(n_bins=13, seed=4):
+    """A dataset failing in ``n_bins`` bins of distinct counts (more than a Pareto's top 10)."""
+    ds = make_dataset(n_wafers=4, n_tests=1, die_mm=8.0)
+    rng = np.random.default_rng(seed)
+    shape = (ds.sizes["wafer"], ds.sizes["die"])
+    codes = np.arange(2, 2 + n_bins)
+    weights = np.r_[30.0, 1.0 / np.arange(1, n_bins + 1)]  # mostly pass, fails Pareto-like
+    ds["hbin"] = (("wafer", "die"), rng.choice(np.r_[1, codes], size=shape, p=weights / weights.sum()))
+    return ds
+
+
+def test_bin_pareto_other_bar_holds_the_remaining_bins():
+    ds = many_bins()
+    failing = int(((ds["hbin"] != 1) & (ds["hbin"] != -1)).sum())
+    table = summary.bin_counts(ds)
+    assert len(table) == 13
+    ax = plot.bin_pareto(ds, ax=axes())  # top=10: ten bins and "other"
+    heights = [p.get_height() for p in ax.patches]
+    assert len(heights) == 11 and sum(heights) == failing
+    assert heights[:10] == list(table["count"][:10])
+    assert heights[10] == table["count"][10:].sum()
+    assert ax.get_xticklabels()[-1].get_text() == "other\n3 bins"
+    assert ax.patches[-1].get_facecolor() == to_rgba(_draw.OTHER_COLOR)
+    cumulative = ax.cum_ax.get_lines()[0].get_ydata()
+    assert cumulative[-1] == pytest.approx(100.0, rel=1e-12)  # was 99.x without "other"
+    np.testing.assert_allclose(cumulative[:10], 100 * table["cumulative_share"][:10], rtol=1e-12)
+    with_pass = plot.bin_pareto(ds, ax=axes(), top=3, include_pass=True)
+    assert sum(p.get_height() for p in with_pass.patches) == int((ds["hbin"] != -1).sum())
 
 
 def test_radial_profile_lines(small):
@@ -225,5 +257,62 @@ def test_bad_input(holey):
         plot.bin_map(holey, wafer="X", ax=axes())
     with pytest.raises(FabDataError, match="no 'hbin'"):
         plot.stacked_map(holey.drop_vars("hbin"), ax=axes())
-    with pytest.raises(FabDataError, match="ncols"):
-        plot.wafer_gallery(holey, ncols=0)
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda ds: plot.wafer_gallery(ds, ncols=0), "ncols"),
+    (lambda ds: plot.wafer_gallery(ds, panel_size=-1.0), "panel_size"),
+    (lambda ds: plot.wafer_gallery(ds, vmin=np.nan), "vmin"),
+    (lambda ds: plot.wafer_map(ds, vmax="high", ax=axes()), "vmax"),
+    (lambda ds: plot.bin_pareto(ds, top=0, ax=axes()), "top"),
+    (lambda ds: plot.bin_pareto(ds, top=-3, ax=axes()), "top"),
+    (lambda ds: plot.bin_pareto(ds, kind="xbin", ax=axes()), "kind"),
+    (lambda ds: plot.bin_map(ds, kind="xbin", ax=axes()), "kind"),
+    (lambda ds: plot.radial_profile(ds, "T01", n_rings=0, ax=axes()), "n_rings"),
+    (lambda ds: plot.radial_profile(ds, "T01", legend_max=-1, ax=axes()), "legend_max"),
+])
+def test_bad_parameters_raise_the_parameter_error_naming_them(holey, call, name):
+    with pytest.raises(FabParameterError, match=f"'{name}' parameter"):
+        call(holey)
+
+
+def test_crossed_colour_limits_are_refused(holey):
+    # matplotlib raised its own ValueError only when drawing; now the call says why
+    with pytest.raises(FabParameterError, match="vmin=2.0 must be below vmax=1.0"):
+        plot.wafer_map(holey, vmin=2.0, vmax=1.0, ax=axes())
+    with pytest.raises(FabParameterError, match="wafer_gallery"):
+        plot.wafer_gallery(holey, vmin=1.0, vmax=1.0)
+
+
+def test_plot_options_of_the_analysis_figures_are_checked():
+    import pandas as pd
+
+    import fabnb.doe as doe
+    from fabnb.plot import causal as cplot, density as dens, doe as dplot, spc as splot
+
+    d = doe.full_factorial(["A", "B", "C"])
+    d["y"] = 3 * d["A"] - 2 * d["B"] + d["A"] * d["C"]
+    result = doe.analyze(d, "y", model="main")
+    ax = dplot.contour_plot(result, "A", "B", hold={"C": 0.5}, ax=axes())
+    assert ax.get_xlabel() == "A (coded)"
+    for kwargs, name in [(dict(x="Q", y="B"), "'x' parameter"), (dict(x="A", y="A"), "'y' parameter"),
+                         (dict(x="A", y="B", hold={"c": 1.0}), "unknown factor.*'c'"),
+                         (dict(x="A", y="B", extent=(1.0, -1.0)), "'extent' parameter")]:
+        with pytest.raises(FabParameterError, match=name):
+            dplot.contour_plot(result, ax=axes(), **kwargs)
+    ranking = pd.DataFrame({"step": ["S1"], "tool": ["S1-C1"], "effect": [-0.05], "ci_low": [-0.07],
+                            "ci_high": [-0.03], "naive": [-0.06], "q_value": [0.01]})
+    with pytest.raises(FabParameterError, match="'top' parameter of forest"):
+        cplot.forest(ranking, top=0, ax=axes())
+    contributions = pd.DataFrame({"t2": [1.0, 2.0], "q": [0.5, 0.1]}, index=["s1", "s2"])
+    scored = pd.DataFrame({"statistic": [0.1, 2.0], "ucl": [1.0, 1.0], "lcl": [-1.0, -1.0],
+                           "alarm": [False, True]})
+    with pytest.raises(FabParameterError, match="'stat' parameter of control_chart"):
+        splot.control_chart(scored, stat="ewma", ax=axes())
+    with pytest.raises(FabParameterError, match="'which' parameter of contribution_chart"):
+        splot.contribution_chart(contributions, which="spe", ax=axes())
+    with pytest.raises(FabParameterError, match="'n_grid' parameter of pdf_cdf_plot"):
+        dens.pdf_cdf_plot(np.arange(10.0), {}, n_grid=1, axes=(axes(), axes()))
+    study = pd.DataFrame({"test": ["T1"], "method": ["kde"], "abs_yield_error": [0.01], "ks": [0.1]})
+    with pytest.raises(FabParameterError, match="'value' parameter of study_error_plot"):
+        dens.study_error_plot(study, value="yield_error", ax=axes())

@@ -118,3 +118,32 @@ def test_schema_version_checked():
     ds.attrs["schema_version"] = 2
     with pytest.raises(FabDataError, match="schema_version 2"):
         validate(ds)
+
+
+@pytest.mark.parametrize("name, bad", [
+    ("wafer_diameter_mm", -200.0),  # G85 WaferSize="-200" read silently before
+    ("wafer_diameter_mm", np.nan),
+    ("die_width_mm", 0.0),  # G85 DeviceSizeX="0"
+    ("die_height_mm", -5.0),
+    ("die_height_mm", np.inf),
+    ("edge_exclusion_mm", -1.0),
+    ("die_width_mm", "wide"),
+])
+def test_geometry_attributes_must_be_sizes(grid_ds, name, bad):
+    grid_ds.attrs[name] = bad
+    with pytest.raises(FabDataError, match=f"attribute {name}=.* is not a finite"):
+        validate(grid_ds)
+
+
+def test_no_edge_exclusion_and_numeric_strings_are_sizes(grid_ds):
+    grid_ds.attrs.update(edge_exclusion_mm=0.0, wafer_diameter_mm="200")
+    assert validate(grid_ds) is grid_ds
+
+
+@pytest.mark.parametrize("bad", ["north", ["down"], np.array(["down", "up"])])
+def test_notch_is_a_data_check(grid_ds, bad):
+    grid_ds.attrs["notch"] = bad
+    # the dataset's attribute, not a caller's option: FabDataError, not the parameter error
+    with pytest.raises(FabDataError, match="attribute notch=.* is not a direction") as err:
+        validate(grid_ds)
+    assert not isinstance(err.value, fabnb.errors.FabParameterError)

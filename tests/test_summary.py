@@ -2,6 +2,8 @@
 from the dataset, and tiny datasets whose bins are set so the answer is known."""
 
 import json
+import warnings
+import xml.etree.ElementTree as ET
 
 import numpy as np
 import pandas as pd
@@ -10,6 +12,8 @@ import xarray as xr
 from conftest import make_dataset
 
 from fabnb import FabDataError, summary
+from fabnb.errors import FabParameterError
+from fabnb.io.e142 import E142Warning, read_e142, write_e142
 from fabnb.schema import validate
 
 
@@ -143,6 +147,71 @@ def test_unusable_bin_names_are_ignored():
     assert summary.bin_names(ds) == {}
 
 
+def test_stdf_records_without_a_name_name_nothing():
+    # read_stdf's HBR/SBR summary of a tester that writes no BIN_NAM (the real samples)
+    records = {"1": {"name": "", "pf": " ", "count": 3}, "5": {"name": "SHORT", "pf": "F", "count": 1}}
+    ds = tiny([[5, 1, 1, 1]]).assign_attrs(hbin_names=json.dumps(records), sbin_names=json.dumps(records))
+    assert summary.bin_names(ds) == summary.bin_names(ds, "sbin") == {5: "SHORT"}
+
+
+def _read_g85(path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", E142Warning)  # ex.xml's own BinCount disagrees
+        return read_e142(path)
+
+
+@pytest.fixture
+def g85_sample(shared_data):
+    path = shared_data / "g85" / "ex.xml"
+    if not path.is_file():
+        pytest.skip(f"shared G85 sample absent ({path})")
+    return path
+
+
+def test_bin_names_of_an_e142_ascii_map(g85_sample, tmp_path):
+    # ex.xml: ASCII codes "G" (pass) and "X" (fail) become hbin 1 and 2; without a
+    # BinDescription the map's own code is the only name the bin has
+    ds = _read_g85(g85_sample)
+    assert summary.bin_names(ds) == {1: "G", 2: "X"}
+    table = summary.bin_counts(ds, include_pass=True)
+    assert dict(zip(table["bin"], table["name"])) == {1: "G", 2: "X"}
+    # the same map with a BinDescription on "X": the description names the bin
+    tree = ET.parse(g85_sample)
+    for elem in tree.iter():
+        if elem.tag.endswith("Bin") and elem.get("BinCode") == "X":
+            elem.set("BinDescription", "Open contact")
+    tree.write(tmp_path / "described.xml")
+    assert summary.bin_names(_read_g85(tmp_path / "described.xml")) == {1: "G", 2: "Open contact"}
+
+
+def test_bin_names_of_a_written_e142_map(tmp_path):
+    ds = tiny([[3, 3, 5, 1, -1]])
+    path = write_e142(ds, tmp_path / "m.xml")
+    # write_e142 writes decimal codes that spell their bin: no name is invented for them
+    # (the untested dies' code is named by its map code, as it is not -1)
+    names = summary.bin_names(read_e142(path))
+    assert set(names) <= {-1}
+    # the BinDescription a G85 producer writes comes back under the bin number
+    tree = ET.parse(path)
+    described = {3: "OPEN", 5: "SHORT"}
+    for elem in tree.iter():
+        if elem.tag.endswith("Bin") and elem.get("BinQuality") == "Fail":
+            elem.set("BinDescription", described[int(elem.get("BinCode"))])
+    tree.write(tmp_path / "named.xml")
+    named = read_e142(tmp_path / "named.xml")
+    names = summary.bin_names(named)
+    assert {k: names[k] for k in (3, 5)} == {3: "OPEN", 5: "SHORT"} and 1 not in names
+    table = summary.bin_counts(named)
+    assert dict(zip(table["bin"], table["name"])) == {3: "OPEN", 5: "SHORT"}
+
+
+def test_e142_codes_read_as_one_bin_share_its_name():
+    ds = tiny([[1, 2, 1]]).assign_attrs(e142_bin_codes=json.dumps({"G": 1, "H": 1, "X": 2}),
+                                        e142_bin_names=json.dumps({"X": "scratch"}))
+    assert summary.bin_names(ds) == {1: "G, H", 2: "scratch"}
+    assert summary.bin_names(ds, "sbin") == {}  # read_e142 writes hbin only
+
+
 def test_fail_rate_by_die_by_construction():
     bins = [[2, -1, 2, 1, 1],
             [2, -1, 1, 1, -1],
@@ -219,6 +288,21 @@ def test_bad_input_names_what_is_wrong(fab):
     empty["value"] = empty["value"].where(empty["wafer"] != "L0001-02")
     with pytest.raises(FabDataError, match="wafer L0001-02"):
         summary.radial_signature(empty, "T01")
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda ds: summary.bin_counts(ds, kind="xbin"), "kind"),
+    (lambda ds: summary.bin_names(ds, kind="xbin"), "kind"),
+    # these two read an unknown kind as "no bins" before: a silent wrong answer
+    (lambda ds: summary.zone_stats(ds, "T01", kind="xbin"), "kind"),
+    (lambda ds: summary.overview(ds, kind="xbin"), "kind"),
+    (lambda ds: summary.radial_signature(ds, "T01", n_rings=0), "n_rings"),
+    (lambda ds: summary.radial_signature(ds, "T01", n_sectors=-2), "n_sectors"),
+    (lambda ds: summary.radial_signature(ds, "T01", n_rings=2.5), "n_rings"),
+])
+def test_bad_options_raise_the_parameter_error_naming_them(fab, call, name):
+    with pytest.raises(FabParameterError, match=f"'{name}' parameter"):
+        call(fab)
 
 
 def test_dask_chunked_dataset_gives_the_same_tables(fab):

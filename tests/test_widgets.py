@@ -17,7 +17,7 @@ import traitlets
 from conftest import make_dataset
 from nbclient import NotebookClient
 
-from fabnb.errors import FabDataError
+from fabnb.errors import FabDataError, FabParameterError
 from fabnb.widgets import FabWidgetWarning, WaferMap, _static
 from fabnb.widgets.wafermap import decode_f32, decode_i32
 
@@ -232,6 +232,20 @@ def test_bad_test_then_good_test_clears_the_message(ds):
     np.testing.assert_allclose(decode_f32(m.values), ds["value"].isel(wafer=0).sel(test="T02"), rtol=1e-6)
 
 
+@pytest.mark.parametrize("kwargs, name", [
+    (dict(var="valu"), "var"),  # was silently shown as "value"
+    (dict(scale="global"), "scale"),  # was a message and the test scale
+    (dict(size=0), "size"),
+    (dict(size=2.5), "size"),  # was silently truncated to 2
+    (dict(clim=(1.0, 0.0)), "clim"),
+    (dict(clim=(0.0, np.nan)), "clim"),
+    (dict(clim="wide"), "clim"),
+])
+def test_bad_constructor_options_raise_the_parameter_error(ds, kwargs, name):
+    with pytest.raises(FabParameterError, match=f"'{name}' parameter of WaferMap"):
+        WaferMap(ds, **kwargs)
+
+
 def test_non_dataset_input_raises():
     with pytest.raises(FabDataError, match="xarray.Dataset"):
         WaferMap({"x": [1, 2]})
@@ -348,3 +362,27 @@ def test_explorer_explains_a_model_it_cannot_fit(probe_ds):
     assert ex.step_button.disabled
     ex.step_pick.value = 0.025
     assert "dies sampled" in ex.status.value and not ex.step_button.disabled
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    (dict(method="kriging"), "method"),  # was a FabDataError, not the parameter error
+    (dict(budget=2.0), "budget"),  # was silently clamped to the slider's 50 %
+    (dict(budget=0.0), "budget"),
+    (dict(step=0.5), "step"),
+    (dict(size=-1), "size"),
+])
+def test_explorer_bad_options_raise_the_parameter_error(probe_ds, kwargs, name):
+    from fabnb.widgets import SamplingExplorer
+
+    with pytest.raises(FabParameterError, match=f"'{name}' parameter of SamplingExplorer"):
+        SamplingExplorer(probe_ds, **kwargs)
+
+
+def test_explorer_unknown_test_or_wafer_is_named(probe_ds):
+    from fabnb.widgets import SamplingExplorer
+
+    # the Dropdowns raised traitlets' "Invalid selection: value not found"
+    with pytest.raises(FabDataError, match="unknown test 'T99'"):
+        SamplingExplorer(probe_ds, test="T99")
+    with pytest.raises(FabDataError, match="unknown wafer.*L0009-01"):
+        SamplingExplorer(probe_ds, wafer="L0009-01")

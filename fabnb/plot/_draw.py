@@ -22,6 +22,7 @@ DIES_GID = "fabnb-dies"
 MISSING_COLOR = "#cfcfcf"
 PASS_COLOR = "#2ca02c"
 UNTESTED_COLOR = "#e6e6e6"
+OTHER_COLOR = "#7f7f7f"  # the Pareto's "other" bar: tab10's grey, never a fail colour
 BELOW_COLOR = "#1f3fbf"
 ABOVE_COLOR = "#d62728"
 # tab10 + tab20 without their greens and greys, which mean "pass" and "untested"

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._params import Integral, Interval, check_params
 from . import _draw
 
 
@@ -33,6 +34,7 @@ def forest(ranking, top=15, ax=None, show_naive=True, title=None):
     >>> forest(r).get_xlabel()
     'effect on response (tool vs the other tools of its step)'
     """
+    check_params("forest", {"top": [Interval(Integral, 1, None, closed="left")]}, {"top": top})
     rows = ranking[ranking["effect"].notna()].head(top)
     alpha = ranking.attrs.get("causal", {}).get("alpha", 0.05)
     ax = _draw.new_axes(ax, figsize=(6.4, 0.32 * len(rows) + 1.4))

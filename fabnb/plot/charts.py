@@ -7,7 +7,7 @@ Example
 >>> from fabnb.plot import bin_pareto
 >>> ds = fabnb.synth.fab("small", seed=0)
 >>> ax = bin_pareto(ds, top=5)
->>> len(ax.patches) <= 5
+>>> len(ax.patches) <= 6  # five bins and "other"
 True
 """
 
@@ -16,34 +16,63 @@ from __future__ import annotations
 import numpy as np
 
 from .. import summary
+from .._params import Integral, Interval, StrOptions, check_params
 from . import _draw
 from .maps import _palette, _value_label
 
+PARETO_CONSTRAINTS = {
+    "kind": [StrOptions(set(summary.BIN_KINDS))],
+    "top": [Interval(Integral, 1, None, closed="left"), None],
+    "include_pass": ["boolean"],
+}
+
 
 def bin_pareto(ds, ax=None, kind="hbin", top=10, include_pass=False, title=None):
-    """Bars of the ``top`` most frequent bins (pass excluded by default) with the
-    cumulative share as a line on a second axis, from :func:`fabnb.summary.bin_counts`.
+    """Bars of the ``top`` most frequent bins (pass excluded by default), then one grey
+    ``other`` bar holding every remaining bin, with the cumulative share as a line on a
+    second axis, from :func:`fabnb.summary.bin_counts`.
+
+    The bars hold every counted die (the failing dies, plus the passing ones with
+    ``include_pass=True``), so the bar heights sum to that count and the cumulative line
+    ends at exactly 100 %: point ``k`` is ``100 · (n₁ + … + n_k) / Σ n``.  ``top=None``
+    draws every bin, and so does a ``top`` that leaves a single bin over (no ``other``
+    bar of one bin).
 
     Returns the bar Axes (the cumulative line lives on its twin, ``ax.cum_ax``).
 
     >>> import matplotlib; matplotlib.use("Agg")
     >>> import fabnb
     >>> ds = fabnb.synth.fab("small", seed=0)
-    >>> ax = bin_pareto(ds)
-    >>> ax.get_ylabel()
-    'dies'
+    >>> ax = bin_pareto(ds, top=2)
+    >>> ax.get_xticklabels()[-1].get_text().split()
+    ['other', '2', 'bins']
+    >>> float(ax.cum_ax.get_lines()[0].get_ydata()[-1])
+    100.0
     """
-    table = summary.bin_counts(ds, kind, include_pass=include_pass).head(top)
-    ax = _draw.new_axes(ax, figsize=(6.4, 3.8))
-    labels = [f"{b}\n{n}" if n else str(b) for b, n in zip(table["bin"], table["name"])]
+    check_params("bin_pareto", PARETO_CONSTRAINTS,
+                 {"kind": kind, "top": top, "include_pass": include_pass})
+    table = summary.bin_counts(ds, kind, include_pass=include_pass)
+    # one remaining bin is drawn as itself, not as an "other" of one
+    split = len(table) if top is None or len(table) <= top + 1 else top
+    shown, rest = table.iloc[:split], table.iloc[split:]
+    counts = shown["count"].to_numpy()
+    labels = [f"{b}\n{n}" if n else str(b) for b, n in zip(shown["bin"], shown["name"])]
     palette = _palette(ds, kind)
-    positions = np.arange(len(table))
-    ax.bar(positions, table["count"], color=[palette[int(b)] for b in table["bin"]])
+    colors = [palette[int(b)] for b in shown["bin"]]
+    if len(rest):
+        counts = np.append(counts, rest["count"].sum())
+        labels.append(f"other\n{len(rest)} bins")
+        colors.append(_draw.OTHER_COLOR)
+    ax = _draw.new_axes(ax, figsize=(6.4, 3.8))
+    positions = np.arange(counts.size)
+    ax.bar(positions, counts, color=colors)
     ax.set_xticks(positions, labels)
     ax.set_xlabel(kind)
     ax.set_ylabel("dies")
     cum = ax.twinx()
-    cum.plot(positions, 100 * table["cumulative_share"], "o-", color="black", lw=1.2, ms=4)
+    # integer running sums over the integer total: the last point is exactly 100
+    cum.plot(positions, 100 * np.cumsum(counts) / max(counts.sum(), 1), "o-", color="black",
+             lw=1.2, ms=4)
     cum.set_ylim(0, 105)
     cum.set_ylabel("cumulative share [%]")
     ax.cum_ax = cum
@@ -64,6 +93,8 @@ def radial_profile(ds, test, wafers=None, ax=None, n_rings=12, legend_max=10, ti
     >>> len(ax.get_lines()) >= 3
     True
     """
+    check_params("radial_profile", {"legend_max": [Interval(Integral, 0, None, closed="left")]},
+                 {"legend_max": legend_max})
     ids = summary.resolve_wafers(ds, wafers)
     sig = summary.radial_signature(ds, test, wafer=ids, n_rings=n_rings)
     test = sig.attrs["test"]

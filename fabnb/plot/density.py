@@ -19,6 +19,8 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
+from .._params import Integral, Interval, check_option, check_params
+
 
 def pdf_cdf_plot(actual, estimates: dict, lsl=None, usl=None, axes=None, title=None, n_grid=512):
     """Two panels: PDFs (actual as a histogram) and CDFs (actual as the empirical CDF).
@@ -27,6 +29,8 @@ def pdf_cdf_plot(actual, estimates: dict, lsl=None, usl=None, axes=None, title=N
     :class:`fabnb.density.KDE` or :class:`fabnb.density.Histogram`).  Spec limits, when
     given, are drawn as dashed vertical lines.  Returns the Figure.
     """
+    check_params("pdf_cdf_plot", {"n_grid": [Interval(Integral, 2, None, closed="left")]},
+                 {"n_grid": n_grid})
     actual = np.sort(np.asarray(actual, dtype=float).ravel())
     actual = actual[np.isfinite(actual)]
     if axes is None:
@@ -59,6 +63,8 @@ def study_error_plot(table, ax=None, value="abs_yield_error", title=None):
 
     ``table`` is :func:`fabnb.density.study.yield_study`'s output.  Returns the Axes.
     """
+    check_option("study_error_plot", "value", value,
+                 [c for c in table.columns if c not in ("test", "method")])
     wide = table.pivot(index="test", columns="method", values=value)
     wide = wide[list(dict.fromkeys(table["method"]))]
     if value == "abs_yield_error":

@@ -16,6 +16,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 from scipy import stats
 
+from .._params import check_option
+from ..errors import FabParameterError
+
 __all__ = ["contour_plot", "cube_plot", "half_normal_plot", "interaction_plot",
            "main_effects_plot", "residual_plots"]
 
@@ -147,15 +150,25 @@ def residual_plots(result):
 def contour_plot(result, x, y, hold=None, ax=None, extent=None, levels=15):
     """Contours of the fitted response over coded factors ``x`` and ``y`` (the others at
     ``hold``, default 0); marks the stationary point when there is one."""
-    ax = _axes(ax)
+    factors = list(result.factors)
+    check_option("contour_plot", "x", x, factors)
+    check_option("contour_plot", "y", y, [f for f in factors if f != x])
+    unknown = sorted(set(hold or {}) - set(factors))
+    if unknown:  # a misspelt factor would silently be held at 0
+        raise FabParameterError(f"The 'hold' parameter of contour_plot names unknown factor(s) "
+                                f"{unknown}; the factors are {factors}.")
     lo, hi = extent or (-1.5, 1.5)
+    if not lo < hi:
+        raise FabParameterError(f"The 'extent' parameter of contour_plot must be (low, high) "
+                                f"with low < high. Got {extent!r} instead.")
+    ax = _axes(ax)
     gx, gy = np.meshgrid(np.linspace(lo, hi, 81), np.linspace(lo, hi, 81))
     points = {f: np.full(gx.size, (hold or {}).get(f, 0.0)) for f in result.factors}
     points[x], points[y] = gx.ravel(), gy.ravel()
     z = result.predict(points).reshape(gx.shape)
     cs = ax.contourf(gx, gy, z, levels=levels, cmap="viridis")
     ax.contour(gx, gy, z, levels=levels, colors="k", linewidths=0.4)
-    plt.colorbar(cs, ax=ax, label=result.response)
+    ax.figure.colorbar(cs, ax=ax, label=result.response)  # the Axes' figure, not pyplot's current one
     sp = result.stationary
     if sp is not None and lo <= sp.coded[x] <= hi and lo <= sp.coded[y] <= hi:
         ax.plot(sp.coded[x], sp.coded[y], "r*", ms=12, label=f"stationary ({sp.kind})")

@@ -26,11 +26,27 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from .. import summary
-from ..errors import FabDataError
+from .._params import Integral, Interval, Real, check_params
+from ..errors import FabParameterError
 from . import _draw
 
 #: above this many dies in a gallery, panels are drawn as images (see wafer_gallery)
 RASTER_DIES = 200_000
+
+
+_LIMIT = [Interval(Real, -np.inf, np.inf, closed="neither"), None]  # a finite number or None
+GALLERY_CONSTRAINTS = {
+    "ncols": [Interval(Integral, 1, None, closed="left")],
+    "panel_size": [Interval(Real, 0, np.inf, closed="neither")],
+    "raster": ["boolean", None],
+}
+
+
+def _check_limits(owner, vmin, vmax):
+    """Colour limits are numbers (or None) with ``vmin < vmax`` when both are given."""
+    check_params(owner, {"vmin": _LIMIT, "vmax": _LIMIT}, {"vmin": vmin, "vmax": vmax})
+    if vmin is not None and vmax is not None and not vmin < vmax:
+        raise FabParameterError(f"{owner}: vmin={vmin} must be below vmax={vmax}")
 
 
 def _unit(ds, test: str) -> str:
@@ -85,6 +101,7 @@ def wafer_map(ds, test=None, wafer=None, ax=None, spec_limits=False, zones=False
     >>> ax.figure.axes[-1].get_ylabel().startswith("T02")
     True
     """
+    _check_limits("wafer_map", vmin, vmax)
     test = summary.resolve_test(ds, test)
     wafer = summary.resolve_wafer(ds, wafer)
     values = ds["value"].sel(test=test, wafer=wafer).values
@@ -202,9 +219,10 @@ def wafer_gallery(ds, test=None, wafers=None, ncols=6, bins=False, kind="hbin",
     >>> len(fig.axes) == ds.sizes["wafer"] + 1
     True
     """
+    check_params("wafer_gallery", GALLERY_CONSTRAINTS,
+                 {"ncols": ncols, "panel_size": panel_size, "raster": raster})
+    _check_limits("wafer_gallery", vmin, vmax)
     ids = summary.resolve_wafers(ds, wafers)
-    if ncols < 1:
-        raise FabDataError(f"ncols must be at least 1, got {ncols}")
     ncols = min(ncols, len(ids))
     nrows = math.ceil(len(ids) / ncols)
     side_in = 1.3 if bins else 0.9  # room for the colour bar / legend

@@ -5,6 +5,8 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
+from .._params import check_option
+
 
 def control_chart(scored, ax=None, stat=None, title=None):
     """Plot a chart's ``apply`` output: the statistic, centre and limits, ±1σ/±2σ zones
@@ -31,6 +33,8 @@ def control_chart(scored, ax=None, stat=None, title=None):
         y = np.maximum(scored["c_plus"], scored["c_minus"])
         ax.set_ylim(0, max(3 * h, min(float(np.nanmax(y)), 6 * h)) * 1.05)  # the signal, not its runaway
     else:
+        if stat is not None:  # a column of the scored table, named before a KeyError would
+            check_option("control_chart", "stat", stat, list(scored.columns))
         col = stat or ("statistic" if "statistic" in scored else "ewma")
         y = scored[col]
         ax.plot(t, y, "-o", ms=2.5, lw=1, label=col)
@@ -67,6 +71,7 @@ def t2q_chart(monitor, scores, axes=None):
 
 def contribution_chart(contributions, ax=None, which="q"):
     """Bar chart of per-sensor contributions (:meth:`PCAMonitor.contributions`)."""
+    check_option("contribution_chart", "which", which, ("q", "t2"))
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 3), constrained_layout=True)
     values = contributions[which]

@@ -8,7 +8,12 @@ call, then to ``_draw`` it on a fresh matplotlib ``Figure`` (never pyplot, so no
 leaks and ``%matplotlib inline`` does not show it twice) and to describe it in
 ``_readout`` (HTML).  The plot is a PNG display-data item of an ``ipywidgets.Output``,
 so an executed notebook keeps it in its widget state.  A ``ValueError`` (``FabDataError``,
-``FabFitError``) or ``LinAlgError`` from the model is shown as a message in place.
+``FabFitError``) or ``LinAlgError`` from the model is shown as a message in place, except
+that a bad constructor argument raises :class:`~fabnb.errors.FabParameterError`: the
+panel's own options are checked against its rules before anything is built, and the
+first computation (:meth:`CalibrationPanel._start`) lets the parameter errors of the
+fabnb functions it calls through.  Each slider's range is the rule of the argument that
+sets it (an ipywidgets slider would silently clamp anything outside).
 
 Example
 -------
@@ -27,6 +32,14 @@ from contextlib import contextmanager
 
 import ipywidgets as W
 import numpy as np
+
+from fabnb._params import Interval, Real
+from fabnb.errors import FabParameterError
+
+
+def within(lo, hi) -> list:
+    """The rule of an argument that sets a slider over ``[lo, hi]``."""
+    return [Interval(Real, lo, hi, closed="both")]
 
 
 def figure_png(fig) -> bytes:
@@ -65,7 +78,7 @@ class CalibrationPanel(W.VBox):
         self.message = W.HTML()
         self.plot = W.Output()
         self.result, self.error, self._png = None, None, None
-        self._held = False
+        self._held = self._strict = False
         super().__init__(children=[*controls, self.message, self.readout, self.plot])
         self.add_class("fabnb-calibration")
 
@@ -92,6 +105,16 @@ class CalibrationPanel(W.VBox):
         if not held:
             self.refresh()
 
+    def _start(self):
+        """The first :meth:`refresh`, from the constructor: a parameter the panel passes
+        on (``n_runs``, ``n_synthetic``, ...) that the fabnb function refuses raises its
+        :class:`FabParameterError` instead of becoming a message."""
+        self._strict = True
+        try:
+            return self.refresh()
+        finally:
+            self._strict = False
+
     def refresh(self):
         """Recompute with the current control values and redraw; returns ``self.result``
         (None when the input is bad, the message then says why).  Inside :meth:`hold`
@@ -106,6 +129,8 @@ class CalibrationPanel(W.VBox):
             self._draw(fig)
             png = figure_png(fig)
         except (ValueError, np.linalg.LinAlgError) as err:
+            if self._strict and isinstance(err, FabParameterError):
+                raise
             self._fail(str(err))
             return None
         self.error, self._png = None, png

@@ -29,11 +29,13 @@ import numpy as np
 import pandas as pd
 
 from fabnb import metrology
+from fabnb._params import check_params
 from fabnb.errors import FabDataError
 
-from .calibration import CalibrationPanel
+from .calibration import CalibrationPanel, within
 
 MODELS = ("offset", "linear")
+ALPHA_RANGE = (0.01, 0.5)  # the α slider's range
 
 
 class FleetCalibration(CalibrationPanel):
@@ -58,25 +60,27 @@ class FleetCalibration(CalibrationPanel):
     """
 
     figsize = (12.0, 3.6)
+    _parameter_constraints = {"slope": ["boolean"], "alpha": within(*ALPHA_RANGE)}
 
     def __init__(self, df, tool="tool", reference_tool=None, *, wafer="wafer", value="value",
                  slope=False, alpha=0.05):
+        check_params("FleetCalibration", self._parameter_constraints, {"slope": slope, "alpha": alpha})
         self.df, self.columns = df, {"tool": tool, "wafer": wafer, "value": value}
         tools = self._tools()
         self.reference_pick = W.Dropdown(options=["(most wafers)", *tools], description="reference")
         if reference_tool is not None and str(reference_tool) in tools:
             self.reference_pick.value = str(reference_tool)
-        self.model_pick = W.ToggleButtons(options=MODELS, value=MODELS[int(bool(slope))],
+        self.model_pick = W.ToggleButtons(options=MODELS, value=MODELS[int(slope)],
                                           description="model")
-        self.alpha_slider = W.FloatSlider(value=alpha, min=0.01, max=0.5, step=0.01,
-                                          description="α (CI)", continuous_update=False)
+        self.alpha_slider = W.FloatSlider(value=alpha, min=ALPHA_RANGE[0], max=ALPHA_RANGE[1],
+                                          step=0.01, description="α (CI)", continuous_update=False)
         self._layout([W.HBox([self.reference_pick, self.model_pick, self.alpha_slider])])
         self._watch(self.reference_pick, self.model_pick, self.alpha_slider)
         if reference_tool is not None and str(reference_tool) not in tools:
             self._fail(f"reference tool {reference_tool!r} is not in column {tool!r} "
                        f"(has {tools})")
         else:
-            self.refresh()
+            self._start()
 
     def _tools(self) -> list[str]:
         col = self.columns["tool"]

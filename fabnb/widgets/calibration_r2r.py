@@ -22,11 +22,14 @@ import ipywidgets as W
 import numpy as np
 
 from fabnb import control
+from fabnb._params import Integral, Interval, Real, StrOptions, check_params
 from fabnb.errors import FabDataError
 
-from .calibration import CalibrationPanel
+from .calibration import CalibrationPanel, within
 
 CONTROLLERS = ("ewma", "double-ewma", "pid")
+#: slider ranges: an EWMA weight in [0.01, 1], PID gains in [0, 2] (kd in [0, 1])
+LAM_RANGE, GAIN_RANGE, KD_RANGE = (0.01, 1.0), (0.0, 2.0), (0.0, 1.0)
 #: the λ grid of the MSE-vs-λ curve (computed once per panel: it does not depend on λ)
 LAMBDA_GRID = np.round(np.linspace(0.05, 1.0, 20), 2)
 
@@ -64,22 +67,35 @@ class R2RTuning(CalibrationPanel):
     """
 
     figsize = (11.0, 4.2)
+    _parameter_constraints = {
+        "controller": [StrOptions(set(CONTROLLERS))],
+        "lam": within(*LAM_RANGE), "lam2": within(*LAM_RANGE),
+        "kp": within(*GAIN_RANGE), "ki": within(*GAIN_RANGE), "kd": within(*KD_RANGE),
+        "target": [Interval(Real, -np.inf, np.inf, closed="neither")],
+        # ξ = gain / model gain: any finite gain but 0
+        "model_gain": [Interval(Real, -np.inf, 0, closed="neither"),
+                       Interval(Real, 0, np.inf, closed="neither"), None],
+        "n_runs": [Interval(Integral, 1, None, closed="left")],
+    }
 
     def __init__(self, process=None, controller="ewma", lam=0.3, lam2=0.1, kp=0.1, ki=0.3, kd=0.0,
                  target=0.0, model_gain=None, n_runs=200, seed=0, metrology_every=1,
                  metrology_delay=0):
+        check_params("R2RTuning", self._parameter_constraints, {
+            "controller": controller, "lam": lam, "lam2": lam2, "kp": kp, "ki": ki, "kd": kd,
+            "target": target, "model_gain": model_gain, "n_runs": n_runs})
         self.process = default_process() if process is None else process
         self.target, self.n_runs, self.seed = float(target), int(n_runs), seed
         self.metrology = {"metrology_every": metrology_every, "metrology_delay": metrology_delay}
         self.model_gain = model_gain
         self._mse_curve = None
         self.controller_pick = W.Dropdown(options=CONTROLLERS, description="controller",
-                                          value=controller if controller in CONTROLLERS else "ewma")
-        self.lam_slider = _slider(lam, 0.01, 1.0, 0.01, "λ / λ₁")
-        self.lam2_slider = _slider(lam2, 0.01, 1.0, 0.01, "λ₂")
-        self.kp_slider = _slider(kp, 0.0, 2.0, 0.01, "kp")
-        self.ki_slider = _slider(ki, 0.0, 2.0, 0.01, "ki")
-        self.kd_slider = _slider(kd, 0.0, 1.0, 0.01, "kd")
+                                          value=controller)
+        self.lam_slider = _slider(lam, *LAM_RANGE, 0.01, "λ / λ₁")
+        self.lam2_slider = _slider(lam2, *LAM_RANGE, 0.01, "λ₂")
+        self.kp_slider = _slider(kp, *GAIN_RANGE, 0.01, "kp")
+        self.ki_slider = _slider(ki, *GAIN_RANGE, 0.01, "ki")
+        self.kd_slider = _slider(kd, *KD_RANGE, 0.01, "kd")
         self._layout([W.HBox([self.controller_pick]),
                       W.HBox([self.lam_slider, self.lam2_slider]),
                       W.HBox([self.kp_slider, self.ki_slider, self.kd_slider])])
@@ -87,10 +103,7 @@ class R2RTuning(CalibrationPanel):
                     self.ki_slider, self.kd_slider)
         self.controller_pick.observe(lambda _c: self._show_relevant(), "value")
         self._show_relevant()
-        if controller not in CONTROLLERS:
-            self._fail(f"controller must be one of {CONTROLLERS}, got {controller!r}")
-        else:
-            self.refresh()
+        self._start()
 
     # ------------------------------------------------------------------ model
     def _gain(self):

@@ -34,11 +34,13 @@ import pandas as pd
 import xarray as xr
 
 from fabnb import vmin
+from fabnb._params import StrOptions, check_params
 from fabnb.errors import FabDataError
 
-from .calibration import CalibrationPanel
+from .calibration import CalibrationPanel, within
 
 SOLVERS = ("exact", "paper")
+ETA_RANGE = (0.01, 1.0)  # the η slider's range
 MV = 1e3  # shifts are shown in mV (Vmin in V)
 
 
@@ -83,9 +85,11 @@ class VminCalibration(CalibrationPanel):
     """
 
     figsize = (13.0, 3.6)
+    _parameter_constraints = {"solver": [StrOptions(set(SOLVERS))], "eta": within(*ETA_RANGE)}
 
     def __init__(self, ds, vmin_test=None, features=None, etests=None, solver="exact", eta=0.1,
                  base_wafer=None):
+        check_params("VminCalibration", self._parameter_constraints, {"solver": solver, "eta": eta})
         self.ds = ds
         vmin_tests, tests, all_etests = (_names(ds, d) for d in ("vmin_test", "test", "etest"))
         self.vmin_test_pick = W.Dropdown(options=vmin_tests, description="Vmin test",
@@ -96,10 +100,9 @@ class VminCalibration(CalibrationPanel):
                                            value=[e for e in (all_etests if etests is None else etests)
                                                   if e in all_etests])
         self.cfs_button = W.Button(description="CFS", tooltip="select features by CFS (Hall 1999)")
-        self.solver_pick = W.ToggleButtons(options=SOLVERS, value=solver if solver in SOLVERS else "exact",
-                                           description="solver")
-        self.eta_slider = W.FloatSlider(value=eta, min=0.01, max=1.0, step=0.01, description="η",
-                                        continuous_update=False)
+        self.solver_pick = W.ToggleButtons(options=SOLVERS, value=solver, description="solver")
+        self.eta_slider = W.FloatSlider(value=eta, min=ETA_RANGE[0], max=ETA_RANGE[1], step=0.01,
+                                        description="η", continuous_update=False)
         wafers = _names(ds, "wafer")
         self.base_wafer_pick = W.Dropdown(options=wafers, description="base wafer",
                                           value=base_wafer if base_wafer in wafers else
@@ -107,7 +110,7 @@ class VminCalibration(CalibrationPanel):
         self._layout([W.HBox([self.vmin_test_pick, self.solver_pick, self.eta_slider,
                               self.base_wafer_pick]),
                       W.HBox([self.feature_pick, self.cfs_button, self.etest_pick])])
-        problem = self._check_arguments(vmin_test, features, etests, solver, base_wafer,
+        problem = self._check_arguments(vmin_test, features, etests, base_wafer,
                                         vmin_tests, tests, all_etests, wafers)
         if problem:
             self._fail(problem)
@@ -125,20 +128,20 @@ class VminCalibration(CalibrationPanel):
         self.cfs_button.on_click(lambda _b: self._guarded_cfs())
         self.solver_pick.observe(lambda _c: self._show_eta(), "value")
         self._show_eta()
-        self.refresh()
+        self._start()
 
     def _show_eta(self):
         self.eta_slider.layout.display = None if self.solver_pick.value == "paper" else "none"
 
     @staticmethod
-    def _check_arguments(vmin_test, features, etests, solver, base_wafer, vmin_tests, tests,
+    def _check_arguments(vmin_test, features, etests, base_wafer, vmin_tests, tests,
                          all_etests, wafers):
-        """The first problem with the constructor's arguments, as a message (or None)."""
+        """The first mismatch between the constructor's names and the dataset, as a
+        message (or None)."""
         if not vmin_tests:
             return "VminCalibration needs a contract Dataset with a 'vmin' variable and 'vmin_test' coordinate"
         checks = [(vmin_test is None or vmin_test in vmin_tests,
                    f"vmin_test {vmin_test!r} is not in the dataset (has {vmin_tests})"),
-                  (solver in SOLVERS, f"solver must be one of {SOLVERS}, got {solver!r}"),
                   (base_wafer is None or base_wafer in wafers, f"base wafer {base_wafer!r} is not in the dataset")]
         for name, given, known in (("feature test", features, tests), ("class-probe parameter", etests, all_etests)):
             unknown = [v for v in (given or []) if v not in known]

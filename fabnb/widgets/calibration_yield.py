@@ -8,7 +8,8 @@ population drawn from it.  The readout gives the KDE yield with its bootstrap in
 and the empirical yield of the measured dies.
 
 The bandwidth slider is in data units, from 0.1× to 3× the Silverman rule
-(:func:`fabnb.density.rule_bandwidth`), starting at the rule.
+(:func:`fabnb.density.rule_bandwidth`), starting at the rule; a ``bandwidth`` given
+outside that range widens it (a slider would clamp it silently).
 
 Example
 -------
@@ -26,9 +27,10 @@ import ipywidgets as W
 import numpy as np
 
 from fabnb import density
+from fabnb._params import Interval, Real, StrOptions, check_params
 from fabnb.errors import FabDataError
 
-from .calibration import CalibrationPanel
+from .calibration import CalibrationPanel, within
 
 KERNELS = ("epanechnikov", "gaussian")
 
@@ -53,9 +55,17 @@ class YieldCalibration(CalibrationPanel):
     """
 
     figsize = (13.0, 3.6)
+    _parameter_constraints = {
+        "kernel": [StrOptions(set(KERNELS))],
+        "bandwidth": [Interval(Real, 0, np.inf, closed="neither"), None],
+        "adaptive": ["boolean"],
+        "alpha": within(0.0, 1.0),
+    }
 
     def __init__(self, values, lsl, usl, kernel="epanechnikov", bandwidth=None, adaptive=True,
                  alpha=0.5, n_synthetic=100_000, n_bootstrap=30, confidence=0.95, seed=0):
+        check_params("YieldCalibration", self._parameter_constraints,
+                     {"kernel": kernel, "bandwidth": bandwidth, "adaptive": adaptive, "alpha": alpha})
         self.lsl, self.usl = lsl, usl
         self.options = {"n_synthetic": n_synthetic, "n_bootstrap": n_bootstrap,
                         "confidence": confidence, "seed": seed}
@@ -68,11 +78,12 @@ class YieldCalibration(CalibrationPanel):
             problem = None
         except ValueError as err:
             rule, problem = 1.0, str(err)
-        self.kernel_pick = W.Dropdown(options=KERNELS, description="kernel",
-                                      value=kernel if kernel in KERNELS else KERNELS[0])
-        lo, hi = np.log10(0.1 * rule), np.log10(3 * rule)  # log slider over [0.1, 3] x the rule
+        self.kernel_pick = W.Dropdown(options=KERNELS, description="kernel", value=kernel)
+        h = rule if bandwidth is None else float(bandwidth)
+        # log slider over [0.1, 3] x the rule, widened to hold the bandwidth asked for
+        lo, hi = np.log10(min(0.1 * rule, h)), np.log10(max(3 * rule, h))
         self.bandwidth_slider = W.FloatLogSlider(
-            value=rule if bandwidth is None else float(bandwidth), base=10, min=lo, max=hi,
+            value=h, base=10, min=lo, max=hi,
             step=(hi - lo) / 100, description="bandwidth h", continuous_update=False,
             readout_format=".3g")
         self.adaptive_box = W.Checkbox(value=bool(adaptive), description="adaptive")
@@ -86,10 +97,7 @@ class YieldCalibration(CalibrationPanel):
         self._watch(self.kernel_pick, self.bandwidth_slider, self.adaptive_box, self.alpha_slider)
         self.adaptive_box.observe(lambda _c: self._show_alpha(), "value")
         self._show_alpha()
-        if kernel not in KERNELS:
-            self._fail(f"kernel must be one of {KERNELS}, got {kernel!r}")
-        else:
-            self.refresh()
+        self._start()
 
     @staticmethod
     def _measured(values) -> np.ndarray:

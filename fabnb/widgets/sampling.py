@@ -35,13 +35,17 @@ import numpy as np
 import traitlets
 import xarray as xr
 
-from fabnb import spatial
+from fabnb import spatial, summary
+from fabnb._params import Integral, Interval, StrOptions, check_params
 from fabnb.errors import FabDataError, FabFitError
 
 from ._image import static_png
+from .calibration import within
 from .wafermap import WaferMap, color_limits
 
 METHODS = ("gp", "gp-ps", "gp-st", "gp-st-ps")
+#: the budget and step sliders' ranges (fractions of the wafer's measurable dies)
+BUDGET_RANGE, STEP_RANGE = (0.025, 0.5), (0.005, 0.25)
 PANELS = ("measured", "predicted", "std", "error")
 SHARED_SCALE = ("measured", "predicted")
 
@@ -66,7 +70,8 @@ class SamplingExplorer(W.VBox):
         Test and wafer (default the first of each).
     method : {"gp", "gp-ps", "gp-st", "gp-st-ps"}
     budget, step : float
-        Final sample fraction and increment (the paper: 10 % in 2.5 % steps).
+        Final sample fraction and increment (the paper: 10 % in 2.5 % steps), in the
+        sliders' ranges ``BUDGET_RANGE`` and ``STEP_RANGE``.
     seed : int
         Seed of the random initial dies.
     size : int
@@ -77,22 +82,31 @@ class SamplingExplorer(W.VBox):
 
     n_sampled = traitlets.Int(0)
     epsilon = traitlets.Float(None, allow_none=True)
+    _parameter_constraints = {
+        "method": [StrOptions(set(METHODS))],
+        "budget": within(*BUDGET_RANGE),
+        "step": within(*STEP_RANGE),
+        "size": [Interval(Integral, 1, None, closed="left")],
+    }
 
     def __init__(self, ds, test=None, wafer=None, method="gp-ps", budget=0.10, step=0.025,
                  seed=0, size=260):
+        check_params("SamplingExplorer", self._parameter_constraints,
+                     {"method": method, "budget": budget, "step": step, "size": size})
         if not isinstance(ds, xr.Dataset) or "value" not in ds:
             raise FabDataError("SamplingExplorer needs a contract Dataset with 'value'")
-        if method not in METHODS:
-            raise FabDataError(f"method must be one of {METHODS}, got {method!r}")
         self._ds, self._seed = ds, seed
         wafers = [str(w) for w in ds["wafer"].values]
         tests = [str(t) for t in ds["test"].values]
-        self.wafer_pick = W.Dropdown(options=wafers, value=wafer or wafers[0], description="wafer")
-        self.test_pick = W.Dropdown(options=tests, value=test or tests[0], description="test")
+        # unknown ids: a FabDataError naming them, not the Dropdown's TraitError
+        self.wafer_pick = W.Dropdown(options=wafers, value=summary.resolve_wafer(ds, wafer),
+                                     description="wafer")
+        self.test_pick = W.Dropdown(options=tests, value=summary.resolve_test(ds, test),
+                                    description="test")
         self.method_pick = W.Dropdown(options=METHODS, value=method, description="method")
-        self.budget_pick = W.FloatSlider(value=budget, min=0.025, max=0.5, step=0.025,
-                                         description="budget", readout_format=".1%")
-        self.step_pick = W.FloatSlider(value=step, min=0.005, max=0.25, step=0.005,
+        self.budget_pick = W.FloatSlider(value=budget, min=BUDGET_RANGE[0], max=BUDGET_RANGE[1],
+                                         step=0.025, description="budget", readout_format=".1%")
+        self.step_pick = W.FloatSlider(value=step, min=STEP_RANGE[0], max=STEP_RANGE[1], step=0.005,
                                        description="step", readout_format=".1%")
         self.step_button = W.Button(description="Step", icon="step-forward")
         self.run_button = W.Button(description="Run to budget", icon="forward")

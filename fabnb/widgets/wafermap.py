@@ -13,9 +13,11 @@ selection (dies whose centres fall inside the drawn shape) and the wafer/test pi
 ``[P1, P99]`` of the test's finite values, over all wafers (``scale="test"``, so
 wafers are comparable) or over the shown wafer (``scale="wafer"``).
 
-Bad input (no die coordinates, unknown test or wafer, all-NaN wafer) never raises
+Bad data (no die coordinates, unknown test or wafer, all-NaN wafer) never raises
 from the widget: the ``message`` trait carries a readable explanation that the front
-end shows in place of (or over) the map, and a warning is issued in Python.
+end shows in place of (or over) the map, and a warning is issued in Python.  A bad
+option given to the constructor (``var``, ``scale``, ``size``, ``clim``) is the caller's
+mistake, not the data's: it raises :class:`~fabnb.errors.FabParameterError`.
 
 Example
 -------
@@ -37,7 +39,8 @@ import numpy as np
 import traitlets
 import xarray as xr
 
-from fabnb.errors import FabDataError
+from fabnb._params import Integral, Interval, StrOptions, check_params
+from fabnb.errors import FabDataError, FabParameterError
 
 from ._image import static_png
 from ._static import static_file
@@ -88,6 +91,20 @@ def color_limits(values: np.ndarray) -> tuple[float, float]:
     if hi <= lo:
         lo, hi = lo - 0.5, hi + 0.5
     return round(lo, 12), round(hi, 12)
+
+
+def _check_clim(clim) -> tuple[float, float] | None:
+    """``clim`` as ``(low, high)`` floats, finite with ``low < high`` (or None)."""
+    if clim is None:
+        return None
+    try:
+        lo, hi = (float(v) for v in clim)
+    except (TypeError, ValueError):
+        lo = hi = float("nan")
+    if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+        raise FabParameterError(f"The 'clim' parameter of WaferMap must be None or finite "
+                                f"(low, high) with low < high. Got {clim!r} instead.")
+    return lo, hi
 
 
 def _die_pitch(coord: np.ndarray) -> float:
@@ -142,6 +159,11 @@ class WaferMap(anywidget.AnyWidget):
     [3]
     """
 
+    _parameter_constraints = {
+        "var": [StrOptions(set(VARIABLES))],
+        "scale": [StrOptions(set(SCALES))],
+        "size": [Interval(Integral, 1, None, closed="left")],
+    }
     _esm = static_file("wafermap.js")
     _css = static_file("wafermap.css")
 
@@ -178,10 +200,11 @@ class WaferMap(anywidget.AnyWidget):
 
     def __init__(self, ds, test=None, wafer=None, var="value", scale="test", size=420,
                  clim=None, **kwargs):
+        check_params("WaferMap", self._parameter_constraints, {"var": var, "scale": scale, "size": size})
         if not isinstance(ds, xr.Dataset):
             raise FabDataError(f"WaferMap needs an xarray.Dataset, got {type(ds).__name__}")
-        super().__init__(size=int(size), **kwargs)
-        self.clim = None if clim is None else (float(clim[0]), float(clim[1]))
+        super().__init__(size=size, **kwargs)
+        self.clim = _check_clim(clim)
         self._refreshing = True  # one refresh at the end, not one per trait
         self._load(ds)
         problems = []
