@@ -255,6 +255,16 @@ def test_bad_input(call, error, match):
         call()
 
 
+@pytest.mark.parametrize("arl, args", [
+    (spc.arl_cusum, (0.5, 4.0)), (spc.arl_cusum, (0.5, 5.0)),
+    (spc.arl_ewma, (0.40, 3.054)), (spc.arl_ewma, (0.10, 2.814)), (spc.arl_ewma, (0.05, 2.615)),
+])
+def test_default_markov_chain_reaches_1e_6_on_the_in_control_table_entries(arl, args):
+    # In control is the slowest to converge (one 300-state chain was 2e-6 to 6e-4 off).
+    # The reference is the same extrapolation on chains 3x finer (its error ~ 1/m^3 is 27x smaller).
+    assert arl(*args) == pytest.approx(arl(*args, states=1200), rel=1e-6)
+
+
 @pytest.mark.parametrize("make", [lambda: spc.ShewhartChart(), lambda: spc.CusumChart(), lambda: spc.EwmaChart()])
 def test_phase1_with_an_infinite_sample_is_refused(make):
     # One inf used to give infinite limits (Shewhart) or vanish silently (CUSUM/EWMA).

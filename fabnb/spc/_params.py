@@ -14,5 +14,5 @@ LOCATION_SCALE = {"target": [Real, None], "sigma": [_positive, None]}
 PCA = {"n_components": [Interval(Integral, 1, None, closed="left"), None],
        "explained_variance": [_fraction], "alpha": [_fraction]}
 ARL = {"shift": [Interval(Real, None, None, closed="neither")],
-       "states": [Interval(Integral, 10, None, closed="left")],
+       "states": [Interval(Integral, 20, None, closed="left")],
        "sides": [Interval(Integral, 1, 2, closed="both")]}
