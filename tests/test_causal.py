@@ -1,8 +1,13 @@
 """fabnb.causal: killer-tool analysis against known effects, DoWhy and hand computations."""
 
+import doctest
+import importlib
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
+import statsmodels.api as sm
 import xarray as xr
 
 import fabnb
@@ -49,6 +54,15 @@ def row(frame, step_tool):
     hit = frame[(frame["step"] == step_tool[0]) & (frame["tool"] == step_tool[1])]
     assert len(hit) == 1
     return hit.iloc[0]
+
+
+@pytest.mark.parametrize("module", ["estimate", "adjustment", "positivity", "table", "_dowhy",
+                                    "ranking", "handoff"])
+def test_docstring_examples(module):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the small fab's saturated candidates
+        result = doctest.testmod(importlib.import_module(f"fabnb.causal.{module}"))
+    assert result.attempted > 0 and result.failed == 0
 
 
 def test_ci_covers_known_effect_in_90_percent_of_seeds(record_property):
@@ -116,6 +130,7 @@ def test_native_estimator_equals_dowhy_on_same_graph():
         assert native == pytest.approx(reference, abs=1e-9), candidate
 
 
+@pytest.mark.filterwarnings("ignore:ipw.*weak overlap:UserWarning")  # tested below
 def test_stratification_and_ipw_match_hand_computation():
     ds = simulated(3)
     r = {m: fabnb.causal.killer_tools(ds, response="y", confounders=["route"], method=m,
@@ -190,7 +205,7 @@ def test_bad_input_reported_with_counts():
         fabnb.causal.killer_tools(ds, response="y", confounders=["route", "shift"], **FAST)
     with pytest.raises(fabnb.FabDataError, match="'nope'"):
         fabnb.causal.killer_tools(ds, response="nope", **FAST)
-    with pytest.raises(fabnb.FabDataError, match="method"):
+    with pytest.raises(fabnb.FabParameterError, match="'method' parameter"):
         fabnb.causal.killer_tools(ds, response="y", method="magic", **FAST)
     with pytest.raises(fabnb.FabDataError, match="S99"):
         fabnb.causal.killer_tools(ds, response="y", steps=["S99"], **FAST)
@@ -223,3 +238,174 @@ def test_forest_and_stratum_plots():
         ax.get_yticklabels()[0].get_text().endswith(KILLER[1])
     ax = yield_by_stratum(ds, *KILLER, response="y", confounders=["route"])
     assert {t.get_text() for t in ax.get_xticklabels()} >= {"R1", "R2", "R3"}
+
+
+def confounded(n=4000, slope=8.0, seed=0):
+    """Truth 50: y = 50 t + 3 x + noise, x ~ uniform(20, 60) drives both t and y."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(20, 60, n)
+    t = (rng.random(n) < 1 / (1 + np.exp(-(x - 40) / slope))).astype(float)
+    y = 50 * t + 3 * x + rng.normal(0, 2, n)
+    return y, t, x
+
+
+def test_continuous_confounder_adjusted_not_dropped():
+    y, t, x = confounded()
+    naive = y[t == 1].mean() - y[t == 0].mean()
+    assert naive > 80  # the confounding a dropped covariate would leave (the old answer)
+    columns, strata = np.column_stack([t, x]), np.zeros(y.size, int)
+    tau = {m: fabnb.causal.effects(m, y, strata, columns, [0], [[1]])[0, 0]
+           for m in ("regression", "ipw", "stratification")}
+    assert tau["regression"] == pytest.approx(50, abs=0.5)
+    assert tau["ipw"] == pytest.approx(50, abs=3)
+    # 5 quantile strata leave ~10 % of the confounding; 20 leave less
+    assert tau["stratification"] == pytest.approx(50, abs=5)
+    fine = fabnb.causal.effects("stratification", y, strata, columns, [0], [[1]], n_quantiles=20)
+    assert abs(fine[0, 0] - 50) < abs(tau["stratification"] - 50)
+    assert fine[0, 0] == pytest.approx(50, abs=1.5)
+
+    # IPW is Hajek weighting with the maximum-likelihood logistic propensity (statsmodels)
+    e = sm.Logit(t, sm.add_constant(x)).fit(disp=0, tol=1e-12).predict()
+    expected = (t * y / e).sum() / (t / e).sum() - ((1 - t) * y / (1 - e)).sum() / ((1 - t) / (1 - e)).sum()
+    assert tau["ipw"] == pytest.approx(expected, rel=1e-8)
+
+    # DoWhy on the same data and graph: same estimand; same estimator for regression and IPW
+    # (DoWhy's logistic model carries an L2 penalty C=1, hence the small tolerance)
+    frame = pd.DataFrame({"treated": t.astype(bool), "response": y, "x": x})
+    dowhy = {m: _dowhy.dowhy_effect(frame, "treated", "response", [], ["x"], m,
+                                    {"min_ps_score": 0.02, "max_ps_score": 0.98} if m == "ipw" else None)
+             for m in ("regression", "ipw", "stratification")}
+    assert tau["regression"] == pytest.approx(dowhy["regression"], rel=1e-9)
+    assert tau["ipw"] == pytest.approx(dowhy["ipw"], abs=0.05)
+    # DoWhy stratifies on the fitted propensity (many strata), fabnb on covariate quantiles
+    assert dowhy["stratification"] == pytest.approx(50, abs=5)
+
+
+def test_ipw_extreme_weights_capped_and_reported():
+    y, t, x = confounded(n=2000, slope=2.0, seed=1)  # propensity down to expit(-10)
+    columns, strata = np.column_stack([t, x]), np.zeros(y.size, int)
+    tau, trimmed = fabnb.causal.effects("ipw", y, strata, columns, [0], [[1]], return_trimmed=True)
+    e = sm.Logit(t, sm.add_constant(x)).fit(disp=0, tol=1e-12).predict()
+    clipped = int(((e < 0.02) | (e > 0.98)).sum())
+    assert clipped > 0 and trimmed[0, 0] == clipped
+    with pytest.warns(UserWarning, match=rf"propensity of up to {clipped} wafer\(s\) per candidate outside"):
+        again = fabnb.causal.effects("ipw", y, strata, columns, [0], [[1]])
+    np.testing.assert_allclose(again, tau, rtol=1e-12)
+    none = fabnb.causal.effects("ipw", y, strata, columns, [0], [[1]], clip=0.0, return_trimmed=True)[1]
+    assert none[0, 0] == 0
+    # a covariate that separates the arms leaves nothing to weight: (nearly) every wafer is
+    # flagged (the fit creeps towards 0/1; the few at the boundary stay inside the clip)
+    separated = np.column_stack([(x > 40).astype(float), x])
+    with pytest.warns(UserWarning, match="weak overlap"):
+        fabnb.causal.effects("ipw", y, strata, separated, [0], [[1]])
+    flagged = fabnb.causal.effects("ipw", y, strata, separated, [0], [[1]], return_trimmed=True)[1]
+    assert flagged[0, 0] > 0.95 * y.size
+
+
+def test_killer_tools_reports_ipw_capping():
+    ds = simulated(3)
+    with pytest.warns(UserWarning, match="weak overlap.*capped at 50; see column 'trimmed'"):
+        r = fabnb.causal.killer_tools(ds, response="y", confounders=["route"], method="ipw",
+                                      n_bootstrap=20, **FAST)
+    assert r["trimmed"].dtype.kind == "i" and (r["trimmed"] > 0).any()
+    assert (fabnb.causal.killer_tools(ds, response="y", confounders=["route"], n_bootstrap=20,
+                                      **FAST)["trimmed"] == 0).all()
+
+
+@pytest.mark.parametrize("method", ["regression", "ipw", "stratification"])
+def test_identical_yield_on_every_wafer_gives_no_discovery(method):
+    ds = simulated(0)
+    ds["y"] = ("wafer", np.full(ds.sizes["wafer"], 0.9))  # 0.9 is inexact: sums carry rounding
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        r = fabnb.causal.killer_tools(ds, response="y", confounders=["route"], method=method,
+                                      n_bootstrap=200, **FAST)
+    assert not (r["q_value"] < 0.05).any() and r["p_value"].isna().all()  # was: 16 "killers"
+    assert any("the response is constant (0.9) on all 300 wafers" in str(w.message) for w in caught)
+    tested = r[r["identifiable"]]
+    assert len(tested) > 10 and tested["degenerate"].all()
+    assert (np.abs(tested["effect"]) < 1e-12).all()
+    with pytest.raises(fabnb.FabFitError, match="degenerate"):
+        fabnb.causal.to_split_lot(r)
+
+
+def test_response_constant_within_strata_gives_no_discovery():
+    ds = simulated(0)
+    ds["y"] = ("wafer", 0.9 - 0.04 * (ds["route"].values == "R3"))
+    with pytest.warns(UserWarning, match="does not vary within the routing strata"):
+        r = fabnb.causal.killer_tools(ds, response="y", confounders=["route"], n_bootstrap=200,
+                                      **FAST)
+    assert r.loc[r["identifiable"], "degenerate"].all() and not (r["q_value"] < 0.05).any()
+
+
+def test_saturated_adjustment_has_no_p_value():
+    # 18 wafers and five co-routed tools: some candidates' fits keep no residual degrees of
+    # freedom, every bootstrap replicate gives the same effect (se ~1e-12): no z test
+    ds = fabnb.synth.fab("small", seed=0)
+    with pytest.warns(UserWarning, match="rounding level"):
+        r = fabnb.causal.killer_tools(ds, n_bootstrap=200, progress=False, identify="graph",
+                                      refute_top=0)
+    tiny = r["se"] <= 1e-10 * fabnb.causal.wafer_yield(ds).max()
+    assert tiny.any() and r.loc[tiny, "degenerate"].all() and r.loc[tiny, "p_value"].isna().all()
+    assert r.loc[~r["degenerate"] & r["identifiable"], "p_value"].notna().all()
+
+
+TINY = (np.ones(4), np.zeros(4, int), np.eye(4)[:, :1], [0], [[]])  # y, strata, columns, targets, adjust
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda ds: fabnb.causal.killer_tools(ds, response="y", method="magic", **FAST), "method"),
+    (lambda ds: fabnb.causal.killer_tools(ds, response="y", worse="up", **FAST), "worse"),
+    (lambda ds: fabnb.causal.killer_tools(ds, response="y", identify="pearl", progress=False), "identify"),
+    (lambda ds: fabnb.causal.killer_tools(ds, response="y", refute_with="x", progress=False), "refute_with"),
+    (lambda ds: fabnb.causal.killer_tools(ds, response="y", n_bootstrap=5, **FAST), "n_bootstrap"),
+    (lambda ds: fabnb.causal.killer_tools(ds, response="y", alpha=1.5, **FAST), "alpha"),
+    (lambda ds: fabnb.causal.killer_tools(ds, response="y", n_periods=0, **FAST), "n_periods"),
+    (lambda ds: fabnb.causal.killer_tools(ds, response="y", max_co_routed=-1, **FAST), "max_co_routed"),
+    (lambda ds: fabnb.causal.killer_tools(ds, response="y", progress="yes", identify="graph"), "progress"),
+    (lambda ds: fabnb.causal.naive_ranking(ds, response="y", worse="up"), "worse"),
+    (lambda ds: fabnb.causal.importance_ranking(ds, response="y", n_estimators=0), "n_estimators"),
+    (lambda ds: fabnb.causal.wafer_table(ds, "y", n_periods=0), "n_periods"),
+    (lambda ds: fabnb.causal.effects("magic", *TINY), "method"),
+    (lambda ds: fabnb.causal.effects("ipw", *TINY, clip=0.6), "clip"),
+    (lambda ds: fabnb.causal.effects("stratification", *TINY, n_quantiles=1), "n_quantiles"),
+    (lambda ds: fabnb.causal.refute("ipw", *TINY[:3], 0, [], 0.0, n_simulations=0), "n_simulations"),
+    (lambda ds: fabnb.causal.refute("regression", *TINY[:3], 0, [], 0.0, subset_fraction=0),
+     "subset_fraction"),
+    (lambda ds: fabnb.causal.bootstrap_weights(10, 0, seed=0), "n_bootstrap"),
+    (lambda ds: co_routed(np.eye(4), np.arange(4), np.zeros(4, int), threshold=-1), "threshold"),
+    (lambda ds: _dowhy.dowhy_effect(pd.DataFrame(), "t", "y", [], [], method="magic"), "method"),
+])
+def test_bad_option_raises_parameter_error_naming_it(call, name):
+    with pytest.raises(fabnb.FabParameterError, match=f"'{name}' parameter"):
+        call(simulated(7, n_lots=3))
+
+
+def test_split_lot_top_checked():
+    r = fabnb.causal.killer_tools(simulated(8), response="y", n_bootstrap=20, **FAST)
+    with pytest.raises(fabnb.FabParameterError, match="'top' parameter"):
+        fabnb.causal.to_split_lot(r, top=0)
+
+
+def test_effects_refuses_non_finite_input():
+    y, t, x = confounded(n=200)
+    x[5] = np.nan
+    with pytest.raises(fabnb.FabDataError, match="column 1"):
+        fabnb.causal.effects("ipw", y, np.zeros(y.size, int), np.column_stack([t, x]), [0], [[1]])
+
+
+def test_ipw_propensity_is_the_logistic_mle_with_strata_and_weights():
+    # cell intercepts (route) + a continuous slope, plain and bootstrap-weighted, against
+    # statsmodels' binomial GLM with the same design and frequency weights
+    y, t, x = confounded(n=1500, seed=2)
+    route = np.random.default_rng(3).integers(0, 3, y.size)
+    w = fabnb.causal.bootstrap_weights(y.size, 2, seed=4)
+    tau = fabnb.causal.effects("ipw", y, route, np.column_stack([t, x]), [0], [[1]],
+                               weights=np.vstack([np.ones(y.size), w]))
+    design = np.column_stack([route == 0, route == 1, route == 2, x]).astype(float)
+    for row, weights in enumerate([np.ones(y.size), *w]):
+        glm = sm.GLM(t, design, family=sm.families.Binomial(), freq_weights=weights)
+        e = glm.fit(tol=1e-13).predict()
+        treated, control = weights * t / e, weights * (1 - t) / (1 - e)
+        expected = treated @ y / treated.sum() - control @ y / control.sum()
+        assert tau[row, 0] == pytest.approx(expected, rel=1e-8)

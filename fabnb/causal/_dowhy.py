@@ -27,6 +27,8 @@ from contextlib import contextmanager
 import numpy as np
 import pandas as pd
 
+from .._params import check_option
+
 DISPATCH = "dispatch"
 _ESTIMATORS = {"regression": "backdoor.linear_regression",
                "stratification": "backdoor.propensity_score_stratification",
@@ -98,20 +100,26 @@ def backdoor_set(treatment: str, outcome: str, context, co_routed) -> list[str] 
 
 
 def dowhy_effect(frame: pd.DataFrame, treatment: str, outcome: str, context, co_routed,
-                 method: str = "regression") -> float:
+                 method: str = "regression", method_params: dict | None = None) -> float:
     """DoWhy's identified-and-estimated ATE of ``treatment`` (bool column) on ``outcome``.
 
     ``context`` columns are categorical (DoWhy one-hot encodes them), ``co_routed``
-    0/1 floats.  ``effect_modifiers=[]``: DoWhy would otherwise read the co-routed
-    tools off the graph as effect modifiers and add ``T × Z`` interactions; the
-    fabnb estimand is the additive model.  Slow (about 0.5 s per call); used to check
-    the native estimator and to time DoWhy.
+    numeric (0/1 tools or continuous covariates).  ``effect_modifiers=[]``: DoWhy would
+    otherwise read the co-routed tools off the graph as effect modifiers and add
+    ``T × Z`` interactions; the fabnb estimand is the additive model.  ``method_params``
+    go to DoWhy's estimator (e.g. ``{"min_ps_score": 0.02, "max_ps_score": 0.98}`` for
+    fabnb's IPW clip).  DoWhy's ``ipw`` fits scikit-learn's ``LogisticRegression`` on the
+    adjustment set (L2, C = 1); its ``stratification`` cuts the fitted propensity, not the
+    covariates.  Slow (about 0.5 s per call); used to check the native estimators and to
+    time DoWhy.
     """
+    check_option("dowhy_effect", "method", method, _ESTIMATORS)
     model = _model(frame, treatment, outcome, context, co_routed)
     with _quiet():
         estimand = model.identify_effect(proceed_when_unidentifiable=False)
         estimate = model.estimate_effect(estimand, method_name=_ESTIMATORS[method],
-                                         target_units="ate", effect_modifiers=[])
+                                         target_units="ate", effect_modifiers=[],
+                                         method_params=method_params)
     return float(estimate.value)
 
 
@@ -122,6 +130,7 @@ def dowhy_refute(frame: pd.DataFrame, treatment: str, outcome: str, context, co_
     Returns the same keys as :func:`fabnb.causal.estimate.refute`: mean new effects and
     DoWhy's placebo p-value.
     """
+    check_option("dowhy_refute", "method", method, _ESTIMATORS)
     model = _model(frame, treatment, outcome, context, co_routed)
     with _quiet():
         estimand = model.identify_effect(proceed_when_unidentifiable=False)

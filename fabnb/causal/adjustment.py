@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._params import Integral, Interval, Real, check_params
+
 
 def within_strata_correlation(indicators: np.ndarray, strata: np.ndarray) -> np.ndarray:
     """Correlation matrix of the indicators after removing their stratum means."""
@@ -43,6 +45,9 @@ def within_strata_correlation(indicators: np.ndarray, strata: np.ndarray) -> np.
 def co_routed(indicators: np.ndarray, steps: np.ndarray, strata: np.ndarray,
               threshold: float = 0.5, max_tools: int = 5) -> list[np.ndarray]:
     """Column indices of the co-routed tools to adjust for, one array per candidate."""
+    check_params("co_routed", {"threshold": [Interval(Real, 0, None, closed="left")],
+                               "max_tools": [Interval(Integral, 0, None, closed="left")]},
+                 {"threshold": threshold, "max_tools": max_tools})
     corr = np.abs(within_strata_correlation(indicators, strata))
     steps = np.asarray(steps)
     chosen = []

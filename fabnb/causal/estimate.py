@@ -19,16 +19,28 @@ each candidate needs, for all replicates in one matrix product; then with ``N = 
 The denominator is the weighted residual sum of squares of ``T`` given the nuisance; if
 it vanishes ``T`` is aliased with the adjustment set (not identifiable).
 
-**stratification** -- strata ``s`` = routing stratum × pattern of (binarised) ``Z``;
-``τ = Σ_s n_s (ȳ₁ₛ − ȳ₀ₛ) / Σ_s n_s`` over the strata holding both arms.
+**stratification** -- cells ``s`` = routing stratum × levels of every adjustment column:
+a 0/1 column (a co-routed tool) enters with its two values; any other column is
+continuous and is cut at its full-sample quantiles into ``n_quantiles`` equal-count
+bins (default :data:`N_QUANTILES` = 5, which removes about 90 % of the bias of a
+confounder acting linearly, Cochran 1968; more bins remove more but leave fewer cells
+with both arms).  ``τ = Σ_s n_s (ȳ₁ₛ − ȳ₀ₛ) / Σ_s n_s`` over the cells holding both arms.
 
-**ipw** -- Hajek inverse-probability weighting with the saturated propensity
-``e_s = n₁ₛ / n_s`` of those strata, clipped to ``[clip, 1 − clip]``::
+**ipw** -- Hajek inverse-probability weighting with a logistic propensity model on the
+whole adjustment set, ``logit e = α_c + xᵀβ``: one intercept per cell ``c`` (routing
+stratum × pattern of the 0/1 columns, i.e. saturated in the discrete part) and a slope
+for every continuous column (standardised), fitted by maximum likelihood (Newton, the
+cell intercepts absorbed by a Schur complement, vectorised over replicates).  Without
+continuous columns the fit is the cell share ``e_c = n₁c / n_c``.  Propensities are
+clipped to ``[clip, 1 − clip]`` (weights at most ``1 / clip``); the wafers outside that
+range -- weak overlap: exploding weights, or arms a covariate separates -- are counted
+and reported (``return_trimmed``, or a warning)::
 
     τ = Σ w T y / e / Σ w T / e − Σ w (1−T) y / (1−e) / Σ w (1−T) / (1−e)
 
-(without clipping it equals stratification; the clip bounds the weight of a stratum
-where the tool is almost always or almost never used).
+Only wafers of cells holding both arms take part (elsewhere the propensity is 0 or 1 and
+there is nothing to compare: see :mod:`.positivity`); on 0/1 columns without clipping,
+IPW equals stratification.
 
 Example
 -------
@@ -43,14 +55,22 @@ Example
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
-from scipy import sparse
+from scipy.special import expit, logit
 from tqdm.auto import tqdm
 
+from .._params import Integral, Interval, Real, check_option, check_params
+from ..errors import FabDataError
 from .positivity import stratum_matrix
 
 METHODS = ("regression", "ipw", "stratification")
 ALIAS_TOL = 1e-8
+#: Equal-count bins of a continuous adjustment column for stratification.
+N_QUANTILES = 5
+#: IPW propensities are clipped to [CLIP, 1 - CLIP] (weights at most 1 / CLIP).
+CLIP = 0.02
 
 
 def bootstrap_weights(n: int, n_bootstrap: int, seed) -> np.ndarray:
@@ -59,12 +79,24 @@ def bootstrap_weights(n: int, n_bootstrap: int, seed) -> np.ndarray:
     >>> bootstrap_weights(5, 2, seed=0).sum(axis=1).tolist()
     [5.0, 5.0]
     """
+    check_params("bootstrap_weights", {"n": [Interval(Integral, 1, None, closed="left")],
+                                       "n_bootstrap": [Interval(Integral, 1, None, closed="left")]},
+                 {"n": n, "n_bootstrap": n_bootstrap})
     rng = np.random.default_rng(seed)
     draws = rng.integers(0, n, size=(n_bootstrap, n))
     return np.stack([np.bincount(d, minlength=n) for d in draws]).astype(float)
 
 
 RIDGE = 1e-10
+
+
+def _ridged(gram: np.ndarray) -> np.ndarray:
+    """``gram + RIDGE × mean diagonal × I`` over the last two axes (the identity where the
+    diagonal is all zero: an all-zero block, e.g. a column absent from a replicate, then
+    solves to zero instead of raising)."""
+    mean_diag = np.einsum("...ii->...", gram) / gram.shape[-1]
+    ridge = np.where(mean_diag > 0, RIDGE * mean_diag, 1.0)
+    return gram + ridge[..., None, None] * np.eye(gram.shape[-1])
 
 
 def _plan(targets, adjust, y_col):
@@ -102,10 +134,7 @@ def _fwl(entries, group):
     denom, numer = g_tt, entries[:, group["ty"]]
     if g_tn.shape[-1]:
         g_nn = entries[:, group["nn"]]  # (B, g, q, q)
-        q = g_nn.shape[-1]
-        ridge = RIDGE * np.maximum(np.einsum("bgii->bg", g_nn) / q, 1e-300)
-        g_nn = g_nn + ridge[..., None, None] * np.eye(q)
-        sol = np.linalg.solve(g_nn, np.stack([g_tn, g_ny], axis=-1))  # (B, g, q, 2)
+        sol = np.linalg.solve(_ridged(g_nn), np.stack([g_tn, g_ny], axis=-1))  # (B, g, q, 2)
         denom = denom - np.einsum("bgq,bgq->bg", g_tn, sol[..., 0])
         numer = numer - np.einsum("bgq,bgq->bg", g_tn, sol[..., 1])
     scale = np.maximum(g_tt, 1e-300)
@@ -123,7 +152,7 @@ def regression_effects(y, strata, columns, targets, adjust, weights=None, progre
     an all-zero co-routed column (absent from a replicate) solvable.
 
     >>> T = np.array([[0.], [0.], [1.], [1.]])
-    >>> regression_effects(np.array([1., 1., 3., 3.]), np.zeros(4, int), T, [0], [[]]).tolist()
+    >>> regression_effects(np.array([1., 1., 3., 3.]), np.zeros(4, int), T, [0], [[]]).round(12).tolist()
     [[2.0]]
     """
     y = np.asarray(y, dtype=float)
@@ -155,61 +184,168 @@ def regression_effects(y, strata, columns, targets, adjust, weights=None, progre
     return (out, alias) if return_alias else out
 
 
-def _strata(base: np.ndarray, columns: np.ndarray, adjust: np.ndarray) -> np.ndarray:
-    """Routing stratum x pattern of the adjusted columns (binarised at 0.5)."""
-    bits = (columns[:, adjust] > 0.5).astype(np.int64) if len(adjust) else np.zeros((base.size, 0), int)
-    return base * (2 ** len(adjust)) + bits @ (2 ** np.arange(len(adjust), dtype=np.int64))
+def _cells(base: np.ndarray, columns: np.ndarray, binary: np.ndarray, binned=()) -> np.ndarray:
+    """Cell code of every wafer: routing stratum × 0/1 columns × quantile bins (mixed radix)."""
+    cells = np.unique(base, return_inverse=True)[1].ravel()
+    for level in [columns[:, j].astype(np.int64) for j in binary] + list(binned):
+        radix = int(level.max()) + 1
+        if cells.max() > np.iinfo(np.int64).max // (2 * radix):  # many columns: renumber first
+            cells = np.unique(cells, return_inverse=True)[1].ravel()
+        cells = cells * radix + level
+    return cells
 
 
-def _strata_effect(y, t, one_hot, weights, method, clip):
-    """Stratification / IPW effect for each weight row; one candidate."""
-    wt, wc = weights * t, weights * (1 - t)
-    n1, n0 = (one_hot.T @ wt.T).T, (one_hot.T @ wc.T).T  # (B, S)
-    s1, s0 = (one_hot.T @ (wt * y).T).T, (one_hot.T @ (wc * y).T).T
-    mixed = (n1 > 0) & (n0 > 0)
-    size = np.where(mixed, n1 + n0, 0.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        m1, m0 = np.where(mixed, s1 / n1, 0.0), np.where(mixed, s0 / n0, 0.0)
-        if method == "stratification":
-            return (size * (m1 - m0)).sum(axis=1) / size.sum(axis=1)
-        e = np.clip(n1 / np.where(mixed, n1 + n0, 1.0), clip, 1 - clip)
-        w1, w0 = np.where(mixed, n1 / e, 0.0), np.where(mixed, n0 / (1 - e), 0.0)
-        return (w1 * m1).sum(axis=1) / w1.sum(axis=1) - (w0 * m0).sum(axis=1) / w0.sum(axis=1)
+def quantile_bins(x: np.ndarray, n_quantiles: int = N_QUANTILES) -> np.ndarray:
+    """Equal-count bin (0..n_quantiles−1) of every value, cut at the sample quantiles.
+
+    >>> quantile_bins(np.arange(10.0), 5).tolist()
+    [0, 0, 1, 1, 2, 2, 3, 3, 4, 4]
+    """
+    edges = np.quantile(x, np.linspace(0, 1, n_quantiles + 1)[1:-1])
+    return np.searchsorted(edges, x, side="right")
+
+
+def _cell_sums(cells: np.ndarray, n_cells: int, values: np.ndarray) -> np.ndarray:
+    """Per-cell sums of every row of ``values`` (B, n[, q]) → (B, S[, q])."""
+    rows, tail = values.shape[0], values.shape[2:]
+    flat = cells[None, :] + n_cells * np.arange(rows)[:, None]  # (B, n) bin of every entry
+    if tail:
+        flat = (flat[..., None] * tail[0] + np.arange(tail[0])).ravel()
+        return np.bincount(flat, values.ravel(), rows * n_cells * tail[0]).reshape(rows, n_cells, -1)
+    return np.bincount(flat.ravel(), values.ravel(), rows * n_cells).reshape(rows, n_cells)
+
+
+def propensity(t, cells, x, weights, max_iter=100, tol=1e-10):
+    """Logistic propensity ``P(T=1 | cell, x) = expit(α_cell + xᵀβ)``, ML per weight row.
+
+    ``cells`` (n,) integer cell of every wafer, ``x`` (n, q) continuous covariates,
+    ``weights`` (B, n).  Newton-Raphson on the weighted log-likelihood from the cell
+    shares; the Hessian's cell block is diagonal, so each step solves only the q × q
+    Schur complement ``(H_ββ − H_βα H_αα⁻¹ H_αβ) Δβ = g_β − H_βα H_αα⁻¹ g_α``, then
+    ``Δα = H_αα⁻¹ (g_α − H_αβ Δβ)``.  Steps are capped at 5 on the logit scale, so a
+    separated fit creeps towards 0 or 1 (where the caller clips) instead of overflowing.
+    Without covariates the ML fit is the cell share ``n₁c / n_c``.  Returns ``e`` (B, n)
+    and ``mixed`` (B, n): the wafer's cell holds both arms in that row (elsewhere ``e``
+    is 0 or 1 and the wafer takes no part).
+
+    >>> t = np.array([0., 1., 0., 1., 1., 1.])
+    >>> e, mixed = propensity(t, np.array([0, 0, 0, 0, 1, 1]), np.zeros((6, 0)), np.ones((1, 6)))
+    >>> e.round(2).tolist(), mixed.tolist()
+    ([[0.5, 0.5, 0.5, 0.5, 1.0, 1.0]], [[True, True, True, True, False, False]])
+    """
+    cells = np.unique(cells, return_inverse=True)[1].ravel()
+    n_cells = int(cells.max()) + 1
+    n1, n = _cell_sums(cells, n_cells, weights * t), _cell_sums(cells, n_cells, weights)
+    share = n1 / np.where(n > 0, n, 1.0)
+    mixed_cell = (n1 > 0) & (n1 < n)
+    mixed = mixed_cell[:, cells]
+    if x.shape[1] == 0:
+        return share[:, cells], mixed
+    spread = x.std(axis=0)
+    x = (x - x.mean(axis=0)) / np.where(spread > 0, spread, 1.0)  # slopes on one scale
+    w = weights * mixed
+    alpha = logit(np.where(mixed_cell, share, 0.5))
+    beta = np.zeros((len(w), x.shape[1]))
+    for _ in range(max_iter):
+        p = expit(alpha[:, cells] + beta @ x.T)
+        v, r = w * p * (1 - p), w * (t - p)
+        d, g_alpha, g_beta = _cell_sums(cells, n_cells, v), _cell_sums(cells, n_cells, r), r @ x
+        cross = _cell_sums(cells, n_cells, v[:, :, None] * x)  # H_αβ (B, S, q)
+        d_inv = np.where(d > 0, 1.0 / np.where(d > 0, d, 1.0), 0.0)
+        schur = np.einsum("bi,ij,ik->bjk", v, x, x) - np.einsum("bsj,bs,bsk->bjk", cross, d_inv, cross)
+        rhs = g_beta - np.einsum("bsj,bs->bj", cross, d_inv * g_alpha)
+        step_beta = np.linalg.solve(_ridged(schur), rhs[..., None])[..., 0]
+        step_alpha = d_inv * (g_alpha - np.einsum("bsj,bj->bs", cross, step_beta))
+        size = np.maximum(np.abs(step_alpha).max(axis=1), np.abs(step_beta).max(axis=1))
+        scale = np.minimum(1.0, 5.0 / np.maximum(size, 1e-300))[:, None]
+        alpha, beta = alpha + scale * step_alpha, beta + scale * step_beta
+        if size.max() < tol:
+            break
+    return expit(alpha[:, cells] + beta @ x.T), mixed
+
+
+def _strata_effect(y, t, cells, x, weights, clip):
+    """Hajek IPW effect (B,) and count of wafers with a clipped propensity (B,); one candidate."""
+    e, mixed = propensity(t, cells, x, weights)
+    w = weights * mixed
+    # outside [clip, 1 − clip] overlap is weak: weights explode (treated e → 0, untreated
+    # e → 1) or the arms barely meet (a separating covariate drives e to 0 and 1)
+    trimmed = ((w > 0) & ((e < clip) | (e > 1 - clip))).sum(axis=1)
+    e = np.clip(np.where(mixed, e, 0.5), clip, 1 - clip)  # outside mixed cells w = 0
+    w1, w0 = w * t / e, w * (1 - t) / (1 - e)
+    with np.errstate(invalid="ignore", divide="ignore"):  # no mixed cell: NaN, flagged by positivity
+        return (w1 @ y) / w1.sum(axis=1) - (w0 @ y) / w0.sum(axis=1), trimmed
 
 
 def strata_effects(y, strata, columns, targets, adjust, weights=None, method="stratification",
-                   clip=0.02, progress=False):
-    """Stratification or IPW effects, shape (B, K) (see module docstring).
+                   clip=CLIP, n_quantiles=N_QUANTILES, progress=False):
+    """Stratification or IPW effects (B, K) and counts of wafers with a clipped propensity
+    (B, K) (see module docstring).
+
+    Stratification is computed as IPW with the unclipped cell shares over the cells
+    including the quantile bins (the two are algebraically equal), so it never clips.
 
     >>> T = np.array([[0.], [1.], [0.], [1.]]); s = np.array([0, 0, 1, 1])
-    >>> strata_effects(np.array([1., 2., 5., 7.]), s, T, [0], [[]]).tolist()
-    [[1.5]]
+    >>> tau, trimmed = strata_effects(np.array([1., 2., 5., 7.]), s, T, [0], [[]])
+    >>> tau.round(12).tolist(), trimmed.tolist()
+    ([[1.5]], [[0]])
     """
     y = np.asarray(y, dtype=float)
     weights = np.ones((1, y.size)) if weights is None else np.atleast_2d(weights)
     out = np.empty((len(weights), len(targets)))
+    trimmed = np.zeros((len(weights), len(targets)), dtype=np.int64)
+    stratify = method == "stratification"
+    indicator = ((columns == 0) | (columns == 1)).all(axis=0)  # 0/1 columns; the rest is continuous
     for k in tqdm(range(len(targets)), desc=method, disable=not progress, leave=False):
         adj = np.asarray(adjust[k], dtype=np.int64)
-        one_hot = sparse.csc_matrix(stratum_matrix(_strata(strata, columns, adj)))
-        out[:, k] = _strata_effect(y, columns[:, targets[k]], one_hot, weights, method, clip)
-    return out
+        binary, continuous = adj[indicator[adj]], adj[~indicator[adj]]
+        binned = [quantile_bins(columns[:, j], n_quantiles) for j in continuous] if stratify else []
+        cells = _cells(strata, columns, binary, binned)
+        x = np.zeros((y.size, 0)) if stratify else columns[:, continuous]
+        out[:, k], trimmed[:, k] = _strata_effect(y, columns[:, targets[k]], cells, x, weights,
+                                                  0.0 if stratify else clip)
+    return out, trimmed
 
 
-def effects(method, y, strata, columns, targets, adjust, weights=None, progress=False):
-    """Dispatch to :func:`regression_effects` or :func:`strata_effects`, shape (B, K).
+def effects(method, y, strata, columns, targets, adjust, weights=None, progress=False, *,
+            clip=CLIP, n_quantiles=N_QUANTILES, return_trimmed=False):
+    """Backdoor-adjusted effects (B, K) of ``columns[:, targets[k]]`` given the integer
+    ``strata`` and ``columns[:, adjust[k]]``, by ``method`` (see module docstring).
+
+    Adjustment columns may be 0/1 indicators or continuous; none is dropped.  ``clip``
+    bounds the IPW propensity, ``n_quantiles`` is the number of bins of a continuous
+    column for stratification.  With ``return_trimmed`` also returns the (B, K) count of
+    wafers whose IPW propensity was clipped; otherwise clipping is reported by a warning.
 
     >>> T = np.array([[0.], [1.], [0.], [1.]])
     >>> effects("ipw", np.array([1., 2., 5., 7.]), np.array([0, 0, 1, 1]), T, [0], [[]]
     ...         ).round(2).tolist()
     [[1.5]]
     """
-    if method not in METHODS:
-        from ..errors import FabDataError
-
-        raise FabDataError(f"method={method!r}; choose one of {METHODS}")
+    check_option("effects", "method", method, METHODS)
+    check_params("effects", {"clip": [Interval(Real, 0, 0.5, closed="left")],
+                             "n_quantiles": [Interval(Integral, 2, None, closed="left")]},
+                 {"clip": clip, "n_quantiles": n_quantiles})
+    y, columns = np.asarray(y, dtype=float), np.asarray(columns, dtype=float)
+    bad = ~np.isfinite(np.column_stack([y, columns])).all(axis=0)
+    if bad.any():
+        where = ["y" if j == 0 else f"column {j - 1}" for j in np.flatnonzero(bad)]
+        raise FabDataError(f"effects: non-finite values in {', '.join(where[:10])}; "
+                           "drop or impute those wafers first")
     if method == "regression":
-        return regression_effects(y, strata, columns, targets, adjust, weights, progress)
-    return strata_effects(y, strata, columns, targets, adjust, weights, method, progress=progress)
+        out = regression_effects(y, strata, columns, targets, adjust, weights, progress)
+        trimmed = np.zeros(out.shape, dtype=np.int64)
+    else:
+        out, trimmed = strata_effects(y, strata, columns, targets, adjust, weights, method,
+                                      clip, n_quantiles, progress)
+    if return_trimmed:
+        return out, trimmed
+    if trimmed.any():
+        warnings.warn(f"ipw: propensity of up to {int(trimmed.max())} wafer(s) per candidate outside "
+                      f"[{clip}, {1 - clip}] (weak overlap), clipped: weights capped at {1 / clip:.3g}, "
+                      f"in {int(trimmed.any(axis=1).sum())} of {len(trimmed)} weight row(s); pass "
+                      "return_trimmed=True for the counts", UserWarning, stacklevel=2)
+    return out
 
 
 def refute(method, y, strata, columns, target, adjust, effect, n_simulations=50,
@@ -217,10 +353,12 @@ def refute(method, y, strata, columns, target, adjust, effect, n_simulations=50,
     """Native versions of DoWhy's placebo, random-common-cause and data-subset refuters.
 
     Placebo: the treatment column is randomly permuted; random common cause: an
-    independent N(0, 1) column (a fair coin for strata methods) joins the adjustment
-    set; data subset: a random ``subset_fraction`` of the wafers.  Each is repeated
-    ``n_simulations`` times in one vectorised call.  Returns the mean new effects and
-    the placebo p-value ``(1 + #{|placebo| ≥ |effect|}) / (1 + n_simulations)``.
+    independent N(0, 1) column (a fair coin for strata methods: one more binary split of
+    the cells, where a continuous column would cut each into ``n_quantiles``) joins the
+    adjustment set; data subset: a random ``subset_fraction`` of the wafers.  Each is
+    repeated ``n_simulations`` times in one vectorised call.  Returns the mean new
+    effects and the placebo p-value ``(1 + #{|placebo| ≥ |effect|}) / (1 + n_simulations)``.
+    IPW clipping is reported with the estimate being refuted, not again here.
 
     >>> rng = np.random.default_rng(1); t = (rng.random(300) < .5).astype(float)
     >>> y = -0.1 * t + rng.normal(0, 0.01, 300)
@@ -229,6 +367,10 @@ def refute(method, y, strata, columns, target, adjust, effect, n_simulations=50,
     >>> abs(r["placebo_effect"]) < 0.01, r["placebo_p"] < 0.1, round(r["subset_effect"], 2)
     (True, True, -0.1)
     """
+    check_option("refute", "method", method, METHODS)
+    check_params("refute", {"n_simulations": [Interval(Integral, 1, None, closed="left")],
+                            "subset_fraction": [Interval(Real, 0, 1, closed="right")]},
+                 {"n_simulations": n_simulations, "subset_fraction": subset_fraction})
     rng = np.random.default_rng(seed)
     n, sims = y.size, n_simulations
     adjust = np.asarray(adjust, dtype=np.int64)
@@ -239,11 +381,12 @@ def refute(method, y, strata, columns, target, adjust, effect, n_simulations=50,
     own = np.arange(1, base.shape[1])
     targets = [0] + [base.shape[1] + s for s in range(sims)] + [0] * sims
     adj = [own] + [own] * sims + [np.append(own, base.shape[1] + sims + s) for s in range(sims)]
-    main = effects(method, y, strata, cols, targets, adj)[0]
+    main = effects(method, y, strata, cols, targets, adj, return_trimmed=True)[0][0]
     keep = np.zeros((sims, n))
     for s in range(sims):
         keep[s, rng.choice(n, size=round(subset_fraction * n), replace=False)] = 1.0
-    subset = effects(method, y, strata, cols, [0], [own], weights=keep)[:, 0]
+    subset = effects(method, y, strata, cols, [0], [own], weights=keep,
+                     return_trimmed=True)[0][:, 0]
     placebo_effects = main[1:1 + sims]
     exceed = np.sum(np.abs(placebo_effects) >= abs(effect))
     return {"placebo_effect": float(np.nanmean(placebo_effects)),

@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .._params import Integral, Interval, check_params
 from ..errors import FabFitError
 
 
@@ -35,14 +36,18 @@ def to_split_lot(ranking: pd.DataFrame, top: int = 3, **design_kwargs) -> pd.Dat
     """
     from ..doe import split_lot_design
 
-    needed = {"step", "tool", "effect", "identifiable"}
+    check_params("to_split_lot", {"top": [Interval(Integral, 1, None, closed="left")]}, {"top": top})
+    needed = {"step", "tool", "effect", "identifiable", "degenerate"}
     if not needed <= set(ranking.columns):
         raise FabFitError(f"ranking lacks column(s) {sorted(needed - set(ranking.columns))}; "
                           "pass the output of fabnb.causal.killer_tools")
-    usable = ranking[ranking["identifiable"].astype(bool) & ranking["effect"].notna()]
+    # a degenerate candidate's effect is rounding noise: nothing to confirm
+    usable = ranking[ranking["identifiable"].astype(bool) & ~ranking["degenerate"].astype(bool)
+                     & ranking["effect"].notna()]
     suspects = usable.drop_duplicates("step").head(top)
     if suspects.empty:
-        raise FabFitError("no identifiable candidate in the ranking to confirm")
+        raise FabFitError("no identifiable, testable candidate in the ranking to confirm "
+                          "(see the columns 'identifiable' and 'degenerate')")
     worse = ranking.attrs.get("causal", {}).get("worse", "lower")
     reference = {}
     for step in suspects["step"]:

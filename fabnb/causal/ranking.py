@@ -25,14 +25,31 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
-from ..errors import FabDataError, FabFitError
+from .._params import Integral, Interval, Real, StrOptions, check_option, check_params
 from . import _dowhy
 from .adjustment import co_routed
-from .estimate import METHODS, bootstrap_weights, effects, refute, regression_effects
+from .estimate import CLIP, METHODS, bootstrap_weights, effects, refute, regression_effects
 from .positivity import positivity
 from .table import WaferTable, wafer_table
 
 REFUTE_COLUMNS = ("placebo_effect", "placebo_p", "random_cause_effect", "subset_effect")
+WORSE = ("lower", "higher")
+#: A bootstrap se at most this share of max |y| is rounding noise, not sampling noise.
+ROUNDING = 1e-10
+KILLER_TOOLS_PARAMS = {
+    "method": [StrOptions(set(METHODS))],
+    "n_bootstrap": [Interval(Integral, 20, None, closed="left")],
+    "refute_top": [Interval(Integral, 0, None, closed="left")],
+    "refute_with": [StrOptions({"native", "dowhy"})],
+    "n_simulations": [Interval(Integral, 1, None, closed="left")],
+    "co_routing_threshold": [Interval(Real, 0, None, closed="left")],
+    "max_co_routed": [Interval(Integral, 0, None, closed="left")],
+    "identify": [StrOptions({"dowhy", "graph"})],
+    "worse": [StrOptions(set(WORSE))],
+    "alpha": [Interval(Real, 0, 1, closed="neither")],
+    "n_periods": [Interval(Integral, 1, None, closed="left")],
+    "progress": ["boolean"],
+}
 
 
 def _naive(table: WaferTable) -> np.ndarray:
@@ -65,6 +82,7 @@ def naive_ranking(ds, response="yield", steps=None, worse="lower") -> pd.DataFra
     >>> naive_ranking(fabnb.synth.fab("small", seed=0))["rank"].iloc[0]
     np.int64(1)
     """
+    check_option("naive_ranking", "worse", worse, WORSE)
     table = ds if isinstance(ds, WaferTable) else wafer_table(ds, response, steps, None)
     frame = _base(table)
     treated = table.indicators.astype(bool)
@@ -92,6 +110,8 @@ def importance_ranking(ds, response="yield", steps=None, confounders="auto", see
     """
     from sklearn.ensemble import GradientBoostingRegressor
 
+    check_params("importance_ranking", {"n_estimators": [Interval(Integral, 1, None, closed="left")]},
+                 {"n_estimators": n_estimators})
     table = ds if isinstance(ds, WaferTable) else wafer_table(ds, response, steps, confounders)
     features = np.column_stack([table.indicators, table.context_dummies()[:, 1:]])
     model = GradientBoostingRegressor(n_estimators=n_estimators, max_depth=3, learning_rate=0.05,
@@ -137,6 +157,41 @@ def dowhy_frame(table: WaferTable, k: int, adjust) -> tuple[pd.DataFrame, list[s
     return frame, context, co
 
 
+def _at_rounding_level(table: WaferTable, strata: np.ndarray, se: np.ndarray,
+                       ok: np.ndarray) -> np.ndarray:
+    """Candidates whose effect cannot be tested, with a warning: the response is constant
+    within every routing stratum (every adjusted effect is 0; the bootstrap sees only
+    rounding, amplified by ill-conditioned replicates), or the candidate's bootstrap se is
+    rounding noise, ``se ≤ ROUNDING × max|y|`` (every replicate gives the same effect: an
+    adjustment set that leaves no residual degrees of freedom, or a noiseless response)."""
+    tol = ROUNDING * float(np.abs(table.y).max())
+    _, ids = np.unique(strata, return_inverse=True)
+    within = table.y - (np.bincount(ids, table.y) / np.bincount(ids))[ids]
+    flat_response = np.abs(within).max() <= tol
+    flat = ok & (flat_response | (se <= tol))
+    if flat.any():
+        names = ", ".join(table.candidates["tool"].to_numpy()[flat][:5]) + (", ..." if flat.sum() > 5 else "")
+        why = (f"the response is constant ({table.y[0]:.6g}) on all {table.y.size} wafers"
+               if np.ptp(table.y) <= tol else "the response does not vary within the routing strata"
+               if flat_response else "their bootstrap se is at the rounding level of the "
+               f"response (<= {ROUNDING:g} x max|y|): every replicate gives the same effect "
+               "(a saturated adjustment set or a noiseless response), nothing to test it against")
+        warnings.warn(f"{int(flat.sum())} candidate(s) cannot be tested: {why}; they get no p- or "
+                      f"q-value and are no discovery (column 'degenerate'): {names}",
+                      UserWarning, stacklevel=3)
+    return flat
+
+
+def _warn_clipped(trimmed: np.ndarray, ok: np.ndarray) -> None:
+    """Say how many wafers had their IPW propensity clipped (column ``trimmed``)."""
+    hit = ok & (trimmed > 0)
+    if hit.any():
+        warnings.warn(f"ipw: {int(hit.sum())} candidate(s) have wafers with a propensity outside "
+                      f"[{CLIP}, {1 - CLIP}] (weak overlap; {int(trimmed[hit].sum())} wafer-candidate "
+                      f"pairs), clipped: weights capped at {1 / CLIP:.3g}; see column 'trimmed'",
+                      UserWarning, stacklevel=3)
+
+
 def _wafer_sd(table: WaferTable) -> float:
     """Within-lot standard deviation of the response (for split-lot power)."""
     centred = table.y - pd.Series(table.y).groupby(table.lot).transform("mean").to_numpy()
@@ -171,12 +226,18 @@ def killer_tools(ds, response="yield", steps=None, confounders="auto", method="r
     Returns
     -------
     DataFrame sorted by harm: harmful candidates significant at FDR ``alpha`` first, then
-    the other identifiable ones, each by adjusted effect; non-identifiable last.  ``step, tool, n_wafers, n_lots,
-    naive, effect, se, ci_low, ci_high, p_value, q_value, identifiable, overlap,
-    n_mixed_strata, adjusted_for, naive_rank`` and the refutation columns
+    the other identifiable ones, each by adjusted effect; non-identifiable last.  ``step,
+    tool, n_wafers, n_lots, naive, effect, se, ci_low, ci_high, p_value, q_value,
+    identifiable, degenerate, trimmed, overlap, n_mixed_strata, adjusted_for, naive_rank``
+    and the refutation columns
     ``placebo_effect, placebo_p, random_cause_effect, subset_effect, refutation_ok``
-    (NaN/None below the top).  ``attrs["causal"]`` records the inputs, the excluded
-    wafer counts and ``wafer_sd`` (within-lot response SD).
+    (NaN/None below the top).  ``degenerate``: the response is constant within every
+    routing stratum (e.g. the same yield on every wafer) or the bootstrap se is at its
+    rounding level (``se ≤ 1e-10 × max|y|``), so the z test is meaningless: no p- or
+    q-value, never a discovery (with a warning).  ``trimmed``: wafers whose IPW
+    propensity fell outside ``[0.02, 0.98]`` (weak overlap) and was clipped, capping
+    weights at 50 (with a warning; 0 for the other methods).  ``attrs["causal"]`` records the inputs, the excluded wafer counts and
+    ``wafer_sd`` (within-lot response SD).
 
     Example
     -------
@@ -186,14 +247,12 @@ def killer_tools(ds, response="yield", steps=None, confounders="auto", method="r
     >>> r["tool"].str[:3].isin(["S14", "S22"]).all()
     np.True_
     """
-    if method not in METHODS:
-        raise FabDataError(f"method={method!r}; choose one of {METHODS}")
-    if worse not in ("lower", "higher") or identify not in ("dowhy", "graph") or \
-            refute_with not in ("native", "dowhy"):
-        raise FabDataError("worse must be 'lower'/'higher', identify 'dowhy'/'graph', "
-                           "refute_with 'native'/'dowhy'")
-    if n_bootstrap < 20:
-        raise FabFitError(f"n_bootstrap={n_bootstrap} is too few for a CI; use >= 20")
+    check_params("killer_tools", KILLER_TOOLS_PARAMS, {
+        "method": method, "n_bootstrap": n_bootstrap, "refute_top": refute_top,
+        "refute_with": refute_with, "n_simulations": n_simulations,
+        "co_routing_threshold": co_routing_threshold, "max_co_routed": max_co_routed,
+        "identify": identify, "worse": worse, "alpha": alpha, "n_periods": n_periods,
+        "progress": progress})
     table = wafer_table(ds, response, steps, confounders, n_periods)
     strata = table.context_codes()
     columns = table.indicators
@@ -203,20 +262,25 @@ def killer_tools(ds, response="yield", steps=None, confounders="auto", method="r
     adjust, identified = _identified_adjustment(table, adjust, identify)
 
     point, alias = regression_effects(table.y, strata, columns, targets, adjust, return_alias=True)
+    trimmed = np.zeros_like(point, dtype=np.int64)
     if method != "regression":
-        point = effects(method, table.y, strata, columns, targets, adjust)
-    point = point[0]
+        point, trimmed = effects(method, table.y, strata, columns, targets, adjust, return_trimmed=True)
+    point, trimmed = point[0], trimmed[0]
     overlap = positivity(columns, strata)
     ok = identified & overlap["identifiable"].to_numpy() & (alias > 1e-6) & np.isfinite(point)
 
     boot = effects(method, table.y, strata, columns, targets, adjust,
-                   weights=bootstrap_weights(table.y.size, n_bootstrap, seed), progress=progress)
+                   weights=bootstrap_weights(table.y.size, n_bootstrap, seed), progress=progress,
+                   return_trimmed=True)[0]
     with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: not identifiable
         se = np.nanstd(boot, axis=0, ddof=1)
         low, high = np.nanpercentile(boot, [2.5, 97.5], axis=0)
         p_value = 2 * stats.norm.sf(np.abs(point) / se)
-    ok &= np.isfinite(se) & (se > 0)
+    ok &= np.isfinite(se)
+    degenerate = _at_rounding_level(table, strata, se, ok)
+    p_value = np.where(degenerate, np.nan, p_value)
+    _warn_clipped(trimmed, ok)
 
     frame = _base(table)
     naive_rank = np.empty(len(frame), dtype=np.int64)
@@ -226,10 +290,12 @@ def killer_tools(ds, response="yield", steps=None, confounders="auto", method="r
         effect=np.where(ok, point, np.nan), se=np.where(ok, se, np.nan),
         ci_low=np.where(ok, low, np.nan), ci_high=np.where(ok, high, np.nan),
         p_value=np.where(ok, p_value, np.nan), q_value=np.nan, identifiable=ok,
+        degenerate=degenerate, trimmed=trimmed,
         overlap=overlap["overlap"].to_numpy(), n_mixed_strata=overlap["n_mixed"].to_numpy(),
         adjusted_for=[",".join(tools[a]) for a in adjust], naive_rank=naive_rank)
-    if ok.any():
-        frame.loc[ok, "q_value"] = multipletests(frame.loc[ok, "p_value"], method="fdr_bh")[1]
+    tested = ok & ~degenerate
+    if tested.any():
+        frame.loc[tested, "q_value"] = multipletests(frame.loc[tested, "p_value"], method="fdr_bh")[1]
     harmful = np.sign(frame["effect"].to_numpy()) == (-1 if worse == "lower" else 1)
     tier = np.where(ok & harmful & (frame["q_value"].to_numpy() < alpha), 0, np.where(ok, 1, 2))
     order = np.lexsort((_harm_order(frame["effect"].to_numpy(), worse).argsort(), tier))
@@ -251,7 +317,8 @@ def _refute(frame, table, strata, adjust, method, top, refute_with, sims, seed):
         frame[name] = np.nan
     frame["refutation_ok"] = None
     index = {(s, t): k for k, (s, t) in enumerate(zip(table.candidates["step"], table.candidates["tool"]))}
-    for row in np.flatnonzero(frame["identifiable"].to_numpy())[:top]:
+    testable = frame["identifiable"].to_numpy() & ~frame["degenerate"].to_numpy()
+    for row in np.flatnonzero(testable)[:top]:
         k = index[(frame.at[row, "step"], frame.at[row, "tool"])]
         effect = frame.at[row, "effect"]
         if refute_with == "dowhy":

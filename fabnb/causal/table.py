@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .._params import Integral, Interval, check_params
 from ..errors import FabDataError, FabFitError
 
 #: Wafer coordinates that describe the routing context when present (``"auto"``).
@@ -157,6 +158,8 @@ def wafer_table(ds: xr.Dataset, response="yield", steps=None, confounders="auto"
     >>> t.candidates["tool"].str.startswith("S22").all()
     np.True_
     """
+    check_params("wafer_table", {"n_periods": [Interval(Integral, 1, None, closed="left")]},
+                 {"n_periods": n_periods})
     if not isinstance(ds, xr.Dataset) or "tool" not in ds or ds["tool"].dims != ("wafer", "step"):
         raise FabDataError("killer-tool analysis needs a Dataset with variable 'tool' (wafer, step)")
     all_steps = [str(s) for s in ds["step"].values]
