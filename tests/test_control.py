@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import fabnb.control as ctl
-from fabnb import FabDataError
+from fabnb.errors import FabParameterError
 from fabnb.control import (
     DoubleEWMAController,
     EWMAController,
@@ -168,22 +168,47 @@ def test_nan_measurements_are_skipped_and_counted():
     c = EWMAController(1.0, 0.0, 0.5)
     c.update(np.nan, 0.0)
     c.update(1.0, 0.0)
-    assert c.n_skipped_ == 1 and c.n_updates_ == 1 and c.intercept_[0] == 0.5
+    assert c.n_skipped_ == 1 and c.n_updates_ == 1
+    assert c.intercept_[0] == pytest.approx(0.5, rel=1e-12)
 
 
 @pytest.mark.parametrize(
-    "make, match",
+    "make, name, owner",
     [
-        (lambda: EWMAController(1.0, 0.0, lam=0.0), r"lam must be in \(0, 1\]"),
-        (lambda: EWMAController(1.0, 0.0, lam=1.5), r"lam must be in \(0, 1\]"),
-        (lambda: DoubleEWMAController(1.0, 0.0, 0.3, lam2=-0.1), "lam2"),
-        (lambda: EWMAController(0.0, 0.0, 0.3), "zero or singular"),
-        (lambda: PIDController(1, 1, 0, 0, limits=(1, -1)), "low <= high"),
-        (lambda: LinearProcess(gain=0.0), "non-zero"),
+        (lambda: EWMAController(1.0, 0.0, lam=0.0), "lam", "EWMAController"),
+        (lambda: EWMAController(1.0, 0.0, lam=1.5), "lam", "EWMAController"),
+        (lambda: DoubleEWMAController(1.0, 0.0, 0.3, lam2=-0.1), "lam2", "DoubleEWMAController"),
+        (lambda: EWMAController(0.0, 0.0, 0.3), "gain", "EWMAController"),  # zero or singular
+        (lambda: EWMAController([[1.0, 2.0], [2.0, 4.0]], [0.0, 0.0], 0.3), "gain", "EWMAController"),
+        # formerly accepted or foreign errors:
+        (lambda: EWMAController(1.0, np.nan, 0.3), "target", "EWMAController"),  # NaN recipes forever
+        (lambda: EWMAController(1.0, [1.0, 2.0, 3.0], 0.3), "target", "EWMAController"),  # numpy ValueError
+        (lambda: EWMAController(1.0, 0.0, 0.3, intercept=[0.0, 1.0]), "intercept", "EWMAController"),
+        (lambda: DoubleEWMAController(1.0, 0.0, drift=np.inf), "drift", "DoubleEWMAController"),
+        (lambda: EWMAController(1.0, 0.0, 0.3, feedforward="yes"), "feedforward", "EWMAController"),
+        (lambda: PIDController(1, 1, 0, 0, limits=(1, -1)), "limits", "PIDController"),
+        (lambda: PIDController(1, 1, 0, 0, limits=(0, np.nan)), "limits", "PIDController"),  # never clipped
+        (lambda: PIDController(1, 1, 0, 0, integral_limits=(5, 1)), "integral_limits", "PIDController"),
+        (lambda: PIDController(np.nan, 1, 0, 0), "kp", "PIDController"),
+        (lambda: LinearProcess(gain=0.0), "gain", "LinearProcess"),
+        (lambda: LinearProcess(noise_sd=-1.0), "noise_sd", "LinearProcess"),
+        (lambda: LinearProcess(ima_theta=1.0), "ima_theta", "LinearProcess"),
+        (lambda: VirtualMetrology(noise_sd=-0.1), "noise_sd", "VirtualMetrology"),  # numpy error later
+        (lambda: simulate(LinearProcess(), EWMAController(1.0, 0.0), 0), "n_runs", "simulate"),
+        (lambda: simulate(LinearProcess(), EWMAController(1.0, 0.0), 2.5), "n_runs", "simulate"),
+        (lambda: simulate(LinearProcess(), EWMAController(1.0, 0.0), 5, metrology_every=0),
+         "metrology_every", "simulate"),
+        (lambda: simulate(LinearProcess(), EWMAController(1.0, 0.0), 5, metrology_delay=-1),
+         "metrology_delay", "simulate"),
+        (lambda: simulate(LinearProcess(), "ewma", 5), "controller", "simulate"),
+        (lambda: ctl.ewma_drift_offset(0.1, lam=0.0), "lam", "ewma_drift_offset"),  # ZeroDivisionError
+        (lambda: ctl.stable_lambda_range(xi=0.0), "xi", "stable_lambda_range"),  # ZeroDivisionError
+        (lambda: ctl.minimum_variance_lambda(1.5), "ima_theta", "minimum_variance_lambda"),
     ],
 )
-def test_bad_input(make, match):
-    with pytest.raises(FabDataError, match=match):
+def test_bad_parameters_name_the_parameter(make, name, owner):
+    """#6: each rule declared once, checked up front, one exception type naming the parameter."""
+    with pytest.raises(FabParameterError, match=f"'{name}' parameter of {owner}"):
         make()
 
 

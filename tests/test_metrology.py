@@ -7,6 +7,7 @@ import statsmodels.api as sm
 import statsmodels.formula.api as smf
 
 from fabnb import FabDataError
+from fabnb.errors import FabParameterError
 from fabnb.metrology import apply_fleet_correction, fleet_match, gauge_rr, r2_ceiling
 
 # Montgomery, Introduction to Statistical Quality Control (6th ed., Wiley 2009), Example 8.7,
@@ -118,8 +119,25 @@ def test_r2_ceiling_is_the_oracle_r2_of_a_noisy_label():
     assert ceiling == pytest.approx(oracle_r2, abs=0.005)
     g = gauge_rr(_montgomery())
     assert r2_ceiling(g) == pytest.approx(1 - g.sigma2_grr / g.sigma2_total)
-    with pytest.raises(FabDataError):
-        r2_ceiling(0.3)
+
+
+@pytest.mark.parametrize("call, name, owner", [
+    (lambda: r2_ceiling(0.3), "label_variance", "r2_ceiling"),
+    (lambda: r2_ceiling(0.3, label_variance=0.0), "label_variance", "r2_ceiling"),
+    (lambda: r2_ceiling(-0.1, label_variance=1.0), "grr", "r2_ceiling"),  # was a ceiling of 1.1
+    (lambda: gauge_rr(_montgomery(), tolerance=-55.0), "tolerance", "gauge_rr"),  # was a negative P/T
+    (lambda: gauge_rr(_montgomery(), k=0.0), "k", "gauge_rr"),
+    (lambda: gauge_rr(_montgomery(), alpha=1.5), "alpha", "gauge_rr"),
+    (lambda: gauge_rr(_montgomery().to_numpy()), "df", "gauge_rr"),
+    (lambda: fleet_match(_fleet(np.random.default_rng(0), {"A": 0.0, "B": 1.0})[0], alpha=0.0),
+     "alpha", "fleet_match"),
+    (lambda: fleet_match(_fleet(np.random.default_rng(0), {"A": 0.0, "B": 1.0})[0], slope="yes"),
+     "slope", "fleet_match"),
+])
+def test_bad_parameters_name_the_parameter(call, name, owner):
+    """#6: one exception type for a parameter outside its rule, naming it."""
+    with pytest.raises(FabParameterError, match=f"'{name}' parameter of {owner}"):
+        call()
 
 
 def _fleet(rng, offsets, gains=None, n=60, sd=0.15):

@@ -6,6 +6,7 @@ import pytest
 
 import fabnb
 from fabnb import FabDataError
+from fabnb.errors import FabParameterError
 from fabnb.trace import (
     align_asof,
     estimate_clock_offsets,
@@ -194,3 +195,41 @@ def test_gaps_explained_by_state_except_the_simulated_data_loss(fab):
     assert set(explained["state"]) <= {"IDLE", "MAINTENANCE", "IDLE+MAINTENANCE"}
     assert (explained["state"].str.contains("MAINTENANCE")).sum() == (
         t["tool_state"]["state"] == "MAINTENANCE").sum()
+
+
+def test_bad_parameters_name_the_parameter(fab):
+    """#6: each option checked up front; one exception type naming it (formerly pandas'
+    MergeError, range()'s ValueError, or silently 3 ns for a bare number)."""
+    _, t, _ = fab
+    mes, trace = t["mes"], t["trace"]
+    stamps = pd.date_range("2026-01-01", periods=5, freq="1s", tz="UTC")
+    hf = pd.DataFrame({"timestamp": stamps, "value": np.arange(5.0)})
+    joined = fab_join(mes, trace, step="S22")
+    cases = [
+        (lambda: align_asof(hf, hf, direction="sideways"), "direction", "align_asof"),
+        (lambda: align_asof(hf, hf, tolerance="-1s"), "tolerance", "align_asof"),
+        (lambda: align_asof(hf, hf, tolerance=3), "tolerance", "align_asof"),  # 3 ns, not 3 s
+        (lambda: fab_join(mes, trace, step="S22", chunksize=0), "chunksize", "fab_join"),
+        (lambda: fab_join(mes, trace, step="S22", tolerance="soon"), "tolerance", "fab_join"),
+        (lambda: fab_join(mes, trace, step="S22", quality=1), "quality", "fab_join"),
+        (lambda: fab_join(mes, trace, step="S22", correct_clocks="yes"), "correct_clocks", "fab_join"),
+        (lambda: fab_join_stream(mes, [trace], offsets=None, tolerance="-5ms"), "tolerance",
+         "fab_join_stream"),  # raised on the call, not on the first chunk
+        (lambda: estimate_clock_offsets(mes, t["tool_state"], tolerance="0s"), "tolerance",
+         "estimate_clock_offsets"),
+        (lambda: estimate_clock_offsets(mes, t["tool_state"], block=7), "block", "estimate_clock_offsets"),
+        (lambda: fabnb.trace.tool_events(trace, max_gap="-5s"), "max_gap", "tool_events"),
+        (lambda: explain_gaps(trace, t["tool_state"], gap_factor=0.5), "gap_factor", "explain_gaps"),
+        (lambda: explain_gaps(trace, t["tool_state"], sample_period="0s"), "sample_period", "explain_gaps"),
+        (lambda: trace_features(joined, sample_period=-1.0), "sample_period", "trace_features"),
+        (lambda: trace_features(joined, sample_period="often"), "sample_period", "trace_features"),
+        (lambda: trace_features(joined, thresholds=[850.0]), "thresholds", "trace_features"),
+        (lambda: feature_matrix(trace_features(joined), stats=("mean", "meen")), "stats", "feature_matrix"),
+    ]
+    for call, name, owner in cases:
+        with pytest.raises(FabParameterError, match=f"'{name}' parameter of {owner}"):
+            call()
+    # a duration given as seconds still works where it is documented (trace_features)
+    f = trace_features(joined, sample_period=1.0)
+    assert f.attrs["sample_period_s"] == 1.0
+    assert trace_features(joined, sample_period="1s").attrs["sample_period_s"] == pytest.approx(1.0, rel=1e-12)

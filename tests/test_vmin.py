@@ -10,14 +10,18 @@ import pytest
 import statsmodels.formula.api as smf
 from scipy import stats
 from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from fabnb import FabDataError, FabFitError
+from fabnb.errors import FabParameterError
 from fabnb.vmin import (
     BiasAlignment,
     LinearVmin,
     RestrictedBiasAlignment,
     cfs_merit,
     cfs_select,
+    fit_vmin,
     study,
     vmin_frame,
 )
@@ -289,3 +293,123 @@ def test_class_probe_varying_within_a_wafer_is_named():
     z[5, 0] += 1.0  # row 5 belongs to wafer W0
     with pytest.raises(FabDataError, match="W0"):
         RestrictedBiasAlignment().fit(X, y, wafer, zone, z=z)
+
+
+# --- the parameter and fitted-state contract (#6) ------------------------------------
+
+@pytest.mark.parametrize("params, name", [
+    ({"solver": "fast"}, "solver"),
+    ({"eta": 0.0}, "eta"),
+    ({"eta": 1.5}, "eta"),
+    ({"tol": 0.0}, "tol"),
+    ({"tol": np.nan}, "tol"),
+    ({"max_iter": 0}, "max_iter"),
+    ({"max_iter": 2.5}, "max_iter"),
+    ({"class_probe": "E05"}, "class_probe"),  # a bare string would be read letter by letter
+])
+def test_rba_bad_parameters_name_the_parameter(params, name):
+    X, y, wafer, zone = _generated()
+    with pytest.raises(FabParameterError, match=f"'{name}' parameter of RestrictedBiasAlignment"):
+        RestrictedBiasAlignment(**params).fit(X, y, wafer, zone)
+
+
+def test_bad_options_of_the_vmin_functions_name_the_option(fab_small):
+    ds, truth = fab_small
+    frame = vmin_frame(ds, "dc_25", truth["vmin_features"])
+    X, y, _, _ = _generated()
+    cases = [
+        (lambda: fit_vmin(ds, "dc_25", truth["vmin_features"], model="svm"), "model", "fit_vmin"),
+        (lambda: vmin_frame(ds, "dc_25", missing="skip"), "missing", "vmin_frame"),
+        (lambda: frame.split(1.0), "train_fraction", "VminFrame.split"),
+        (lambda: cfs_select(X, y, search="exhaustive"), "search", "cfs_select"),
+        (lambda: cfs_select(X, y, max_stale=0), "max_stale", "cfs_select"),
+        (lambda: cfs_select(X, y, max_features=0), "max_features", "cfs_select"),
+        (lambda: study.rmse_table(ds, ["dc_25"], truth["vmin_features"], models=("LR", "GP")),
+         "models", "rmse_table"),  # was a KeyError
+        (lambda: study.rmse_table(ds, ["dc_25"], truth["vmin_features"], train_fraction=0.0),
+         "train_fraction", "rmse_table"),
+        (lambda: study.class_probe_r2_table(ds, ["dc_25"], truth["vmin_features"], held_out=1.0),
+         "held_out", "class_probe_r2_table"),
+        (lambda: study.new_wafer_table(ds, ["dc_125"], truth["vmin_features"], n_test_wafers=0),
+         "n_test_wafers", "new_wafer_table"),
+        (lambda: study.data_efficiency_table(ds, ["dc_25"], (0.75, 1.5), truth["vmin_features"]),
+         "train_fraction", "data_efficiency_table"),
+        (lambda: RestrictedBiasAlignment().fit(*frame.fit_args()).intra_shift("middle"), "base_zone",
+         r"RestrictedBiasAlignment.intra_shift"),
+        (lambda: BiasAlignment().fit(*frame.fit_args()).inter_shift("W99"), "base_wafer",
+         r"BiasAlignment.inter_shift"),
+    ]
+    for call, name, owner in cases:
+        with pytest.raises(FabParameterError, match=f"'{name}' parameter of {owner}"):
+            call()
+
+
+@pytest.mark.parametrize("model", [LinearVmin(), BiasAlignment(), RestrictedBiasAlignment()])
+def test_unfitted_use_raises_not_fitted(model):
+    X, _, wafer, zone = _generated()
+    with pytest.raises(NotFittedError):
+        model.predict(X, wafer, zone)
+    if isinstance(model, RestrictedBiasAlignment):
+        with pytest.raises(NotFittedError):  # was "fitted without z", which it was not
+            model.predict_inter_bias(pd.DataFrame({"E05": [1.0]}, index=pd.Index(["w"], name="wafer")))
+        with pytest.raises(NotFittedError):
+            model.intra_shift()
+
+
+def test_one_feature_as_a_1d_array_and_unusable_input():
+    X, y, wafer, zone = _generated()
+    flat = LinearVmin().fit(X[:, 0], y, wafer, zone)  # was an IndexError
+    col = LinearVmin().fit(X[:, :1], y, wafer, zone)
+    np.testing.assert_allclose(flat.coef_, col.coef_, rtol=1e-12)
+    with pytest.raises(FabDataError, match="Reshape your data"):
+        LinearVmin().fit(X, y, wafer, zone).predict(X[0], wafer[:3], zone[:3])
+    with pytest.raises(FabDataError, match="Complex data not supported"):  # was a silent cast
+        LinearVmin().fit(X + 1j, y, wafer, zone)
+    with pytest.raises(FabDataError, match="Complex data not supported"):
+        LinearVmin().fit(X, y + 1j, wafer, zone)
+    mixed = X.astype(object)
+    mixed[0, 0] = {"a": 1}
+    with pytest.raises(FabDataError, match="real number"):  # scikit-learn's checks want a TypeError
+        LinearVmin().fit(mixed, y, wafer, zone)
+
+
+class _OneCell:
+    """The scikit-learn checks call ``fit(X, y)`` and ``predict(X)``: these subclasses put
+    every die on one wafer in one zone, so the checks exercise the estimators' own
+    parameters, input validation, fitted state, pickling and cloning.  (The bias models
+    then reduce to least squares with one intercept, which the checks' data allow.)"""
+
+    def fit(self, X, y):
+        n = np.shape(X)[0]
+        return super().fit(X, y, ["w"] * n, ["center"] * n)
+
+    def predict(self, X):
+        n = np.shape(X)[0]
+        return super().predict(X, ["w"] * n, ["center"] * n)
+
+
+class LinearVminOneCell(_OneCell, LinearVmin):
+    pass
+
+
+class BiasAlignmentOneCell(_OneCell, BiasAlignment):
+    pass
+
+
+class RestrictedBiasAlignmentOneCell(_OneCell, RestrictedBiasAlignment):
+    pass
+
+
+VMIN_DEVIATIONS = {
+    "check_fit1d": "a 1-D X is one feature (test_one_feature_as_a_1d_array_and_unusable_input)",
+    "check_dtype_object": "non-numeric values raise FabDataError, fabnb's one data-error type, not "
+                          "TypeError (test_one_feature_as_a_1d_array_and_unusable_input)",
+}
+
+
+@parametrize_with_checks([LinearVminOneCell(), BiasAlignmentOneCell(), RestrictedBiasAlignmentOneCell(),
+                          RestrictedBiasAlignmentOneCell(solver="exact")],
+                         expected_failed_checks=lambda est: VMIN_DEVIATIONS, xfail_strict=True)
+def test_sklearn_estimator_checks(estimator, check):
+    """#6: every scikit-learn check, warnings not suppressed (see :class:`_OneCell`)."""
+    check(estimator)

@@ -10,12 +10,13 @@ from fabnb.density import estimate_yield
 from fabnb.density.study import (
     METHODS,
     early_silicon,
+    early_values,
     hvm_limits,
     hvm_population,
     summary,
     yield_study,
 )
-from fabnb.errors import FabDataError
+from fabnb.errors import FabDataError, FabParameterError
 
 
 @pytest.mark.parametrize("method", ["empirical", "histogram", "kde"])
@@ -68,8 +69,38 @@ def test_yield_bad_input():
         estimate_yield(np.r_[x, np.nan], -1.0, 1.0)
     with pytest.raises(FabDataError, match="one value per test"):
         estimate_yield(np.c_[x, x], [-1.0, -1.0, -1.0], 1.0)
-    with pytest.raises(FabDataError, match="method"):
-        estimate_yield(x, -1.0, 1.0, method="magic")
+
+
+@pytest.mark.parametrize("option", [
+    {"method": "magic"}, {"bins": 0}, {"bins": 2.5}, {"n_synthetic": 0}, {"n_bootstrap": -1},
+    {"confidence": 1.0}, {"confidence": 0.0}, {"bootstrap_draws": 0}, {"kde_options": "wide"},
+    {"progress": "no"},
+])
+def test_yield_bad_options_name_the_option(option):
+    """#6: one exception type for a bad option, naming it, checked before any work."""
+    x = np.random.default_rng(0).normal(size=100)
+    (name,) = option
+    with pytest.raises(FabParameterError, match=f"'{name}' parameter of estimate_yield"):
+        estimate_yield(x, -1.0, 1.0, **option)
+
+
+def test_study_bad_options_name_the_option(fab_small):
+    ds = fab_small[0]
+    early = early_silicon(ds, n_lots=2)
+    with pytest.raises(FabParameterError, match="'methods' parameter of yield_study"):
+        yield_study(ds, tests=["T01"], methods=("hist-rs", "kde-random"), n_lots=2)
+    for kw, name in (({"bins": 0}, "bins"), ({"n_sigma": -3.0}, "n_sigma"), ({"budget": 0.0}, "budget"),
+                     ({"n_lots": 0}, "n_lots"), ({"n_synthetic": 0.5}, "n_synthetic")):
+        with pytest.raises(FabParameterError, match=f"'{name}' parameter of yield_study"):
+            yield_study(ds, tests=["T01"], methods=("hist-rs",), **kw)
+    with pytest.raises(FabParameterError, match="'sampling' parameter of early_values"):
+        early_values(early, ["T01"], sampling="gp")
+    with pytest.raises(FabParameterError, match="'budget' parameter of early_values"):
+        early_values(early, ["T01"], budget=1.5)
+    with pytest.raises(FabParameterError, match="'n_sigma' parameter of hvm_limits"):
+        hvm_limits(hvm_population(ds, early), ["T01"], n_sigma=0)
+    with pytest.raises(FabParameterError, match="'n_lots' parameter of early_silicon"):
+        early_silicon(ds, n_lots=-1)
 
 
 def test_study_on_the_small_fab():

@@ -40,36 +40,60 @@ Example
 
 from __future__ import annotations
 
+from numbers import Real
+
 import numpy as np
 
-from ..errors import FabDataError
+from .._params import Interval, check_params
+from ..errors import FabDataError, FabParameterError
+
+#: an EWMA weight of the newest observation
+LAMBDA = [Interval(Real, 0, 1, closed="right")]
+#: a finite number
+FINITE = [Interval(Real, None, None, closed="neither")]
+#: a number or one per output (the values are checked by ``_per_output``)
+PER_OUTPUT = ["array-like", Real]
 
 
-def _as_gain(gain) -> np.ndarray:
+def _as_gain(owner: str, gain) -> np.ndarray:
     b = np.atleast_2d(np.asarray(gain, dtype=float))
-    if not np.isfinite(b).all():
-        raise FabDataError(f"model gain must be finite, got {gain!r}")
-    if np.linalg.matrix_rank(b) < min(b.shape):
-        raise FabDataError(f"model gain {gain!r} is zero or singular: the recipe cannot move the output")
+    if b.ndim != 2 or not np.isfinite(b).all() or np.linalg.matrix_rank(b) < min(b.shape):
+        raise FabParameterError(f"The 'gain' parameter of {owner} must be a finite, non-zero number or a "
+                                f"full-rank (n_out, n_in) matrix; a zero or singular gain means the recipe "
+                                f"cannot move the output. Got {gain!r} instead.")
     return b
 
 
-def _check_lambda(name: str, lam: float) -> float:
-    lam = float(lam)
-    if not 0.0 < lam <= 1.0:
-        raise FabDataError(f"{name} must be in (0, 1], got {lam}")
-    return lam
+def _per_output(owner: str, name: str, value, n_out: int) -> np.ndarray:
+    """``value`` (one number, or one per output) as a finite array of length ``n_out``."""
+    try:
+        v = np.asarray(value, dtype=float)
+        ok = v.ndim <= 1 and v.size in (1, n_out) and bool(np.isfinite(v).all())
+    except (TypeError, ValueError):  # not numbers at all
+        ok = False
+    if not ok:
+        raise FabParameterError(f"The {name!r} parameter of {owner} must be a finite number or {n_out} of "
+                                f"them (one per output). Got {value!r} instead.")
+    return np.broadcast_to(v, (n_out,)).copy()
 
 
 class _R2RController:
-    """Shared bookkeeping: gain, target, the recipe solve and skipped updates."""
+    """Shared bookkeeping: gain, target, the recipe solve and skipped updates.
 
-    def __init__(self, gain, target, feedforward=None):
+    Controllers are online objects with no ``fit``: each declares its parameter rules
+    in ``_parameter_constraints`` and checks them when it is built.
+    """
+
+    _parameter_constraints = {"target": PER_OUTPUT, "feedforward": [None, *FINITE]}
+
+    def __init__(self, gain, target, feedforward=None, **params):
+        owner = type(self).__name__
+        check_params(owner, self._parameter_constraints, {"target": target, "feedforward": feedforward, **params})
         self.gain = gain
         self.target = target
         self.feedforward = feedforward
-        self._B = _as_gain(gain)
-        self._target = np.broadcast_to(np.asarray(target, dtype=float), (self._B.shape[0],)).copy()
+        self._B = _as_gain(owner, gain)
+        self._target = _per_output(owner, "target", target, self._B.shape[0])
         self._pinv = np.linalg.pinv(self._B)
         self.n_skipped_ = 0
         self.n_updates_ = 0
@@ -123,11 +147,13 @@ class EWMAController(_R2RController):
         Weight of a virtual-metrology prediction passed to :meth:`recommend`.
     """
 
+    _parameter_constraints = {**_R2RController._parameter_constraints, "lam": LAMBDA, "intercept": PER_OUTPUT}
+
     def __init__(self, gain, target, lam=0.3, intercept=0.0, feedforward=None):
-        super().__init__(gain, target, feedforward)
-        self.lam = _check_lambda("lam", lam)
+        super().__init__(gain, target, feedforward, lam=lam, intercept=intercept)
+        self.lam = float(lam)
         self.intercept = intercept
-        self.intercept_ = np.broadcast_to(np.asarray(intercept, dtype=float), self._target.shape).copy()
+        self.intercept_ = _per_output(type(self).__name__, "intercept", intercept, self._target.size)
 
     def recommend(self, vm_prediction=None):
         """Recipe for the next wafer."""
@@ -151,14 +177,17 @@ class DoubleEWMAController(_R2RController):
     docstring for the recursions.
     """
 
+    _parameter_constraints = {**_R2RController._parameter_constraints, "lam1": LAMBDA, "lam2": LAMBDA,
+                              "intercept": PER_OUTPUT, "drift": PER_OUTPUT}
+
     def __init__(self, gain, target, lam1=0.3, lam2=0.1, intercept=0.0, drift=0.0, feedforward=None):
-        super().__init__(gain, target, feedforward)
-        self.lam1 = _check_lambda("lam1", lam1)
-        self.lam2 = _check_lambda("lam2", lam2)
+        super().__init__(gain, target, feedforward, lam1=lam1, lam2=lam2, intercept=intercept, drift=drift)
+        self.lam1 = float(lam1)
+        self.lam2 = float(lam2)
         self.intercept = intercept
         self.drift = drift
-        self.intercept_ = np.broadcast_to(np.asarray(intercept, dtype=float), self._target.shape).copy()
-        self.drift_ = np.broadcast_to(np.asarray(drift, dtype=float), self._target.shape).copy()
+        self.intercept_ = _per_output(type(self).__name__, "intercept", intercept, self._target.size)
+        self.drift_ = _per_output(type(self).__name__, "drift", drift, self._target.size)
 
     def recommend(self, vm_prediction=None):
         return self._out(self._solve(self.intercept_ + self.drift_, vm_prediction))
@@ -190,13 +219,20 @@ class PIDController:
     0.3
     """
 
+    _parameter_constraints = {
+        "kp": FINITE, "ki": FINITE, "kd": FINITE, "target": FINITE, "recipe0": FINITE,
+        "limits": ["array-like"], "integral_limits": [None, "array-like"], "feedforward": [None, *FINITE],
+    }
+
     def __init__(self, kp, ki, kd, target, limits=(-np.inf, np.inf), recipe0=0.0,
                  integral_limits=None, feedforward=None):
+        check_params("PIDController", self._parameter_constraints, locals())
+        for name, bounds in (("limits", limits), ("integral_limits", integral_limits)):
+            if bounds is not None and not (len(bounds) == 2 and all(isinstance(b, Real) for b in bounds)
+                                           and bounds[0] <= bounds[1]):
+                raise FabParameterError(f"The {name!r} parameter of PIDController must be a pair "
+                                        f"(low, high) with low <= high. Got {bounds!r} instead.")
         lo, hi = limits
-        if lo > hi:
-            raise FabDataError(f"PID limits must have low <= high, got {limits}")
-        if integral_limits is not None and integral_limits[0] > integral_limits[1]:
-            raise FabDataError(f"PID integral_limits must have low <= high, got {integral_limits}")
         self.kp, self.ki, self.kd = float(kp), float(ki), float(kd)
         self.target = float(target)
         self.limits = (float(lo), float(hi))

@@ -22,10 +22,15 @@ Example
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
-from ..errors import FabDataError
+from .._params import Interval, Real, check_params
+from ..errors import FabParameterError
+
+FINITE = [Interval(Real, None, None, closed="neither")]
+SPREAD = [Interval(Real, 0, None, closed="left")]  # a standard deviation: finite, >= 0
 
 
 @dataclass
@@ -41,13 +46,17 @@ class LinearProcess:
     shifts: tuple = ()  # ((run, size), ...)
     resets: tuple = ()  # runs at which maintenance resets the drift
 
+    _parameter_constraints: ClassVar[dict] = {
+        "gain": FINITE, "intercept": FINITE, "noise_sd": SPREAD, "ima_sd": SPREAD, "drift": FINITE,
+        "ima_theta": [Interval(Real, -1, 1, closed="neither")],  # invertible IMA(1,1)
+        "shifts": ["array-like"], "resets": ["array-like"],
+    }
+
     def __post_init__(self):
-        if not np.isfinite(self.gain) or self.gain == 0:
-            raise FabDataError(f"process gain must be finite and non-zero, got {self.gain}")
-        if self.noise_sd < 0 or self.ima_sd < 0:
-            raise FabDataError("noise_sd and ima_sd must be >= 0")
-        if not -1.0 < self.ima_theta < 1.0:
-            raise FabDataError(f"ima_theta must be in (-1, 1), got {self.ima_theta}")
+        check_params("LinearProcess", self._parameter_constraints, vars(self))
+        if self.gain == 0:
+            raise FabParameterError("The 'gain' parameter of LinearProcess must be non-zero (the recipe "
+                                    "must move the output). Got 0 instead.")
 
     def disturbance(self, n_runs: int, seed=0) -> np.ndarray:
         """The disturbance ``d_t`` for ``n_runs`` wafers (recipe-independent)."""
@@ -74,6 +83,11 @@ class VirtualMetrology:
 
     noise_sd: float = 0.0
     bias_drift: float = 0.0
+
+    _parameter_constraints: ClassVar[dict] = {"noise_sd": SPREAD, "bias_drift": FINITE}
+
+    def __post_init__(self):
+        check_params("VirtualMetrology", self._parameter_constraints, vars(self))
 
     def predict(self, output, run, rng):
         return output + self.bias_drift * run + rng.normal(0.0, self.noise_sd)

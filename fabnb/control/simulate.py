@@ -17,8 +17,19 @@ import numpy as np
 import xarray as xr
 from tqdm.auto import tqdm
 
-from ..errors import FabDataError
+from .._params import HasMethods, Integral, Interval, check_params
 from .process import LinearProcess, VirtualMetrology
+
+PARAMETERS = {
+    "process": [LinearProcess],
+    "controller": [HasMethods(["recommend", "update", "state"])],
+    "n_runs": [Interval(Integral, 1, None, closed="left")],
+    "metrology_every": [Interval(Integral, 1, None, closed="left")],
+    "metrology_delay": [Interval(Integral, 0, None, closed="left")],
+    "delay_aware": ["boolean"],
+    "vm": [VirtualMetrology, None],
+    "progress": ["boolean"],
+}
 
 
 def simulate(process: LinearProcess, controller, n_runs: int, seed=0, metrology_every: int = 1,
@@ -38,10 +49,7 @@ def simulate(process: LinearProcess, controller, n_runs: int, seed=0, metrology_
     >>> abs(float(sim.error[-1])) < 1e-6
     True
     """
-    if n_runs < 1:
-        raise FabDataError(f"n_runs must be >= 1, got {n_runs}")
-    if metrology_every < 1 or metrology_delay < 0:
-        raise FabDataError("metrology_every must be >= 1 and metrology_delay >= 0")
+    check_params("simulate", PARAMETERS, locals())
     ctl = copy.deepcopy(controller)
     rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(2)[1])
     d = process.disturbance(n_runs, seed=seed)

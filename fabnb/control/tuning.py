@@ -21,23 +21,33 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .controllers import EWMAController
+from .._params import Interval, Real, check_params
+from .controllers import LAMBDA, EWMAController
 from .process import LinearProcess
 from .simulate import simulate
 
 
+# ξ = β / b: a loop whose true gain has the opposite sign of the model's is never stable
+PARAMETERS = {"xi": [Interval(Real, 0, None, closed="neither")], "lam": LAMBDA,
+              "drift": [Interval(Real, None, None, closed="neither")],
+              "ima_theta": [Interval(Real, -1, 1, closed="neither")]}
+
+
 def stable_lambda_range(xi: float = 1.0) -> tuple[float, float]:
     """Open interval of λ in (0, 1] for which the EWMA loop is stable at gain ratio ξ."""
+    check_params("stable_lambda_range", PARAMETERS, locals())
     return (0.0, float(min(1.0, 2.0 / xi)))
 
 
 def ewma_drift_offset(drift: float, lam: float, xi: float = 1.0) -> float:
     """Steady-state offset ``δ / (λ ξ)`` of a single EWMA loop under a linear drift."""
+    check_params("ewma_drift_offset", PARAMETERS, locals())
     return drift / (lam * xi)
 
 
 def minimum_variance_lambda(ima_theta: float) -> float:
     """λ = 1 − θ: the minimum-variance EWMA weight for an IMA(1,1) disturbance (ξ = 1)."""
+    check_params("minimum_variance_lambda", PARAMETERS, locals())
     return 1.0 - ima_theta
 
 

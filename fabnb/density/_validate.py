@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from sklearn.utils import check_array
 
 from ..errors import FabDataError, FabFitError
 
@@ -12,7 +13,12 @@ def as_matrix(x, name: str = "x", n_features: int | None = None) -> np.ndarray:
 
     ``n_features`` (the fitted d) makes a 1-D array of length d mean one point.
     """
-    arr = np.asarray(getattr(x, "values", x), dtype=float)
+    try:  # scikit-learn's refusal of sparse and complex input (a cast would drop the imaginary part)
+        arr = np.asarray(check_array(x, accept_sparse=False, dtype=None,
+                                     ensure_all_finite=False, ensure_2d=False, allow_nd=True,
+                                     ensure_min_samples=0, ensure_min_features=0), dtype=float)
+    except (TypeError, ValueError) as err:
+        raise FabDataError(f"{name} is not a dense array of real numbers: {err}") from None
     if arr.ndim == 0:
         arr = arr.reshape(1, 1)
     elif arr.ndim == 1:
@@ -21,6 +27,8 @@ def as_matrix(x, name: str = "x", n_features: int | None = None) -> np.ndarray:
         raise FabDataError(f"{name} must be 1-D (n,) or 2-D (n, d); got shape {arr.shape}")
     if arr.shape[0] == 0:
         raise FabDataError(f"{name} is empty")
+    if arr.shape[1] == 0:
+        raise FabDataError(f"{name} has 0 feature(s) (shape={arr.shape}) while a minimum of 1 is required.")
     bad = ~np.isfinite(arr)
     if bad.any():
         row, col = np.argwhere(bad)[0]
@@ -33,7 +41,7 @@ def as_matrix(x, name: str = "x", n_features: int | None = None) -> np.ndarray:
 def check_spread(x: np.ndarray, name: str = "x") -> np.ndarray:
     """Per-dimension std (ddof=1) of training data; constant or single-row data cannot be fitted."""
     if x.shape[0] < 2:
-        raise FabFitError(f"{name} has {x.shape[0]} row(s); a density needs at least 2")
+        raise FabFitError(f"{name} has n_samples = {x.shape[0]}; a density needs at least 2 rows")
     std = x.std(axis=0, ddof=1)
     flat = np.flatnonzero(~(std > 0))
     if flat.size:

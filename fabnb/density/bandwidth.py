@@ -25,9 +25,11 @@ import numpy as np
 from scipy.fft import dct
 from scipy.optimize import brentq
 
+from .._params import Integral, Interval, check_option, check_params
 from ..errors import FabFitError
 
 RULES = ("silverman", "scott", "isj")
+FACTOR_RULES = ("silverman", "scott")  # the rules with a closed-form factor
 
 
 def rule_factor(n: int, d: int, rule: str) -> float:
@@ -36,11 +38,10 @@ def rule_factor(n: int, d: int, rule: str) -> float:
     >>> rule_factor(100, 1, "scott") == 100 ** (-1 / 5)
     True
     """
+    check_option("rule_factor", "rule", rule, FACTOR_RULES)
     if rule == "scott":
         return n ** (-1.0 / (d + 4))
-    if rule == "silverman":
-        return (n * (d + 2) / 4.0) ** (-1.0 / (d + 4))
-    raise FabFitError(f"bandwidth rule {rule!r} has no factor; use one of 'scott', 'silverman'")
+    return (n * (d + 2) / 4.0) ** (-1.0 / (d + 4))
 
 
 def rule_bandwidth(x: np.ndarray, rule: str) -> np.ndarray:
@@ -49,13 +50,12 @@ def rule_bandwidth(x: np.ndarray, rule: str) -> np.ndarray:
     >>> rule_bandwidth(np.arange(9.0)[:, None], "silverman").round(4)
     array([1.8693])
     """
+    check_option("rule_bandwidth", "rule", rule, RULES)
     n, d = x.shape
     if rule == "isj":
         if d != 1:
             raise FabFitError(f"bandwidth 'isj' is 1-D only; the data have d={d} dimensions")
         return np.array([isj_bandwidth(x[:, 0])])
-    if rule not in RULES:
-        raise FabFitError(f"unknown bandwidth rule {rule!r}; use a float or one of {RULES}")
     return rule_factor(n, d, rule) * x.std(axis=0, ddof=1)
 
 
@@ -89,6 +89,7 @@ def isj_bandwidth(x: np.ndarray, n_grid: int = 1024) -> float:
     >>> 0.5 < isj_bandwidth(x) < 2.0
     True
     """
+    check_params("isj_bandwidth", {"n_grid": [Interval(Integral, 2, None, closed="left")]}, {"n_grid": n_grid})
     x = np.asarray(x, dtype=float)
     spread = float(x.max() - x.min())
     n_unique = np.unique(x).size

@@ -21,14 +21,16 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
 
+from .._params import CheckedParams, Integral, Interval, check_params
 from ..errors import FabDataError, FabFitError
 from ._validate import as_matrix, check_spread
 
 MAX_CELLS = 10_000_000
 
 
-class Histogram(BaseEstimator):
+class Histogram(CheckedParams, BaseEstimator):
     """Equal-width histogram density with ``bins`` per dimension (eq. 5 of the paper).
 
     Attributes
@@ -44,14 +46,15 @@ class Histogram(BaseEstimator):
     array([0.25, 0.75])
     """
 
+    _parameter_constraints = {"bins": [Interval(Integral, 1, None, closed="left")]}
+
     def __init__(self, bins=20):
         self.bins = bins
 
     def fit(self, x, y=None):
         """Fit to data ``x`` (n,) or (n, d).  Returns self."""
+        self._validate_params()
         data = as_matrix(x, "x")
-        if int(self.bins) < 1 or int(self.bins) != self.bins:
-            raise FabFitError(f"bins must be a positive integer; got {self.bins!r}")
         check_spread(data, "x")
         n, d = data.shape
         if float(self.bins) ** d > MAX_CELLS:
@@ -63,8 +66,7 @@ class Histogram(BaseEstimator):
         return self
 
     def _check(self, points):
-        if not hasattr(self, "edges_"):
-            raise FabFitError("Histogram is not fitted; call fit(x) first")
+        check_is_fitted(self)
         return as_matrix(points, "points", self.n_features_in_)
 
     def _widths(self) -> list[np.ndarray]:
@@ -93,8 +95,7 @@ class Histogram(BaseEstimator):
 
     def mass(self, lsl, usl) -> float:
         """Exact probability of the box ``lsl ≤ x ≤ usl`` (cells partly inside count pro rata)."""
-        if not hasattr(self, "edges_"):
-            raise FabFitError("Histogram is not fitted; call fit(x) first")
+        check_is_fitted(self)
         lo = np.broadcast_to(np.asarray(lsl, float), (self.n_features_in_,))
         hi = np.broadcast_to(np.asarray(usl, float), (self.n_features_in_,))
         p = self.probabilities_
@@ -107,8 +108,8 @@ class Histogram(BaseEstimator):
 
     def sample(self, n: int, seed=0) -> np.ndarray:
         """``n`` draws: a cell by its probability, then uniform inside it; (n,) or (n, d)."""
-        if not hasattr(self, "edges_"):
-            raise FabFitError("Histogram is not fitted; call fit(x) first")
+        check_is_fitted(self)
+        check_params("Histogram.sample", {"n": [Interval(Integral, 0, None, closed="left")]}, {"n": n})
         rng = np.random.default_rng(seed)
         flat = self.probabilities_.ravel()
         cell = np.searchsorted(np.cumsum(flat), rng.random(int(n)) * flat.sum(), side="right")

@@ -41,8 +41,10 @@ import numpy as np
 from numba import get_num_threads
 from scipy.special import ndtr
 from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
 
-from ..errors import FabDataError, FabFitError
+from .._params import CheckedParams, Integral, Interval, Real, StrOptions, check_params
+from ..errors import FabDataError, FabParameterError
 from . import _kernels
 from ._validate import as_matrix, check_spread
 from .bandwidth import RULES, rule_bandwidth
@@ -52,7 +54,7 @@ PARALLEL_WORK = 4_000_000  # n·m below which threads cost more than they save
 SWEEP_BLOCK = 128  # points per anchor of the 1-D polynomial sweep
 
 
-class KDE(BaseEstimator):
+class KDE(CheckedParams, BaseEstimator):
     """Kernel density estimate with Epanechnikov or Gaussian kernel, optionally adaptive.
 
     Parameters
@@ -86,6 +88,14 @@ class KDE(BaseEstimator):
     array([0.14])
     """
 
+    _parameter_constraints = {
+        "kernel": [StrOptions(set(KERNELS))],
+        # a rule, one bandwidth for every dimension, or one per dimension (checked in fit)
+        "bandwidth": [StrOptions(set(RULES)), Interval(Real, 0, None, closed="neither"), "array-like"],
+        "adaptive": ["boolean"],
+        "alpha": [Interval(Real, 0, 1, closed="both")],
+    }
+
     def __init__(self, kernel="epanechnikov", bandwidth="silverman", adaptive=False, alpha=0.5):
         self.kernel = kernel
         self.bandwidth = bandwidth
@@ -93,25 +103,22 @@ class KDE(BaseEstimator):
         self.alpha = alpha
 
     # -- fitting ---------------------------------------------------------------------
-    def _check_params(self, d: int) -> np.ndarray | str:
-        if self.kernel not in KERNELS:
-            raise FabFitError(f"kernel {self.kernel!r} is not one of {KERNELS}")
-        if not 0.0 <= float(self.alpha) <= 1.0:
-            raise FabFitError(f"alpha must be in [0, 1]; got {self.alpha}")
+    def _bandwidth(self, d: int) -> np.ndarray | str:
+        """The rule name, or the fixed bandwidth as a length-d array."""
         if isinstance(self.bandwidth, str):
-            if self.bandwidth not in RULES:
-                raise FabFitError(f"bandwidth {self.bandwidth!r} is not a float or one of {RULES}")
             return self.bandwidth
         h = np.asarray(self.bandwidth, dtype=float)
         if h.ndim > 1 or h.size not in (1, d) or not np.all(np.isfinite(h)) or np.any(h <= 0):
-            raise FabFitError(f"bandwidth must be a positive finite float or {d} of them; got {self.bandwidth!r}")
+            raise FabParameterError(f"The 'bandwidth' parameter of KDE must be a positive finite float or "
+                                    f"{d} of them (one per dimension). Got {self.bandwidth!r} instead.")
         return np.broadcast_to(h, (d,)).astype(float)
 
     def fit(self, x, y=None):
         """Fit to data ``x`` of shape (n,) or (n, d).  Returns self."""
+        self._validate_params()
         data = as_matrix(x, "x")
         n, d = data.shape
-        h = self._check_params(d)
+        h = self._bandwidth(d)
         check_spread(data, "x")
         self.bandwidth_ = rule_bandwidth(data, h) if isinstance(h, str) else h
         self.n_samples_, self.n_features_in_ = n, d
@@ -159,8 +166,7 @@ class KDE(BaseEstimator):
         return out
 
     def _standardise(self, points, name="points") -> np.ndarray:
-        if not hasattr(self, "_z"):
-            raise FabFitError("KDE is not fitted; call fit(x) first")
+        check_is_fitted(self)
         q = as_matrix(points, name, self.n_features_in_)
         return np.ascontiguousarray((q - self.shift_) / self.bandwidth_)
 
@@ -212,8 +218,7 @@ class KDE(BaseEstimator):
         >>> KDE(kernel="gaussian", bandwidth=1.0).fit([0.0, 1.0]).mass(-np.inf, np.inf)
         1.0
         """
-        if not hasattr(self, "_z"):
-            raise FabFitError("KDE is not fitted; call fit(x) first")
+        check_is_fitted(self)
         lo = (np.broadcast_to(np.asarray(lsl, float), (self.n_features_in_,)) - self.shift_) / self.bandwidth_
         hi = (np.broadcast_to(np.asarray(usl, float), (self.n_features_in_,)) - self.shift_) / self.bandwidth_
         if self.kernel == "gaussian":
@@ -234,10 +239,8 @@ class KDE(BaseEstimator):
         >>> bool(np.array_equal(kde.sample(10, seed=3), kde.sample(10, seed=3)))
         True
         """
-        if not hasattr(self, "_z"):
-            raise FabFitError("KDE is not fitted; call fit(x) first")
-        if int(n) < 0:
-            raise FabDataError(f"n must be >= 0; got {n}")
+        check_is_fitted(self)
+        check_params("KDE.sample", {"n": [Interval(Integral, 0, None, closed="left")]}, {"n": n})
         rng = np.random.default_rng(seed)
         n, d = int(n), self.n_features_in_
         pick = rng.integers(0, self.n_samples_, size=n)

@@ -35,13 +35,28 @@ import pandas as pd
 import xarray as xr
 from tqdm.auto import tqdm
 
+from .._params import Integral, Interval, Real, StrOptions, check_option, check_params
 from ..errors import FabDataError
+from . import yield_
 from .ks import ks_distance
 from .yield_ import estimate_yield
 
 METHODS = ("hist-rs", "hist-gp-st-ps", "kde-rs", "kde-gp-st-ps")
 PAPER_YIELD_ERROR = {"hist-rs": 1.16, "hist-gp-st-ps": 0.63, "kde-rs": 0.61, "kde-gp-st-ps": 0.21}
 PAPER_KS = {"hist-rs": 0.25, "hist-gp-st-ps": 0.23, "kde-rs": 0.11, "kde-gp-st-ps": 0.087}
+SAMPLINGS = ("rs", "gp-st-ps")
+# the study's parameters, one rule each; every function checks the ones it takes
+PARAMETERS = {
+    "n_lots": [Interval(Integral, 1, None, closed="left")],
+    "budget": [Interval(Real, 0, 1, closed="right")],
+    "n_sigma": [Interval(Real, 0, None, closed="neither")],
+    "sampling": [StrOptions(set(SAMPLINGS))],
+    "bins": yield_.PARAMETERS["bins"],
+    "n_synthetic": yield_.PARAMETERS["n_synthetic"],
+    "kde_options": yield_.PARAMETERS["kde_options"],
+    "progress": ["boolean"],
+    "keep_models": ["boolean"],
+}
 
 
 def early_silicon(ds: xr.Dataset, n_lots: int = 5) -> xr.Dataset:
@@ -51,6 +66,7 @@ def early_silicon(ds: xr.Dataset, n_lots: int = 5) -> xr.Dataset:
     >>> early_silicon(fabnb.synth.fab("small", seed=0), n_lots=2).sizes["wafer"]
     2
     """
+    check_params("early_silicon", PARAMETERS, {"n_lots": n_lots})
     for name in ("lot", "slot"):
         if name not in ds.coords:
             raise FabDataError(f"early_silicon needs the wafer coordinate {name!r}")
@@ -81,6 +97,7 @@ def _finite(values: xr.DataArray, test: str, what: str) -> np.ndarray:
 
 def hvm_limits(hvm: xr.Dataset, tests, n_sigma: float = 3.0) -> pd.DataFrame:
     """Per test ``lsl, usl = mean ∓ n_sigma · std`` of the HVM values (columns lsl, usl)."""
+    check_params("hvm_limits", PARAMETERS, {"n_sigma": n_sigma})
     rows = {}
     for test in tests:
         v = _finite(hvm["value"], test, "the HVM population")
@@ -98,6 +115,7 @@ def early_values(early: xr.Dataset, tests, sampling: str = "rs", budget: float =
     >>> v["T01"].size == round(0.1 * e.sizes["die"]) * 3
     True
     """
+    check_params("early_values", PARAMETERS, {"sampling": sampling, "budget": budget, "progress": progress})
     tests = list(tests)
     if sampling == "rs":
         out = {}
@@ -111,8 +129,6 @@ def early_values(early: xr.Dataset, tests, sampling: str = "rs", budget: float =
                 parts.append(v[rng.choice(idx, size=min(k, idx.size), replace=False)])
             out[test] = np.concatenate(parts)
         return out
-    if sampling != "gp-st-ps":
-        raise FabDataError(f"sampling {sampling!r} is not 'rs' or 'gp-st-ps'")
     from ..spatial import (
         virtual_probe,  # the spatial layer is only needed for GP sampling
     )
@@ -135,10 +151,10 @@ def yield_study(ds: xr.Dataset, tests=None, methods=METHODS, n_lots: int = 5, bu
     ``kde_options`` go to :class:`KDE` (default: the paper's adaptive Epanechnikov,
     Silverman pilot, α = 0.5).
     """
+    check_params("yield_study", PARAMETERS, locals())
+    for method in methods:
+        check_option("yield_study", "methods", method, METHODS)
     tests = list(ds["test"].values) if tests is None else list(tests)
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown:
-        raise FabDataError(f"unknown study method(s) {unknown}; use {METHODS}")
     early = early_silicon(ds, n_lots)
     hvm = hvm_population(ds, early)
     limits = hvm_limits(hvm, tests, n_sigma)

@@ -31,12 +31,23 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..errors import FabDataError
+from .._params import Integral, Interval, Real, StrOptions, check_params
 from ._validate import as_matrix, check_limits
 from .histogram import Histogram
 from .kde import KDE
 
 METHODS = ("empirical", "histogram", "kde")
+PARAMETERS = {
+    "method": [StrOptions(set(METHODS))],
+    "bins": [Interval(Integral, 1, None, closed="left")],
+    "n_synthetic": [Interval(Integral, 1, None, closed="left")],
+    "n_bootstrap": [Interval(Integral, 0, None, closed="left")],
+    "confidence": [Interval(Real, 0, 1, closed="neither")],
+    "bootstrap_draws": [Interval(Integral, 1, None, closed="left")],
+    "kde_options": [dict, None],
+    "keep_synthetic": ["boolean"],
+    "progress": ["boolean"],
+}
 
 
 @dataclass
@@ -118,15 +129,10 @@ def estimate_yield(values, lsl, usl, method: str = "kde", bins: int = 20, n_synt
     >>> round(est.estimate, 1)
     0.9
     """
-    if method not in METHODS:
-        raise FabDataError(f"method {method!r} is not one of {METHODS}")
+    check_params("estimate_yield", PARAMETERS, locals())
     data = as_matrix(values, "values")
     n, d = data.shape
     lo, hi = check_limits(lsl, usl, d)
-    if int(n_synthetic) < 1 and method != "empirical":
-        raise FabDataError(f"n_synthetic must be >= 1; got {n_synthetic}")
-    if not 0 < confidence < 1:
-        raise FabDataError(f"confidence must be in (0, 1); got {confidence}")
     rng = np.random.default_rng(seed)
     kde_options = kde_options or {}
 

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import statsmodels.formula.api as smf
 
+from .._params import Interval, Real, check_params
 from ..errors import FabDataError, FabFitError
 
 
@@ -61,6 +62,8 @@ def fleet_match(df: pd.DataFrame, tool: str = "tool", reference_tool=None, *,
     >>> bool(fm.loc["B", "offset_lo"] < 2.0 < fm.loc["B", "offset_hi"])
     True
     """
+    check_params("fleet_match", {"df": [pd.DataFrame], "slope": ["boolean"],
+                                 "alpha": [Interval(Real, 0, 1, closed="neither")]}, locals())
     _check_labels(df, wafer, tool, value)
     wide = df.assign(**{value: pd.to_numeric(df[value])}).pivot_table(
         index=wafer, columns=tool, values=value, aggfunc="mean")

@@ -44,7 +44,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..errors import FabDataError, FabFitError
+from .._params import Interval, Real, check_params
+from ..errors import FabDataError, FabFitError, FabParameterError
+
+POSITIVE = [Interval(Real, 0, None, closed="neither")]
 
 
 @dataclass
@@ -134,6 +137,8 @@ def gauge_rr(df: pd.DataFrame, part: str = "part", operator: str = "operator",
     >>> bool(0 < g.percent_grr < 100), g.ndc >= 1
     (True, True)
     """
+    check_params("gauge_rr", {"df": [pd.DataFrame], "tolerance": [None, *POSITIVE], "k": POSITIVE,
+                              "alpha": [None, Interval(Real, 0, 1, closed="neither")]}, locals())
     y, p, o, r = _balanced(df, part, operator, value)
     frame = pd.DataFrame({"p": df[part].to_numpy(), "o": df[operator].to_numpy(), "y": y})
     grand = y.mean()
@@ -205,14 +210,17 @@ def r2_ceiling(grr, label_variance: float | None = None) -> float:
     >>> r2_ceiling(0.25, label_variance=1.0)
     0.75
     """
+    check_params("r2_ceiling", {"grr": [GaugeRR, Interval(Real, 0, None, closed="left")],
+                                "label_variance": [None, *POSITIVE]}, locals())
     if isinstance(grr, GaugeRR):
         g = grr.sigma2_grr
         total = grr.sigma2_total if label_variance is None else float(label_variance)
     else:
         g = float(grr)
         if label_variance is None:
-            raise FabDataError("r2_ceiling: pass label_variance when grr is a number")
+            raise FabParameterError("The 'label_variance' parameter of r2_ceiling is required when grr is "
+                                    "a number (σ²_GRR). Got None instead.")
         total = float(label_variance)
-    if not total > 0:
-        raise FabDataError(f"r2_ceiling: label variance must be > 0 (got {total})")
+    if not total > 0:  # a study whose parts and gauge do not vary at all
+        raise FabFitError(f"r2_ceiling: the study's total variance is {total}; no ceiling without variation")
     return float(max(0.0, 1.0 - g / total))

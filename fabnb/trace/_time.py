@@ -1,11 +1,37 @@
-"""Timestamp columns as int64 nanoseconds since 1970 UTC, with the naive-time policy."""
+"""Timestamp columns as int64 nanoseconds since 1970 UTC, with the naive-time policy, and
+duration parameters."""
 
 from __future__ import annotations
+
+import datetime
 
 import numpy as np
 import pandas as pd
 
-from ..errors import FabDataError
+from .._params import check_params
+from ..errors import FabDataError, FabParameterError
+
+#: what a duration parameter may be; bare numbers are refused (``pd.Timedelta(3)`` is 3 ns)
+DURATION = [str, datetime.timedelta, np.timedelta64]
+
+
+def duration(owner: str, name: str, value, allow_zero: bool = False) -> pd.Timedelta:
+    """The duration parameter ``name`` of ``owner`` (``"3s"``, a Timedelta, ...) as a
+    positive ``pd.Timedelta`` (zero too with ``allow_zero``); else ``FabParameterError``.
+
+    >>> duration("fab_join", "tolerance", "10ms")
+    Timedelta('0 days 00:00:00.010000')
+    """
+    check_params(owner, {name: DURATION}, {name: value})
+    try:
+        td = pd.Timedelta(value)
+    except ValueError:
+        td = pd.NaT
+    if td is pd.NaT or td < pd.Timedelta(0) or (td == pd.Timedelta(0) and not allow_zero):
+        kind = "non-negative" if allow_zero else "positive"
+        raise FabParameterError(f"The {name!r} parameter of {owner} must be a {kind} duration such as "
+                                f"'3s' or a pandas Timedelta. Got {value!r} instead.")
+    return td
 
 
 def utc_ns(df: pd.DataFrame, column: str, table: str, tz) -> np.ndarray:

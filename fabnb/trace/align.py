@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import pandas as pd
 
+from .._params import check_option
 from ..errors import FabDataError
+from ._time import duration
+
+DIRECTIONS = ("backward", "forward", "nearest")
 
 
 def check_timestamps(df: pd.DataFrame, column: str, table: str, *, sorted_by=None,
@@ -70,6 +74,8 @@ def align_asof(high_freq: pd.DataFrame, low_freq: pd.DataFrame, on: str = "times
     >>> align_asof(hf, lf)["event"].tolist()
     ['a', 'a', 'b', 'b']
     """
+    check_option("align_asof", "direction", direction, DIRECTIONS)
+    tol = None if tolerance is None else duration("align_asof", "tolerance", tolerance, allow_zero=True)
     for name, df in (("high_freq", high_freq), ("low_freq", low_freq)):
         check_timestamps(df, on, name)
     tz_hi, tz_lo = high_freq[on].dt.tz, low_freq[on].dt.tz
@@ -80,6 +86,5 @@ def align_asof(high_freq: pd.DataFrame, low_freq: pd.DataFrame, on: str = "times
         raise FabDataError(f"align_asof: time units differ (high_freq.{on} "
                            f"{_unit(high_freq[on])}, low_freq.{on} {_unit(low_freq[on])}); "
                            "cast one with .astype")
-    tol = None if tolerance is None else pd.Timedelta(tolerance)
     return pd.merge_asof(high_freq, low_freq, on=on, by=by, tolerance=tol,
                          direction=direction, suffixes=suffixes)

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import FabDataError
-from ._time import epoch_ns, to_timestamps, utc_ns
+from ._time import duration, epoch_ns, to_timestamps, utc_ns
 
 EVENT_KINDS = ("Step_Start", "Step_End")
 
@@ -52,6 +52,7 @@ def tool_events(table: pd.DataFrame, *, max_gap=None, tz="UTC") -> pd.DataFrame:
     >>> sorted(ev["event"].unique())
     ['Step_End', 'Step_Start']
     """
+    gap = None if max_gap is None else duration("tool_events", "max_gap", max_gap)
     cols = set(table.columns)
     if {"tool_id", "event", "timestamp"} <= cols:
         bad = ~table["event"].isin(EVENT_KINDS)
@@ -71,7 +72,7 @@ def tool_events(table: pd.DataFrame, *, max_gap=None, tz="UTC") -> pd.DataFrame:
             "ns": np.concatenate([utc_ns(prod, "start_time", "tool_state", tz),
                                   utc_ns(prod, "end_time", "tool_state", tz)])})
     elif {"tool_id", "parameter_id", "timestamp"} <= cols:
-        ev = _trace_starts(table, max_gap, tz)
+        ev = _trace_starts(table, gap, tz)
     else:
         raise FabDataError(f"tool_events: cannot read events from columns {sorted(cols)}; "
                            "need (tool_id, event, timestamp), a tool_state table or a trace")
@@ -94,7 +95,7 @@ def _trace_starts(trace: pd.DataFrame, max_gap, tz) -> pd.DataFrame:
         period = np.median(step[~new_tool]) if (~new_tool).any() else 1e9
         gap_ns = 5 * period
     else:
-        gap_ns = pd.Timedelta(max_gap).value
+        gap_ns = max_gap.value
     start = new_tool | (step > gap_ns)
     return pd.DataFrame({"tool_id": tool[start], "event": "Step_Start", "ns": t[start]})
 
@@ -200,10 +201,11 @@ def estimate_clock_offsets(mes: pd.DataFrame, trace: pd.DataFrame, *, epoch=None
     >>> bool(err.max() < 0.01)
     True
     """
+    tol, blk, span = (duration("estimate_clock_offsets", name, value).total_seconds()
+                      for name, value in (("tolerance", tolerance), ("block", block), ("min_span", min_span)))
     events = tool_events(trace, max_gap=max_gap, tz=tz)
     ref_events = mes_events(mes, tz)
     e0 = epoch_ns(epoch, ref_events.loc[ref_events["event"] == "Step_Start", "ns"].min())
-    tol, blk, span = (pd.Timedelta(x).total_seconds() for x in (tolerance, block, min_span))
     ev_ns = events["timestamp"].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
     events = events.assign(s=(ev_ns.astype("datetime64[ns]").view("int64") - e0) / 1e9)
     ref_events = ref_events.assign(s=(ref_events["ns"].to_numpy() - e0) / 1e9)

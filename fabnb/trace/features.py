@@ -23,7 +23,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .._params import Interval, Real, check_option, check_params
 from ..errors import FabDataError
+from ._time import DURATION, duration
 
 KEYS = ["wafer", "step", "parameter_id"]
 SUMS = ["n", "st", "stt", "sx", "sxx", "stx", "n_above"]
@@ -81,13 +83,18 @@ def trace_features(joined: pd.DataFrame | Iterable[pd.DataFrame], thresholds: di
     >>> dict(f["mean"].sizes)
     {'wafer': 18, 'step': 2, 'parameter': 3}
     """
+    check_params("trace_features", {"thresholds": [None, dict],
+                                    "sample_period": [None, Interval(Real, 0, None, closed="neither"), *DURATION]},
+                 locals())
+    period_s = (sample_period if sample_period is None or isinstance(sample_period, Real)
+                else duration("trace_features", "sample_period", sample_period).total_seconds())
     chunks = [joined] if isinstance(joined, pd.DataFrame) else joined
-    partials, context, period = [], [], sample_period
+    partials, context = [], []
     for chunk in chunks:
         if chunk.empty:
             continue
-        if period is None:
-            period = _median_spacing(chunk)
+        if period_s is None:
+            period_s = _median_spacing(chunk)
         partials.append(_partial(chunk, thresholds))
         cols = [c for c in ("wafer", "lot", "step", "tool_id") if c in chunk.columns]
         context.append(chunk[cols].drop_duplicates())
@@ -95,8 +102,7 @@ def trace_features(joined: pd.DataFrame | Iterable[pd.DataFrame], thresholds: di
         raise FabDataError("trace_features: no joined samples (did fab_join exclude all?)")
     acc = _combine(pd.concat(partials).groupby(level=list(range(len(KEYS))), sort=True,
                                                 observed=True))
-    period_s = (float(period) if isinstance(period, (int, float, np.floating))
-                else pd.Timedelta(period).total_seconds())
+    period_s = float(period_s)
     n = acc["n"]
     mean = acc["sx"] / n
     var = (acc["sxx"] - n * mean ** 2) / (n - 1)
@@ -156,7 +162,9 @@ def feature_matrix(features: xr.Dataset, stats=STATS) -> pd.DataFrame:
     >>> feature_matrix(f).shape
     (18, 18)
     """
-    stats = [s for s in stats if s in features]
+    for s in stats:
+        check_option("feature_matrix", "stats", s, (*STATS, "n_samples"))
+    stats = [s for s in stats if s in features]  # time_above_s exists only with thresholds
     frames = []
     for s in stats:
         wide = features[s].to_dataframe(name=s)[s].unstack(["step", "parameter"])

@@ -17,8 +17,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .._params import Interval, Real, check_params
 from ..errors import FabDataError
-from ._time import to_timestamps, utc_ns
+from ._time import duration, to_timestamps, utc_ns
 
 
 def _covered(starts, ends, a, b):
@@ -54,6 +55,10 @@ def explain_gaps(trace: pd.DataFrame, tool_state: pd.DataFrame, *, gap_factor: f
     >>> int((~g["explained"]).sum())
     2
     """
+    # a gap factor of 1 or less would call ordinary sample spacing a gap
+    check_params("explain_gaps", {"gap_factor": [Interval(Real, 1, None, closed="neither")]}, locals())
+    period_s = None if sample_period is None else duration("explain_gaps", "sample_period",
+                                                           sample_period).total_seconds()
     for c in ("tool_id", "start_time", "end_time", "state"):
         if c not in tool_state.columns:
             raise FabDataError(f"tool_state: missing column {c!r}")
@@ -69,8 +74,7 @@ def explain_gaps(trace: pd.DataFrame, tool_state: pd.DataFrame, *, gap_factor: f
         if t.size < 2:
             continue
         dt = np.diff(t)
-        period = float(np.median(dt)) if sample_period is None else pd.Timedelta(
-            sample_period).total_seconds()
+        period = float(np.median(dt)) if period_s is None else period_s
         k = np.flatnonzero(dt > gap_factor * period)
         if k.size == 0:
             continue

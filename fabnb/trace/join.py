@@ -22,12 +22,22 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from .._params import Integral, Interval, check_params
 from ..errors import FabDataError
-from ._time import to_timestamps, utc_ns
+from ._time import duration, to_timestamps, utc_ns
 from .clocks import correct_to_mes, estimate_clock_offsets
 
 MES_COLUMNS = ("lot", "wafer", "step", "tool_id", "start_time", "end_time")
 TRACE_COLUMNS = ("tool_id", "parameter_id", "timestamp", "value")
+PARAMETERS = {
+    "step": [None, str, "array-like"],
+    "offsets": [None, pd.DataFrame],
+    "quality": [None, str],
+    "correct_clocks": ["boolean"],
+    "chunksize": [Interval(Integral, 1, None, closed="left")],
+    "progress": ["boolean"],
+    "counts": [None, Counter],
+}
 
 
 def _require(df, columns, table):
@@ -117,8 +127,11 @@ def fab_join_stream(mes: pd.DataFrame, chunks: Iterable[pd.DataFrame], *, step=N
     >>> sum(len(c) for c in fab_join_stream(t["mes"], chunks, offsets=est)) > 0
     True
     """
-    yield from _stream(_Windows(mes, step, tz), chunks, offsets, quality, tz,
-                       Counter() if counts is None else counts, tolerance)
+    check_params("fab_join_stream", PARAMETERS, locals())
+    tol = duration("fab_join_stream", "tolerance", tolerance, allow_zero=True)
+    # not a generator function itself, so bad parameters and MES tables raise here
+    return _stream(_Windows(mes, step, tz), chunks, offsets, quality, tz,
+                   Counter() if counts is None else counts, tol)
 
 
 def _stream(windows, chunks, offsets, quality, tz, counts, tolerance):
@@ -129,7 +142,7 @@ def _stream(windows, chunks, offsets, quality, tz, counts, tolerance):
         clock = (offsets["offset_s"].reindex(windows.tool_index).to_numpy(),
                  offsets["drift_ppm"].reindex(windows.tool_index).to_numpy(),
                  offsets.attrs["epoch"].value)
-    tol_ns = pd.Timedelta(tolerance).value
+    tol_ns = tolerance.value
     for chunk in chunks:
         yield _join_chunk(windows, chunk, clock, quality, tz, known, counts, tol_ns)
 
@@ -222,6 +235,8 @@ def fab_join(mes: pd.DataFrame, trace: pd.DataFrame | Iterable[pd.DataFrame], st
     >>> j.attrs["fab_join"]["outside_windows"]
     0
     """
+    check_params("fab_join", PARAMETERS, locals())
+    tol = duration("fab_join", "tolerance", tolerance, allow_zero=True)
     if correct_clocks and offsets is None:
         if not isinstance(trace, pd.DataFrame):
             raise FabDataError("fab_join: streaming chunks need offsets= (estimate them first "
@@ -234,7 +249,7 @@ def fab_join(mes: pd.DataFrame, trace: pd.DataFrame | Iterable[pd.DataFrame], st
         chunks, total = trace, None
     counts, windows = Counter(), _Windows(mes, step, tz)
     parts = list(tqdm(_stream(windows, chunks, offsets if correct_clocks else None, quality,
-                              tz, counts, tolerance), total=total, disable=not progress, desc="fab_join"))
+                              tz, counts, tol), total=total, disable=not progress, desc="fab_join"))
     if not parts:
         raise FabDataError("fab_join: trace is empty")
     out = pd.concat(parts, ignore_index=True)

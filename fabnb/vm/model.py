@@ -26,11 +26,20 @@ from sklearn.metrics import r2_score
 from sklearn.model_selection import TimeSeriesSplit
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils import check_array
+from sklearn.utils.validation import check_is_fitted, column_or_1d
 
+from .._params import CheckedParams, Integral, Interval, Options, Real, StrOptions, check_params
 from ..errors import FabDataError, FabFitError
-from ..metrology.gauge import r2_ceiling
+from ..metrology.gauge import GaugeRR, r2_ceiling
 
 MODELS = ("pls", "ridge", "gbr")
+PARAMETERS = {
+    "model": [StrOptions(set(MODELS))],
+    "n_components": [Interval(Integral, 1, None, closed="left")],
+    "alpha": [Interval(Real, 0, None, closed="left")],
+    "seed": ["random_state"],
+}
 
 
 def make_pipeline(model: str = "pls", n_components: int = 3, alpha: float = 1.0,
@@ -42,6 +51,7 @@ def make_pipeline(model: str = "pls", n_components: int = 3, alpha: float = 1.0,
     >>> make_pipeline("ridge").steps[-1][0]
     'ridge'
     """
+    check_params("make_pipeline", PARAMETERS, locals())
     if model == "pls":
         est = PLSRegression(n_components=n_components, scale=False)
     elif model == "ridge":
@@ -50,20 +60,20 @@ def make_pipeline(model: str = "pls", n_components: int = 3, alpha: float = 1.0,
         est = GradientBoostingRegressor(n_estimators=200, max_depth=2, learning_rate=0.05,
                                         subsample=0.8, random_state=seed)
         return Pipeline([(model, est)])  # trees need no scaling
-    else:
-        raise FabDataError(f"VirtualMetrology: unknown model {model!r}; choose from {MODELS}")
     return Pipeline([("scale", StandardScaler()), (model, est)])
 
 
 def _as_matrix(X, where="X"):
-    if isinstance(X, pd.DataFrame):
-        cols = list(X.columns)
-        values = X.to_numpy(dtype=float)
-    else:
-        values = np.asarray(X, dtype=float)
-        cols = None
+    cols = [str(c) for c in X.columns] if isinstance(X, pd.DataFrame) else None
+    try:  # scikit-learn's refusal of sparse and complex input (a cast would drop the imaginary part)
+        values = np.asarray(check_array(X, accept_sparse=False, dtype=None, ensure_all_finite=False,
+                                        ensure_2d=False, allow_nd=True, ensure_min_samples=0),
+                            dtype=float)
+    except (TypeError, ValueError) as err:
+        raise FabDataError(f"VirtualMetrology: {where} is not a dense array of real numbers: {err}") from None
     if values.ndim != 2:
-        raise FabDataError(f"VirtualMetrology: {where} must be 2-D (got shape {values.shape})")
+        raise FabDataError(f"VirtualMetrology: {where} must be 2-D (got shape {values.shape}); Reshape "
+                           "your data with X.reshape(-1, 1) for one feature or X.reshape(1, -1) for one row")
     bad = ~np.isfinite(values)
     if bad.any():
         i, j = np.argwhere(bad)[0]
@@ -72,7 +82,7 @@ def _as_matrix(X, where="X"):
     return values, cols
 
 
-class VirtualMetrology(RegressorMixin, BaseEstimator):
+class VirtualMetrology(CheckedParams, RegressorMixin, BaseEstimator):
     """Virtual-metrology regressor with time-ordered CV, tool bias and the R² ceiling.
 
     Parameters
@@ -82,7 +92,7 @@ class VirtualMetrology(RegressorMixin, BaseEstimator):
     n_components, alpha
         PLS components; ridge penalty.
     n_splits
-        Folds of ``TimeSeriesSplit`` for :meth:`fit`'s cross-validation (0 = none).
+        Folds of ``TimeSeriesSplit`` for :meth:`fit`'s cross-validation, at least 2 (0 = none).
     gauge
         GaugeRR result or σ²_GRR of the label's gauge, for the R² ceiling.
     seed
@@ -102,6 +112,13 @@ class VirtualMetrology(RegressorMixin, BaseEstimator):
     >>> bool(vm.cv_r2_ <= vm.r2_ceiling_ + 0.05)
     True
     """
+
+    _parameter_constraints = {
+        **PARAMETERS,
+        # TimeSeriesSplit needs two folds; 0 skips the cross-validation
+        "n_splits": [Options(Integral, {0}), Interval(Integral, 2, None, closed="left")],
+        "gauge": [None, GaugeRR, Interval(Real, 0, None, closed="left")],
+    }
 
     def __init__(self, model: str = "pls", n_components: int = 3, alpha: float = 1.0,
                  n_splits: int = 5, gauge=None, seed: int = 0):
@@ -136,8 +153,14 @@ class VirtualMetrology(RegressorMixin, BaseEstimator):
         ``time`` orders the rows (default: row order); ``tool`` is each label's
         metrology tool id (missing ids raise ``FabDataError``).
         """
+        self._validate_params()
         Xv, cols = _as_matrix(X)
-        yv = np.asarray(y, dtype=float).ravel()
+        if y is None:
+            raise FabDataError("VirtualMetrology requires y to be passed, but the target y is None")
+        try:  # a column vector is accepted with scikit-learn's DataConversionWarning; complex is not
+            yv = np.asarray(column_or_1d(y, warn=True), dtype=float)
+        except (TypeError, ValueError) as err:
+            raise FabDataError(f"VirtualMetrology: {err}") from None
         if yv.size != Xv.shape[0]:
             raise FabDataError(f"VirtualMetrology: X has {Xv.shape[0]} rows, y {yv.size}")
         if not np.isfinite(yv).all():
@@ -151,8 +174,8 @@ class VirtualMetrology(RegressorMixin, BaseEstimator):
                                    f"metrology tool id (first row {int(np.flatnonzero(missing)[0])})")
             tool = tool.astype(str).to_numpy()
         if Xv.shape[0] < 2 * max(self.n_splits, 1) + 2:
-            raise FabFitError(f"VirtualMetrology: {Xv.shape[0]} rows are too few for "
-                              f"{self.n_splits} time-ordered folds")
+            raise FabFitError(f"VirtualMetrology: n_samples = {Xv.shape[0]} rows are too few for "
+                              f"{self.n_splits} time-ordered folds (need {2 * max(self.n_splits, 1) + 2})")
         order = np.argsort(np.asarray(time), kind="stable") if time is not None else np.arange(yv.size)
         t_sorted = (np.asarray(time)[order] if time is not None else order)
         self.feature_names_in_ = np.asarray(cols, dtype=object) if cols else None
@@ -188,12 +211,11 @@ class VirtualMetrology(RegressorMixin, BaseEstimator):
 
     def predict(self, X, *, tool=None):
         """Predicted label; with ``tool``, on that metrology tool's scale (bias added)."""
-        if not hasattr(self, "pipeline_"):
-            raise FabFitError("VirtualMetrology: call fit before predict")
+        check_is_fitted(self)
         Xv, _ = _as_matrix(X)
         if Xv.shape[1] != self.n_features_in_:
-            raise FabDataError(f"VirtualMetrology: X has {Xv.shape[1]} features, fitted on "
-                               f"{self.n_features_in_}")
+            raise FabDataError(f"X has {Xv.shape[1]} features, but VirtualMetrology is expecting "
+                               f"{self.n_features_in_} features as input")
         return self._apply_bias(np.ravel(self.pipeline_.predict(Xv)), tool, self.tool_bias_)
 
     def summary(self) -> pd.Series:

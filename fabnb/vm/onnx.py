@@ -17,15 +17,24 @@ import os
 import tempfile
 
 import numpy as np
+from sklearn.utils.validation import check_is_fitted
 
-from ..errors import FabDataError, FabFitError
+from .._params import HasMethods, Integral, Interval, Real, check_params
+from ..errors import FabFitError
+from .model import VirtualMetrology
+
+PARAMETERS = {
+    "model": [HasMethods(["fit", "predict"])],
+    "opset": [Interval(Integral, 9, None, closed="left")],
+    "atol": [Interval(Real, 0, None, closed="left")],
+    "rtol": [Interval(Real, 0, None, closed="left")],
+}
 
 
 def _pipeline(model):
-    pipe = getattr(model, "pipeline_", model)
-    if not hasattr(pipe, "predict"):
-        raise FabFitError("export_onnx: model is not fitted (no pipeline_ / predict)")
-    return pipe
+    """The fitted scikit-learn pipeline inside ``model``; unfitted raises ``NotFittedError``."""
+    check_is_fitted(model)
+    return model.pipeline_ if isinstance(model, VirtualMetrology) else model
 
 
 def onnx_predict(path, X) -> np.ndarray:
@@ -78,12 +87,11 @@ def export_onnx(model, path, opset: int, *, check_X=None, atol: float = 1e-5,
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType
 
+    check_params("export_onnx", PARAMETERS, locals())
     pipe = _pipeline(model)
     n = getattr(pipe, "n_features_in_", None) or getattr(model, "n_features_in_", None)
     if n is None:
         raise FabFitError("export_onnx: cannot tell the number of input features")
-    if not isinstance(opset, int) or opset < 9:
-        raise FabDataError(f"export_onnx: opset must be an int >= 9 (got {opset!r})")
     tensor = FloatTensorType if _is_tree(pipe) else DoubleTensorType
     onx = convert_sklearn(pipe, initial_types=[("X", tensor([None, n]))],
                           target_opset={"": opset, "ai.onnx.ml": 3})

@@ -19,15 +19,19 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from ..errors import FabDataError, FabFitError
+from .._params import CheckedParams, check_option
+from ..errors import FabFitError
 from ._inputs import Groups, check_inputs
 
 
-class VminEstimator(BaseEstimator):
+class VminEstimator(CheckedParams, BaseEstimator):
     """Base of the Vmin estimators: ``fit(X, y, wafer, zone, z=None)`` and
-    ``predict(X, wafer, zone, z=None)`` on tidy per-die inputs."""
+    ``predict(X, wafer, zone, z=None)`` on tidy per-die inputs.  Subclasses declare
+    their parameter rules in ``_parameter_constraints``; every ``fit`` starts with
+    :meth:`_fit_inputs`, which checks them."""
 
     def _fit_inputs(self, X, y, wafer, zone):
+        self._validate_params()
         X, y, wafer, zone, names = check_inputs(X, y, wafer, zone)
         self.feature_names_in_ = np.asarray(names, dtype=object)
         self.n_features_in_ = len(names)
@@ -39,7 +43,8 @@ class VminEstimator(BaseEstimator):
 
     def _predict_inputs(self, X, wafer, zone):
         check_is_fitted(self)
-        X, _, wafer, zone, _ = check_inputs(X, None, wafer, zone, names=list(self.feature_names_in_))
+        X, _, wafer, zone, _ = check_inputs(X, None, wafer, zone, names=list(self.feature_names_in_),
+                                            owner=type(self).__name__)
         return X, wafer, np.asarray(zone, dtype=object)
 
 
@@ -54,7 +59,7 @@ class ShiftTables:
         Example: see :mod:`fabnb.vmin._base`.
         """
         check_is_fitted(self)
-        return _relative(self.inter_bias_, base_wafer, "wafer")
+        return _relative(self.inter_bias_, base_wafer, "wafer", f"{type(self).__name__}.inter_shift")
 
     def intra_shift(self, base_zone=None) -> pd.DataFrame:
         """Intra-wafer shift of each zone relative to ``base_zone`` (default: ``"center"``
@@ -62,13 +67,12 @@ class ShiftTables:
         check_is_fitted(self)
         if base_zone is None and "center" in self.intra_bias_.index:
             base_zone = "center"
-        return _relative(self.intra_bias_, base_zone, "zone")
+        return _relative(self.intra_bias_, base_zone, "zone", f"{type(self).__name__}.intra_shift")
 
 
-def _relative(bias: pd.Series, base, what: str) -> pd.DataFrame:
+def _relative(bias: pd.Series, base, what: str, owner: str) -> pd.DataFrame:
     base = bias.index[0] if base is None else base
-    if base not in bias.index:
-        raise FabDataError(f"base {what} {base!r} is not among the fitted {what}s")
+    check_option(owner, f"base_{what}", base, bias.index)
     shift = bias - bias[base]
     return pd.DataFrame({what: bias.index.to_numpy(), "shift": shift.to_numpy()})
 

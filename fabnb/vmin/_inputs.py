@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from sklearn.utils import check_array
 
 from ..errors import FabDataError, FabFitError
 from ..geometry import zone_labels
@@ -81,27 +82,44 @@ class Groups:
 
 
 def feature_names(X) -> list[str]:
+    """Column names of a DataFrame, else ``x0, x1, ...`` (a 1-D array is one feature)."""
     if isinstance(X, pd.DataFrame):
         return [str(c) for c in X.columns]
-    return [f"x{j}" for j in range(np.asarray(X).shape[1])]
+    shape = np.shape(X)
+    return [f"x{j}" for j in range(shape[1] if len(shape) == 2 else 1)]
 
 
-def check_inputs(X, y, wafer, zone, names=None):
+def real_array(values, what: str) -> np.ndarray:
+    """``values`` as a float array; sparse, complex (a cast would drop the imaginary part)
+    and non-numeric input raise ``FabDataError`` naming ``what``."""
+    try:
+        return np.asarray(check_array(values, accept_sparse=False, dtype=None, ensure_all_finite=False,
+                                      ensure_2d=False, allow_nd=True, ensure_min_samples=0),
+                          dtype=float)
+    except (TypeError, ValueError) as err:
+        raise FabDataError(f"{what} is not a dense array of real numbers: {err}") from None
+
+
+def check_inputs(X, y, wafer, zone, names=None, owner="the model"):
     """Validated float arrays ``X`` (n, p), ``y`` (n,) or None, and label arrays.
 
-    Raises ``FabDataError`` naming the wafer, zone and feature of the first missing or
-    non-finite value, and for inconsistent lengths.
+    A 1-D ``X`` is one feature.  ``names`` are the fitted feature names (at predict;
+    ``owner`` names the estimator in the error).  Raises ``FabDataError`` naming the
+    wafer, zone and feature of the first missing or non-finite value, and for
+    inconsistent shapes.
     """
-    Xa = np.asarray(X, dtype=float)
-    if Xa.ndim == 1:
+    Xa = real_array(X, "X")
+    one_d = Xa.ndim == 1
+    if one_d:
         Xa = Xa[:, None]
     if Xa.ndim != 2:
         raise FabDataError(f"X must be 2-D (dies × features), got shape {Xa.shape}")
     n = Xa.shape[0]
     names = feature_names(X) if names is None else names
     if Xa.shape[1] != len(names):
-        raise FabDataError(f"X has {Xa.shape[1]} features, the model was fitted on {len(names)}: "
-                           f"{names}")
+        hint = "; a 1-D X is one feature: Reshape your data with X.reshape(1, -1) for one die" if one_d else ""
+        raise FabDataError(f"X has {Xa.shape[1]} features, but {owner} is expecting {len(names)} "
+                           f"features as input: {names}{hint}")
     wafer = np.asarray(wafer, dtype=object)
     zone_in = zone
     zone = np.asarray(zone, dtype=object)
@@ -113,16 +131,16 @@ def check_inputs(X, y, wafer, zone, names=None):
     bad = ~np.isfinite(Xa)
     if bad.any():
         i, j = np.argwhere(bad)[0]
-        raise FabDataError(f"feature {names[j]!r} is missing/non-finite at wafer {wafer[i]!r}, "
+        raise FabDataError(f"feature {names[j]!r} is missing or NaN/inf at wafer {wafer[i]!r}, "
                            f"zone {zone[i]!r} (row {i})")
     ya = None
     if y is not None:
-        ya = np.asarray(y, dtype=float).ravel()
+        ya = real_array(y, "y").ravel()
         if ya.shape != (n,):
             raise FabDataError(f"y has {ya.size} values, X has {n} rows")
         if not np.isfinite(ya).all():
             i = int(np.flatnonzero(~np.isfinite(ya))[0])
-            raise FabDataError(f"Vmin y is missing/non-finite at wafer {wafer[i]!r}, zone {zone[i]!r}")
+            raise FabDataError(f"Vmin y is missing or NaN/inf at wafer {wafer[i]!r}, zone {zone[i]!r}")
     if isinstance(getattr(zone_in, "dtype", None), pd.CategoricalDtype):
         zone = pd.Categorical(zone, categories=zone_in.categories)
     return Xa, ya, wafer, zone, names
@@ -138,7 +156,7 @@ def check_full_rank(A: np.ndarray, names: list[str], context: str):
     """
     n, p = A.shape
     if n < p:
-        raise FabFitError(f"{context}: {n} dies for {p} parameters (features {names}); "
+        raise FabFitError(f"{context}: n_samples = {n} dies for {p} parameters (features {names}); "
                           "need at least as many dies as features")
     norms = np.sqrt(np.einsum("ij,ij->j", A, A))
     for j in np.flatnonzero(norms == 0):

@@ -72,7 +72,7 @@ class BiasAlignment(ShiftTables, VminEstimator):
         cells = cell_groups(wafers, zones)
         dof = len(y) - cells.size
         if dof < X.shape[1]:
-            raise FabFitError(f"BiasAlignment: {len(y)} dies in {cells.size} wafer×zone cells leave "
+            raise FabFitError(f"BiasAlignment: n_samples = {len(y)} dies in {cells.size} wafer×zone cells leave "
                               f"{dof} for {X.shape[1]} features {list(self.feature_names_in_)}; "
                               "fewer dies than features")
         self.coef_ = solve_ls(cells.demean(X), cells.demean(y), list(self.feature_names_in_),

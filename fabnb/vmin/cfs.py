@@ -27,10 +27,16 @@ import heapq
 import numpy as np
 import pandas as pd
 
+from .._params import Integral, Interval, StrOptions, check_params
 from ..errors import FabDataError, FabFitError
 from ._inputs import Groups, feature_names
 
 SEARCHES = ("best_first", "forward")
+PARAMETERS = {
+    "search": [StrOptions(set(SEARCHES))],
+    "max_stale": [Interval(Integral, 1, None, closed="left")],
+    "max_features": [None, Interval(Integral, 1, None, closed="left")],
+}
 
 
 def _correlations(X, y, groups=None):
@@ -109,8 +115,7 @@ def cfs_select(X, y, search="best_first", max_stale=5, max_features=None, groups
     list
         Selected column names (DataFrame input) or column indices, in order of entry.
     """
-    if search not in SEARCHES:
-        raise FabFitError(f"search must be one of {SEARCHES}, got {search!r}")
+    check_params("cfs_select", PARAMETERS, locals())
     names, r_cf, r_ff = _correlations(X, y, groups)
     p = len(names)
     cap = p if max_features is None else int(max_features)

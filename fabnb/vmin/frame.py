@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .._params import Interval, Real, check_option, check_params
 from ..errors import FabDataError
 from ._inputs import Groups
 
@@ -67,8 +68,8 @@ class VminFrame:
         >>> len(train) + len(test) == len(f)
         True
         """
-        if not 0 < train_fraction < 1:
-            raise FabDataError(f"train_fraction must be in (0, 1), got {train_fraction}")
+        check_params("VminFrame.split", {"train_fraction": [Interval(Real, 0, 1, closed="neither")]},
+                     {"train_fraction": train_fraction})
         rng = np.random.default_rng(seed)
         cells = Groups.of(pd.MultiIndex.from_arrays([self.wafer, np.asarray(self.zone, dtype=object)]))
         train = np.zeros(len(self), dtype=bool)
@@ -112,6 +113,7 @@ def vmin_frame(ds: xr.Dataset, vmin_test: str, features=None, etests=None,
 
     Example: see the module docstring.
     """
+    check_option("vmin_frame", "missing", missing, ("raise", "drop"))
     for var in ("vmin", "value"):
         if var not in ds:
             raise FabDataError(f"dataset has no {var!r} variable")
@@ -123,8 +125,6 @@ def vmin_frame(ds: xr.Dataset, vmin_test: str, features=None, etests=None,
     unknown = [f for f in features if f not in tests]
     if unknown:
         raise FabDataError(f"feature test {unknown[0]!r} is not in the dataset's tests")
-    if missing not in ("raise", "drop"):
-        raise FabDataError(f"missing must be 'raise' or 'drop', got {missing!r}")
     vmin = ds["vmin"].sel(vmin_test=vmin_test).transpose("wafer", "die").values
     values = ds["value"].sel(test=features).transpose("wafer", "die", "test").values
     w_idx, d_idx = np.nonzero(np.isfinite(vmin))
@@ -177,7 +177,6 @@ def fit_vmin(ds: xr.Dataset, vmin_test: str, features=None, etests=None, model="
     from . import BiasAlignment, LinearVmin, RestrictedBiasAlignment
 
     models = {"lr": LinearVmin, "ba": BiasAlignment, "rba": RestrictedBiasAlignment}
-    if model not in models:
-        raise FabDataError(f"model must be one of {list(models)}, got {model!r}")
+    check_option("fit_vmin", "model", model, models)
     frame = vmin_frame(ds, vmin_test, features, etests)
     return models[model](**params).fit(*frame.fit_args(), z=frame.z)

@@ -49,7 +49,9 @@ import warnings
 import numpy as np
 import pandas as pd
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils.validation import check_is_fitted
 
+from .._params import Integral, Interval, Real, StrOptions
 from ..errors import FabDataError, FabFitError
 from ._base import ShiftTables, VminEstimator, unknown_label
 from ._inputs import Groups, check_full_rank, class_probe_rows, solve_ls, wafer_table
@@ -85,6 +87,14 @@ class RestrictedBiasAlignment(ShiftTables, VminEstimator):
     class_probe_r2_ (in-sample R² of the b_inter regression) when ``z`` was given.
     """
 
+    _parameter_constraints = {
+        "solver": [StrOptions(set(SOLVERS))],
+        "eta": [Interval(Real, 0, 1, closed="right")],
+        "tol": [Interval(Real, 0, None, closed="neither")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "class_probe": [None, "array-like"],  # column names of z, never one bare string
+    }
+
     def __init__(self, solver="paper", eta=0.1, tol=1e-3, max_iter=10_000, class_probe=None):
         self.solver = solver
         self.eta = eta
@@ -94,15 +104,10 @@ class RestrictedBiasAlignment(ShiftTables, VminEstimator):
 
     def fit(self, X, y, wafer, zone, z=None):
         """Fit w, b_inter, b_intra; with ``z``, also the class-probe model of b_inter."""
-        if self.solver not in SOLVERS:
-            raise FabFitError(f"solver must be one of {SOLVERS}, got {self.solver!r}")
-        if not (0 < self.eta <= 1) or not self.tol > 0 or int(self.max_iter) < 1:
-            raise FabFitError(f"need 0 < eta <= 1, tol > 0, max_iter >= 1; got eta={self.eta}, "
-                              f"tol={self.tol}, max_iter={self.max_iter}")
         X, y, wafers, zones = self._fit_inputs(X, y, wafer, zone)
         n_params = X.shape[1] + wafers.size + zones.size - 1
         if len(y) < n_params:
-            raise FabFitError(f"RestrictedBiasAlignment: {len(y)} dies for {n_params} parameters "
+            raise FabFitError(f"RestrictedBiasAlignment: n_samples = {len(y)} dies for {n_params} parameters "
                               f"({X.shape[1]} features, {wafers.size} wafers, {zones.size} zones); "
                               "fewer dies than parameters")
         if self.solver == "exact":
@@ -185,6 +190,7 @@ class RestrictedBiasAlignment(ShiftTables, VminEstimator):
         ``z``: DataFrame indexed by wafer (index name ``wafer``) with the class-probe
         columns.  Example: see the module docstring.
         """
+        check_is_fitted(self)
         if not hasattr(self, "class_probe_coef_"):
             raise FabFitError("RestrictedBiasAlignment was fitted without z; fit with class-probe "
                               "features to predict new wafers")

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from .._params import Integral, Interval, Real, check_option, check_params
 from ..errors import FabDataError, FabFitError
 from .bias import BiasAlignment
 from .cfs import cfs_select
@@ -44,6 +45,15 @@ from .rba import RestrictedBiasAlignment
 PAPER_TESTS = ("dc_m45", "dc_25", "ac_m45", "ac_25", "mbist_m45", "mbist_25")
 HOT_TESTS = ("dc_125", "ac_125", "mbist_125")
 MODELS = {"LR": LinearVmin, "BA": BiasAlignment, "RBA": RestrictedBiasAlignment}
+# the study's numeric parameters, one rule each; every table checks the ones it takes
+PARAMETERS = {
+    "train_fraction": [Interval(Real, 0, 1, closed="neither")],
+    "held_out": [Interval(Real, 0, 1, closed="neither")],
+    "n_probe": [Interval(Integral, 1, None, closed="left")],
+    "n_train_wafers": [Interval(Integral, 1, None, closed="left")],
+    "n_test_wafers": [Interval(Integral, 1, None, closed="left")],
+    "progress": ["boolean"],
+}
 
 
 def select_features(frame: VminFrame, max_features=None) -> list[str]:
@@ -67,6 +77,7 @@ def cfs_features(ds, vmin_tests=PAPER_TESTS, train_fraction=0.75, seed=0, progre
     >>> list(sel) == ["dc_25"] and len(sel["dc_25"]) > 0
     True
     """
+    check_params("cfs_features", PARAMETERS, locals())
     return {vt: _frame(ds, vt, None, train_fraction, seed)[2]
             for vt in tqdm(list(vmin_tests), desc="CFS", disable=not progress)}
 
@@ -108,6 +119,9 @@ def rmse_table(ds, vmin_tests=PAPER_TESTS, features=None, train_fraction=0.75, s
     ``features``: list for all tests, dict per test, or None for CFS on the training dies.
     Example: see the module docstring (and :func:`paper_layout`).
     """
+    check_params("rmse_table", PARAMETERS, locals())
+    for name in models:
+        check_option("rmse_table", "models", name, MODELS)
     rows = []
     for vt in tqdm(list(vmin_tests), desc="rmse_table", disable=not progress):
         train, test, _ = _frame(ds, vt, _features_for(features, vt), train_fraction, seed)
@@ -169,6 +183,8 @@ def data_efficiency_table(ds, vmin_tests=PAPER_TESTS, fractions=(0.75, 0.05), fe
     ``(fraction, model)`` (Table VII).  With ``features=None`` CFS runs once per test on
     the largest fraction's training dies and the same features serve every fraction.
     Example: see the module docstring."""
+    for frac in fractions:
+        check_params("data_efficiency_table", PARAMETERS, {"train_fraction": frac})
     if features is None:
         features = cfs_features(ds, vmin_tests, max(fractions), seed, progress=progress)
     parts = {}
@@ -229,6 +245,7 @@ def class_probe_r2_table(ds, vmin_tests=PAPER_TESTS, features=None, n_probe=2,
     >>> bool(t.loc["dc_25", "r2_test"] > 0.5)
     True
     """
+    check_params("class_probe_r2_table", PARAMETERS, locals())
     rows = {}
     for vt in tqdm(list(vmin_tests), desc="class-probe R²", disable=not progress):
         model, frame = _inter_bias(ds, vt, _features_for(features, vt))
@@ -273,6 +290,7 @@ def new_wafer_table(ds, vmin_tests=HOT_TESTS, features=None, etests=None, n_trai
     >>> bool(t.loc["dc_125", "RBA"] < t.loc["dc_125", "LR"])
     True
     """
+    check_params("new_wafer_table", PARAMETERS, locals())
     rows = {}
     for vt in tqdm(list(vmin_tests), desc="new wafers", disable=not progress):
         full = vmin_frame(ds, vt, _features_for(features, vt))
