@@ -53,7 +53,10 @@ def _synthetic(n_wafers=3, n_tests=3, seed=0):
 
 
 def _assert_same(got, want):
-    """Same dies (by col/row), wafers, bins, values, limits, units and die positions."""
+    """Same dies (by col/row), wafers, bins, values, limits, units and die positions.
+
+    Values and limits are float32 in STDF and read back exactly; positions are computed
+    by the reader from WCR, another code path than the dataset's, so within rounding."""
     assert list(got["wafer"].values) == list(want["wafer"].values)
     assert list(got["lot"].values) == list(want["lot"].values)
     assert list(got["slot"].values) == list(want["slot"].values)
@@ -63,13 +66,15 @@ def _assert_same(got, want):
     np.testing.assert_array_equal(g["value"].values, want["value"].values)
     np.testing.assert_array_equal(g["hbin"].values, want["hbin"].values)
     np.testing.assert_array_equal(g["sbin"].values, want["sbin"].values)
-    np.testing.assert_array_equal(g["x"].values, want["x"].values)
-    np.testing.assert_array_equal(g["y"].values, want["y"].values)
+    np.testing.assert_allclose(g["x"].values, want["x"].values, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(g["y"].values, want["y"].values, rtol=1e-12, atol=1e-12)
     assert list(got["test"].values) == list(want["test"].values)
     assert list(got["unit"].values) == list(want["unit"].values)
     np.testing.assert_array_equal(got["lsl"].values, want["lsl"].values)
     np.testing.assert_array_equal(got["usl"].values, want["usl"].values)
-    for attr in ("wafer_diameter_mm", "die_width_mm", "die_height_mm", "notch", "product"):
+    for attr in ("wafer_diameter_mm", "die_width_mm", "die_height_mm"):
+        assert got.attrs[attr] == pytest.approx(want.attrs[attr], rel=1e-12), attr
+    for attr in ("notch", "product"):
         assert got.attrs[attr] == want.attrs[attr], attr
 
 
@@ -87,7 +92,7 @@ def test_round_trip_exact(tmp_path, byteorder, sites):
     assert int(got.attrs["stdf_retested_dies"]) == 0
 
 
-@pytest.mark.parametrize("suffix", [".gz", ".bz2"])
+@pytest.mark.parametrize("suffix", [".gz", ".bz2", ".xz"])
 def test_compressed(tmp_path, suffix):
     ds = _synthetic(n_wafers=2)
     path = write_stdf(ds, tmp_path / f"lot.stdf{suffix}", sites=2)
@@ -118,13 +123,14 @@ def test_round_trip_synth_fab(tmp_path):
 
 # ---- hand-built records: STDF defaults, scaling, MPR, multi-site interleaving -------------
 
-def _file(records, order="<"):
-    """FAR + MIR + WIR + given (name, fmt, values) records + WRR + MRR, as bytes."""
+def _file(records, order="<", wafer_id="LOTX-05", wcr=(200.0, 1.0, 1.0)):
+    """FAR + MIR + WCR (WAFR_SIZ, DIE_HT, DIE_WID ``wcr``) + WIR + given (name, fmt,
+    values) records + WRR + MRR, as bytes."""
     w = _RecordWriter(order)
     w.record("FAR", "BB", 2 if order == "<" else 1, 4)
     w.record("MIR", "IIBcccHcnn", 0, 0, 1, b"P", b" ", b" ", 65535, b" ", "LOTX", "PROD")
-    w.record("WCR", "fffBchhcc", 200.0, 1.0, 1.0, 3, b"D", -32768, -32768, b"R", b"D")
-    w.record("WIR", "BBIn", 1, 255, 0, "LOTX-05")
+    w.record("WCR", "fffBchhcc", *wcr, 3, b"D", -32768, -32768, b"R", b"D")
+    w.record("WIR", "BBIn", 1, 255, 0, wafer_id)
     n_prr = 0
     for name, fmt, values in records:
         w.record(name, fmt, *values)
@@ -245,24 +251,70 @@ def test_unknown_records_are_skipped_with_a_count(tmp_path):
      "without X/Y", "PRR"),
     ([("PIR", "BB", (1, 0)), ("PIR", "BBB", (1, 1, 0)), _prr(0, 0, 0)], "malformed", "PIR"),
 ])
-def test_structural_errors_raise_or_warn(tmp_path, recs, what, rec):
+def test_structural_errors_always_raise(tmp_path, recs, what, rec):
+    """Structural corruption raises naming file, offset and record, whatever errors= says."""
     path = tmp_path / "bad.stdf"
     path.write_bytes(_file(recs))
-    with pytest.raises(FabDataError, match=rf"{re.escape(what)}.*byte offset \d+ \({rec}\)"):
-        read_stdf(path)
-    with pytest.warns(StdfWarning, match=re.escape(what)):
-        ds = read_stdf(path, errors="warn")
-    assert (ds["hbin"] >= 0).sum() >= 1  # what is readable is kept
+    for errors in ("warn", "raise"):
+        with pytest.raises(FabDataError,
+                           match=rf"bad.stdf: .*{re.escape(what)}.*byte offset \d+ \({rec}\)"):
+            read_stdf(path, errors=errors, progress=False)
 
 
-def test_part_count_mismatch(tmp_path):
+def test_part_count_mismatch_warns_by_default_and_raises_when_strict(tmp_path):
     data = bytearray(_file([("PIR", "BB", (1, 0)), _prr(0, 0, 0)]))
     at = next(i for i in range(len(data) - 4) if data[i + 2:i + 4] == b"\x02\x14")  # WRR
     struct.pack_into("<I", data, at + 4 + 6, 5)  # PART_CNT 5, one part in the file
     path = tmp_path / "cnt.stdf"
     path.write_bytes(bytes(data))
+    ds, warned = _read(path)
+    assert re.search(rf"PART_CNT 5.*1 parts read.*byte offset {at} \(WRR\)", warned)
+    assert int(ds["touchdowns"].sum()) == 1  # everything kept
+    listed = json.loads(ds.attrs["stdf_disagreements"])
+    assert len(listed) == 1 and "cnt.stdf" in listed[0] and "PART_CNT 5" in listed[0]
     with pytest.raises(FabDataError, match=rf"PART_CNT 5.*1 parts read.*byte offset {at} \(WRR\)"):
-        read_stdf(path)
+        read_stdf(path, errors="raise", progress=False)
+
+
+def test_parts_outside_wafers_are_kept_as_a_disagreement(tmp_path):
+    """A PRR after the WRR is kept as an extra wafer: warned by default, raised when strict."""
+    data = bytearray(_file([("PIR", "BB", (1, 0)), _prr(0, 0, 0)]))
+    w = _RecordWriter("<")
+    w.record("PIR", "BB", 1, 0)
+    name, fmt, values = _prr(0, 1, 0)
+    w.record(name, fmt, *values)
+    mrr = len(data) - 8
+    path = tmp_path / "out.stdf"
+    path.write_bytes(bytes(data[:mrr] + w.out + data[mrr:]))
+    ds, warned = _read(path)
+    assert list(ds["wafer"].values) == ["LOTX-05", "LOTX-no-WIR"]
+    assert re.search(rf"1 PRR\(s\) outside any WIR..WRR.*byte offset {mrr + 6} \(PRR\)", warned)
+    with pytest.raises(FabDataError, match="outside any WIR..WRR"):
+        read_stdf(path, errors="raise", progress=False)
+
+
+def test_writer_refuses_strings_latin1_cannot_hold(tmp_path):
+    """A wafer id with a character outside latin-1 raised UnicodeEncodeError."""
+    ds = _synthetic(n_wafers=1).assign_coords(wafer=["L€-01"])
+    with pytest.raises(FabDataError, match="'L€-01' holds '€'"):
+        write_stdf(ds, tmp_path / "euro.stdf")
+    assert not (tmp_path / "euro.stdf").exists()
+
+
+def test_bad_options_raise_parameter_error(tmp_path):
+    from fabnb.errors import FabParameterError
+
+    path = tmp_path / "ok.stdf"
+    path.write_bytes(_file([("PIR", "BB", (1, 0)), _prr(0, 0, 0)]))
+    with pytest.raises(FabParameterError, match="'errors' parameter of read_stdf"):
+        read_stdf(path, errors="ignore")
+    with pytest.raises(FabParameterError, match="'retest' parameter of read_stdf"):
+        read_stdf(path, retest="all")
+    ds, _ = _read(path)
+    with pytest.raises(FabParameterError, match="'byteorder' parameter of write_stdf"):
+        write_stdf(ds, tmp_path / "x.stdf", byteorder="big")
+    with pytest.raises(FabParameterError, match="'sites' parameter of write_stdf"):
+        write_stdf(ds, tmp_path / "x.stdf", sites=0)
 
 
 def test_truncated_file_names_offset(tmp_path):
@@ -273,6 +325,150 @@ def test_truncated_file_names_offset(tmp_path):
     path.write_bytes(data[:at + 9])
     with pytest.raises(FabDataError, match=rf"truncated record.*byte offset {at} \(PTR\)"):
         read_stdf(path)
+
+
+# ---- real-world damage: FabDataError naming file and offset, or a read that keeps data ---
+
+@pytest.mark.parametrize("suffix", [".gz", ".bz2", ".xz"])
+def test_truncated_compressed_file_names_file_and_offset(tmp_path, suffix):
+    """A cut .stdf.gz/.bz2/.xz raised EOFError."""
+    path = write_stdf(_synthetic(n_wafers=2), tmp_path / f"lot.stdf{suffix}")
+    data = path.read_bytes()
+    cut = tmp_path / f"cut.stdf{suffix}"
+    cut.write_bytes(data[: len(data) * 2 // 3])
+    with pytest.raises(FabDataError, match=rf"cut\.stdf{re.escape(suffix)}: .*byte offset \d+"):
+        read_stdf(cut, progress=False)
+
+
+@pytest.mark.parametrize("suffix, where", [(".gz", 3), (".gz", -8), (".gz", 0.5), (".bz2", 0.5),
+                                           (".xz", 0.5)])
+def test_corrupt_compressed_file_names_file_and_offset(tmp_path, suffix, where):
+    """A corrupt gzip raised BadGzipFile (header flags at byte 3, CRC at -8, deflate data)."""
+    path = write_stdf(_synthetic(n_wafers=2), tmp_path / f"lot.stdf{suffix}")
+    data = bytearray(path.read_bytes())
+    data[where if isinstance(where, int) else int(len(data) * where)] ^= 0xE5
+    bad = tmp_path / f"bad.stdf{suffix}"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(FabDataError, match=rf"bad\.stdf{re.escape(suffix)}: .*byte offset \d+"):
+        read_stdf(bad, progress=False)
+
+
+def test_part_id_is_latin1(tmp_path):
+    """PART_ID holding byte 0xB5 raised UnicodeDecodeError; STDF strings are latin-1."""
+    recs = [("PIR", "BB", (1, 0)), ("PRR", "BBBHHHhhIn", (1, 0, 0, 1, 1, 1, 2, 3, 0, "A\xb51"))]
+    data = _file(recs)
+    assert b"A\xb51" in data
+    path = tmp_path / "mu.stdf"
+    path.write_bytes(data)
+    ds, warned = _read(path)
+    assert ds["part_id"].values[0, 0] == "Aµ1" and "control" not in warned
+
+
+def test_long_trailing_number_is_not_a_slot(tmp_path):
+    """A WAFER_ID ending in 19+ digits raised OverflowError in the slot."""
+    wafer = "LOT-" + "9" * 19
+    path = tmp_path / "long.stdf"
+    path.write_bytes(_file([("PIR", "BB", (1, 0)), _prr(0, 0, 0)], wafer_id=wafer))
+    ds, _ = _read(path)
+    assert ds["wafer"].values[0] == wafer and ds["slot"].values[0] == 1  # its order
+
+
+def test_control_characters_in_ids_are_replaced_and_writable(tmp_path):
+    """A NUL in a wafer id read, then broke write_netcdf."""
+    from fabnb.io import read_netcdf, write_netcdf
+
+    recs = [("PIR", "BB", (1, 0)),
+            ("PTR", PTR_FULL, (7, 1, 0, 0, 0, 1.5, "Vdd", "", 0x0E, 0, 0, 0, 1.0, 2.0, "V")),
+            _prr(0, 0, 0)]
+    data = _file(recs, wafer_id="LOTX\x00-05")
+    wir = data.find(b"LOTX\x00-05") - 11  # header (4), HEAD, SITE_GRP, START_T (4), length
+    path = tmp_path / "nul.stdf"
+    path.write_bytes(data)
+    ds, warned = _read(path)
+    assert ds["wafer"].values[0] == "LOTX?-05" and ds["slot"].values[0] == 5
+    assert "replaced by '?'" in warned and f"nul.stdf: WIR at byte offset {wir}" in warned
+    write_netcdf(ds, tmp_path / "nul.nc")
+    assert read_netcdf(tmp_path / "nul.nc")["wafer"].values[0] == "LOTX?-05"
+
+
+@pytest.mark.parametrize("size", [float("inf"), float("nan"), -5.0])
+def test_nonsense_die_size_is_not_a_size(tmp_path, size):
+    """WCR with an inf die size gave an error naming no file/offset: now the file reads in
+    die pitches and the warning names the file and the WCR's offset."""
+    data = _file([("PIR", "BB", (1, 0)), _prr(0, 0, 0), ("PIR", "BB", (1, 0)), _prr(0, 2, 0)],
+                 wcr=(200.0, size, 5.0))
+    wcr = data.find(b"\x02\x1e") - 2
+    path = tmp_path / "wcr.stdf"
+    path.write_bytes(data)
+    ds, warned = _read(path)
+    assert f"wcr.stdf: WCR at byte offset {wcr} gives DIE_HT {size}" in warned
+    assert ds["x"].attrs["units"] == "die pitch" and ds.attrs["die_height_mm"] == 1.0
+    np.testing.assert_allclose(ds["x"].values, [-1.0, 1.0], rtol=1e-12)
+
+
+def test_inverted_limits_keep_the_data_and_are_flagged(tmp_path):
+    """One PTR with LO_LIMIT > HI_LIMIT rejected the whole file naming no file/offset."""
+    recs = [("PIR", "BB", (1, 0)),
+            ("PTR", PTR_FULL, (7, 1, 0, 0, 0, 1.5, "Vdd", "", 0x0E, 0, 0, 0, 2.0, 1.0, "V")),
+            ("PTR", PTR_FULL, (8, 1, 0, 0, 0, 0.5, "Vth", "", 0x0E, 0, 0, 0, 0.0, 1.0, "V")),
+            _prr(0, 0, 0)]
+    data = _file(recs)
+    ptr = data.find(b"\x0f\x0a") - 2
+    path = tmp_path / "inv.stdf"
+    path.write_bytes(data)
+    ds, warned = _read(path)
+    assert re.search(rf"inv\.stdf: .*test 'Vdd' with LO_LIMIT 2 > HI_LIMIT 1.*byte offset {ptr} "
+                     r"\(PTR\)", warned)
+    np.testing.assert_array_equal(ds["value"].values[0, 0], [1.5, 0.5])  # read back exactly
+    assert np.isnan(ds["lsl"].values[0]) and np.isnan(ds["usl"].values[0])
+    assert ds["lsl"].values[1] == 0.0 and ds["usl"].values[1] == 1.0
+    assert json.loads(ds.attrs["stdf_inverted_limits"]) == {
+        "Vdd": {"lo": 2.0, "hi": 1.0, "file": "inv.stdf", "offset": ptr}}
+    with pytest.raises(FabDataError, match=rf"test 'Vdd'.*byte offset {ptr} \(PTR\)"):
+        read_stdf(path, errors="raise", progress=False)
+
+
+@pytest.mark.parametrize("into", ["BPS", "GDR", "STR"])
+def test_result_corrupted_into_a_skipped_type_is_counted(tmp_path, into):
+    """A PTR whose type bytes became BPS/GDR/STR was dropped with no warning."""
+    from fabnb.io._stdf_records import CODES
+
+    ds = _synthetic(n_wafers=1, n_tests=2)
+    data = bytearray(write_stdf(ds, tmp_path / "ok.stdf").read_bytes())
+    ptr = data.find(b"\x0f\x0a") - 2
+    data[ptr + 2:ptr + 4] = divmod(CODES[into], 256)
+    path = tmp_path / "skip.stdf"
+    path.write_bytes(bytes(data))
+    got, warned = _read(path)
+    assert re.search(rf"1 record\(s\) inside parts .*\({into} x1\); first in skip\.stdf at byte "
+                     rf"offset {ptr} \({into}\)", warned)
+    assert json.loads(got.attrs["stdf_skipped_in_parts"]) == {into: 1}
+    assert int(got["value"].notnull().sum()) == int(ds["value"].notnull().sum()) - 1
+
+
+def test_far_coordinates_cost_one_die_not_a_bounding_box(tmp_path):
+    """Two PRRs corrupted to X = Y = -32767 and +32767 asked for a 32 GiB bounding box."""
+    import tracemalloc
+
+    ds = _synthetic(n_wafers=1, n_tests=2)
+    data = bytearray(write_stdf(ds, tmp_path / "ok.stdf", byteorder=">").read_bytes())
+    prrs = [m.start() - 2 for m in re.finditer(b"\x05\x14", bytes(data))]
+    for at, xy in ((prrs[3], -32767), (prrs[-1], 32767)):
+        struct.pack_into(">hh", data, at + 4 + 9, xy, xy)  # X_COORD, Y_COORD
+    path = tmp_path / "far.stdf"
+    path.write_bytes(bytes(data))
+    tracemalloc.start()
+    try:
+        got, _ = _read(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 200e6, peak
+    sites = set(zip(got["col"].values.tolist(), got["row"].values.tolist()))
+    assert {(-32767, -32767), (32767, 32767)} <= sites
+    clean, _ = _read(tmp_path / "ok.stdf")
+    assert got.sizes["die"] == clean.sizes["die"]  # two sites moved, none added
+    assert np.isfinite(got["x"].values).all() and got["x"].attrs["units"] == "mm"
 
 
 # ---- the real files ----------------------------------------------------------------------
@@ -299,8 +495,24 @@ def test_real_file_counts(real, name):
     assert "no die size" in warned and f"{want['retested']} die(s) were tested more" in warned
     assert ds.attrs["stdf_geometry"] == "coordinate grid"
     assert json.loads(ds.attrs["stdf_skipped_records"])["TSR"] > 0
+    # real testers bracket results with BPS/EPS and GDR inside parts: counted, said
+    inside = json.loads(ds.attrs["stdf_skipped_in_parts"])
+    assert set(inside) == {"BPS", "EPS", "GDR"} and "inside parts" in warned
     hbins = json.loads(ds.attrs["hbin_names"])
     assert sum(b["count"] for b in hbins.values()) == want["parts"]  # HBR summary: all parts
+
+
+def test_real_stale_retest_counts_warn_and_raise_when_strict(real):
+    """Real files say RTST_CNT 0 in WRR and PCR though 113 dies were retested: by default
+    a warning and attrs, everything kept; errors="raise" raises naming file and offset."""
+    ds, warned, path = real["lot2.stdf"]
+    listed = json.loads(ds.attrs["stdf_disagreements"])
+    assert [re.search(r"(WRR|PCR) RTST_CNT 0 .*113 retest", item) is not None
+            for item in listed] == [True, True]
+    assert "WRR RTST_CNT 0 of wafer 'GAL-LOT-02' disagrees with the 113" in warned
+    assert int(ds["touchdowns"].sum()) == REAL["lot2.stdf"]["parts"]
+    with pytest.raises(FabDataError, match=r"lot2.stdf: 1 WRR RTST_CNT 0 .*byte offset \d+ \(WRR\)"):
+        read_stdf(path, errors="raise", progress=False)
 
 
 @pytest.mark.parametrize("retest", ["last", "first"])
@@ -395,7 +607,7 @@ def test_two_real_files_one_dataset(real):
     for k, name in enumerate(REAL):
         single = real[name][0]
         np.testing.assert_array_equal(ds["hbin"].values[k], single["hbin"].values[0])
-        np.testing.assert_array_equal(ds["value"].values[k], single["value"].values[0])
+        np.testing.assert_allclose(ds["value"].values[k], single["value"].values[0], rtol=1e-12)
     assert int(ds.attrs["stdf_retested_dies"]) == sum(REAL[n]["retested"] for n in REAL)
 
 

@@ -13,7 +13,9 @@ The caller (:mod:`fabnb.io.stdf`) streams a file through a fixed-size buffer and
 - walks every field of PIR/PRR/PTR/MPR and flags a record whose fields overrun its
   length or leave trailing bytes (this is what catches most corrupted lengths);
 - lists the rare records (MIR, WIR, WRR, WCR, HBR, SBR, PCR, MRR) for Python to decode
-  and counts every other record type.
+  and counts every other record type, separately for those inside a part (between a
+  PIR and its PRR): a PTR whose type bytes were corrupted into a skipped type lands
+  there, so the caller can say how many results it may have lost.
 
 It stops, returning a status, when an output array is full (the caller grows it and
 calls again from the returned position) or when the next record is not complete in
@@ -28,11 +30,12 @@ from numba import njit
 # status codes returned with the resume position
 NEED_BYTES, NEED_PARTS, NEED_RESULTS, NEED_TESTS, NEED_TEXT, NEED_RARE = 0, 1, 2, 3, 4, 5
 
-# counters (cnt) slots
-N_PARTS, N_RESULTS, N_TESTS, N_TEXT, N_RARE, N_WAFERS = 0, 1, 2, 3, 4, 5
+# counters (cnt) slots; N_OPEN (parts open in this file) and N_FILE (index of the file
+# being read) are per file, set by the caller
+N_PARTS, N_RESULTS, N_TESTS, N_TEXT, N_RARE, N_WAFERS, N_OPEN, N_FILE = 0, 1, 2, 3, 4, 5, 6, 7
 # issue slots (issue_cnt / issue_off / issue_rec)
-ISSUE_MALFORMED, ISSUE_NO_PART, ISSUE_NO_PIR = 0, 1, 2
-N_ISSUES = 3
+ISSUE_MALFORMED, ISSUE_NO_PART, ISSUE_NO_PIR, ISSUE_SKIPPED_IN_PART = 0, 1, 2, 3
+N_ISSUES = 4
 
 # record codes: REC_TYP * 256 + REC_SUB
 PIR, PRR, PTR, MPR = 5 * 256 + 10, 5 * 256 + 20, 15 * 256 + 10, 15 * 256 + 15
@@ -164,10 +167,11 @@ def _copy_text(b, i, text, cnt):
 
 @njit(cache=True)
 def _defaults(b, big, t, at_txt, at_opt, at_res, at_lo, at_hi, at_units,
-              t_txt, t_unit, t_meta, t_lim, text, cnt, u32, f32):
+              t_txt, t_unit, t_meta, t_lim, text, cnt, u32, f32, offset):
     """Take test ``t``'s name, unit, scale and limits from this record if it has them.
 
-    ``t_meta`` columns: 0 has name, 1 has defaults, 2 OPT_FLAG, 3 RES_SCAL.
+    ``t_meta`` columns: 0 has name, 1 has defaults, 2 OPT_FLAG, 3 RES_SCAL, 4 byte
+    offset and 5 file index of the record the defaults came from.
     OPT_FLAG bits (STDF V4): 0 RES_SCAL invalid, 4/5 LO/HI_LIMIT invalid,
     6/7 no low/high limit.
     """
@@ -179,6 +183,8 @@ def _defaults(b, big, t, at_txt, at_opt, at_res, at_lo, at_hi, at_units,
     opt = np.int64(b[at_opt])
     t_meta[t, 1] = 1
     t_meta[t, 2] = opt
+    t_meta[t, 4] = offset
+    t_meta[t, 5] = cnt[N_FILE]
     if at_res >= 0 and (opt & 1) == 0:
         t_meta[t, 3] = _i1(b, at_res)
     if at_lo >= 0 and (opt & 0x50) == 0:
@@ -195,9 +201,10 @@ def parse_records(b, n, pos, base, big, cnt, issue_cnt, issue_off, issue_rec, op
                   t_hash, t_num, t_sub, t_txt, t_unit, t_meta, t_lim, text, rare):
     """Parse the complete records in ``b[pos:n]``; return ``(status, pos)``.
 
-    ``base`` is the file offset of ``b[0]``.  ``parts`` columns: 0 wafer, 1 head,
-    2 site, 3 PART_FLG, 4 HARD_BIN, 5 SOFT_BIN, 6 X, 7 Y, 8 PIR offset, 9 state
-    (0 open, 1 closed by PRR), 10 PRR offset.  One result per row of ``r_part`` (int32),
+    ``base`` is the file offset of ``b[0]``.  ``skipped[0, code]`` counts the records
+    of each other type, ``skipped[1, code]`` those of them inside an open part.
+    ``parts`` columns: 0 wafer, 1 head, 2 site, 3 PART_FLG, 4 HARD_BIN, 5 SOFT_BIN, 6 X,
+    7 Y, 8 PIR offset, 9 state (0 open, 1 closed by PRR), 10 PRR offset.  One result per row of ``r_part`` (int32),
     ``r_test`` (int32), ``r_flag`` (TEST_FLG, uint8) and ``r_value`` (the raw float32).  ``rare`` rows: record code,
     position in ``b``, length, wafer index, file offset.
     """
@@ -258,12 +265,12 @@ def parse_records(b, n, pos, base, big, cnt, issue_cnt, issue_off, issue_rec, op
                 if code == PTR:
                     _defaults(b, big, t, at[PTR_TXT], at[PTR_OPT], at[PTR_RES], at[PTR_LO],
                               at[PTR_HI], at[PTR_UNITS], t_txt, t_unit, t_meta, t_lim, text,
-                              cnt, u32, f32)
+                              cnt, u32, f32, offset)
                     value = _f4(b, body + 8, big, u32, f32)
                 else:
                     _defaults(b, big, t, at[MPR_TXT], at[MPR_OPT], at[MPR_RES], at[MPR_LO],
                               at[MPR_HI], at[MPR_UNITS], t_txt, t_unit, t_meta, t_lim, text,
-                              cnt, u32, f32)
+                              cnt, u32, f32, offset)
                     value = _f4(b, at[MPR_RSLT] + 4 * e, big, u32, f32)
                 r = cnt[N_RESULTS]
                 r_part[r] = part
@@ -289,7 +296,10 @@ def parse_records(b, n, pos, base, big, cnt, issue_cnt, issue_off, issue_rec, op
             parts[p, 9] = 0
             parts[p, 10] = -1
             part_id[p, 1] = 0
-            open_part[head * 256 + np.int64(b[body + 1])] = p
+            slot = head * 256 + np.int64(b[body + 1])
+            if open_part[slot] < 0:
+                cnt[N_OPEN] += 1
+            open_part[slot] = p
         elif code == PRR:
             if length < 7 or not _walk(b, body, end, PRR_TAIL, 0, 0, big, at):
                 _issue(ISSUE_MALFORMED, offset, code, issue_cnt, issue_off, issue_rec)
@@ -310,6 +320,8 @@ def parse_records(b, n, pos, base, big, cnt, issue_cnt, issue_off, issue_rec, op
                 parts[p, 1] = head
                 parts[p, 2] = np.int64(b[body + 1])
                 parts[p, 8] = offset
+            else:
+                cnt[N_OPEN] -= 1
             open_part[slot] = -1
             parts[p, 3] = np.int64(b[body + 2])
             parts[p, 4] = _u2(b, body + 5, big)
@@ -344,7 +356,10 @@ def parse_records(b, n, pos, base, big, cnt, issue_cnt, issue_off, issue_rec, op
             rare[q, 4] = offset
             cnt[N_RARE] = q + 1
         else:
-            skipped[code] += 1
+            skipped[0, code] += 1
+            if cnt[N_OPEN] > 0:
+                skipped[1, code] += 1
+                _issue(ISSUE_SKIPPED_IN_PART, offset, code, issue_cnt, issue_off, issue_rec)
         pos = end
 
 

@@ -5,10 +5,16 @@ per-file ones (MIR, WIR, WRR, WCR, HBR, SBR, PCR, MRR) are decoded here field by
 A record may stop early (STDF lets trailing fields be omitted: they take their
 "missing" value), but a field cut in the middle raises :class:`FabDataError` naming
 the byte offset and the record type.
+
+Strings (:func:`clean_text`) are decoded as latin-1, so every byte is a character
+(testers write ``µ`` as byte 0xB5), stripped of blank and NUL padding, and any control
+character left inside becomes ``"?"``: ids must survive NetCDF (no embedded NUL), CSV
+and HTML; a tab is kept, and the replacement is counted so the reader can say so.
 """
 
 from __future__ import annotations
 
+import re
 import struct
 
 from ..errors import FabDataError
@@ -33,6 +39,24 @@ MISSING_U4 = 4294967295
 MISSING_I2 = -32768
 #: WCR WF_FLAT -> the contract's notch direction
 FLAT = {"U": "up", "D": "down", "L": "left", "R": "right"}
+#: C0 and C1 control characters (latin-1 code points 0-31 and 127-159) but the tab, which
+#: real testers put in test names and every format fabnb writes can hold
+CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+PADDING = " \t\r\n\x00"
+
+
+def clean_text(raw: bytes) -> tuple[str, bool]:
+    """``raw`` as latin-1 without padding, control characters replaced by ``"?"``;
+    the flag says whether any was replaced.
+
+    >>> clean_text(b"W\\xb5-07\\x00\\x00")
+    ('Wµ-07', False)
+    >>> clean_text(b"L01\\x00-03")
+    ('L01?-03', True)
+    """
+    text = raw.decode("latin-1").strip(PADDING)
+    clean = CONTROL.sub("?", text)
+    return clean, clean != text
 
 
 def record_name(code: int) -> str:
@@ -55,6 +79,7 @@ class Fields:
 
     def __init__(self, body: bytes, byteorder: str, offset: int, name: str):
         self.body, self.order, self.offset, self.name, self.pos = body, byteorder, offset, name, 0
+        self.replaced = 0  # strings whose control characters became "?"
 
     def _take(self, size: int, field: str):
         if self.pos >= len(self.body):
@@ -101,6 +126,7 @@ class Fields:
                 f"{self.name} record at byte offset {self.offset}: field {field} overruns the "
                 f"record length {len(self.body)}"
             )
-        raw = self.body[self.pos:self.pos + n]
+        text, replaced = clean_text(self.body[self.pos:self.pos + n])
         self.pos += n
-        return raw.decode("latin-1").strip()
+        self.replaced += replaced
+        return text

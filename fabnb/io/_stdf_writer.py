@@ -16,6 +16,7 @@ import numpy as np
 import xarray as xr
 
 from .. import schema
+from .._params import Integral, Interval, StrOptions, check_params
 from ..errors import FabDataError
 from ._stdf_records import CODES, FLAT, MISSING_I2, MISSING_U4
 
@@ -38,7 +39,12 @@ class _RecordWriter:
         parts, plain, args = [], "", []
         for code, v in zip(fmt, values):
             if code == "n":
-                raw = str(v).encode("latin-1")
+                try:
+                    raw = str(v).encode("latin-1")
+                except UnicodeEncodeError as exc:
+                    bad = exc.object[exc.start]
+                    raise FabDataError(f"STDF strings are latin-1; {v!r} holds {bad!r}, which "
+                                       "latin-1 cannot encode: rename it before writing") from None
                 if len(raw) > 255:
                     raise FabDataError(f"STDF strings hold at most 255 bytes, got {v!r}")
                 parts.append(struct.pack(self.order + plain, *args) + bytes([len(raw)]) + raw)
@@ -85,11 +91,10 @@ def write_stdf(ds: xr.Dataset, path, byteorder: str = "<", sites: int = 1,
     """
     from .store import atomic_path
 
+    check_params("write_stdf", {"byteorder": [StrOptions({"<", ">"})],
+                                "sites": [Interval(Integral, 1, 255, closed="both")]},
+                 {"byteorder": byteorder, "sites": sites})
     schema.validate(ds)
-    if byteorder not in ("<", ">"):
-        raise FabDataError(f"byteorder must be '<' or '>', got {byteorder!r}")
-    if not 1 <= int(sites) <= 255:
-        raise FabDataError(f"sites must be 1..255, got {sites}")
     lots = list(dict.fromkeys(ds["lot"].values.tolist()))
     if lot is None and len(lots) > 1:
         raise FabDataError(f"dataset holds lots {lots}: pass lot= or write one file per lot")

@@ -9,14 +9,21 @@ order.
 Mapping
 -------
 - wafers: WIR/WRR (``wafer`` = WAFER_ID, ``time`` = WIR START_T), ``lot`` = MIR LOT_ID,
-  ``slot`` = the trailing number of the wafer id (else the wafer's order);
-  ``product`` = MIR PART_TYP.
-- dies: the union over wafers of the PRR X_COORD/Y_COORD sites; ``col``/``row`` are the
-  STDF X/Y exactly.  ``x``/``y`` in mm come from WCR: ``x = sx (col - CENTER_X) DIE_WID``,
-  ``y = sy (row - CENTER_Y) DIE_HT`` with ``sx = +1`` for POS_X ``R`` (``-1`` for ``L``) and
-  ``sy = +1`` for POS_Y ``U`` (``-1`` for ``D`` or blank, the contract's rows-grow-down),
-  in WF_UNITS converted to mm.  A missing centre (-32768) centres the coordinate grid;
-  zero die sizes (as in many real files) give unit pitch, centred, and a warning.
+  ``slot`` = the trailing number of the wafer id when it is a slot (1..25), else the
+  wafer's order; ``product`` = MIR PART_TYP.
+- strings (ids, names, units) are latin-1 (byte 0xB5 is ``µ``), stripped of blank/NUL
+  padding; a control character inside one (a NUL in a wafer id would break NetCDF)
+  becomes ``"?"`` with a warning (:func:`~fabnb.io._stdf_records.clean_text`).
+- dies: the distinct PRR X_COORD/Y_COORD sites over all wafers (never the bounding box
+  of the coordinates: one corrupted PRR at X = Y = -32767 adds one die, not 4e9 cells,
+  so memory follows the parts); ``col``/``row`` are the STDF X/Y exactly.  ``x``/``y``
+  in mm come from WCR: ``x = sx (col - CENTER_X) DIE_WID``, ``y = sy (row - CENTER_Y)
+  DIE_HT`` with ``sx = +1`` for POS_X ``R`` (``-1`` for ``L``) and ``sy = +1`` for POS_Y
+  ``U`` (``-1`` for ``D`` or blank, the contract's rows-grow-down), in WF_UNITS
+  converted to mm.  A missing centre (-32768) centres the coordinate grid;
+  zero die sizes (as in many real files) give unit pitch, centred, and a warning, as do
+  non-finite or negative sizes (that warning names the file and the WCR's offset);
+  ``x``/``y`` carry ``units`` "mm" or "die pitch".
 - bins: ``hbin``/``sbin`` from PRR HARD_BIN/SOFT_BIN (65535 = none -> -1), plus ``site``,
   ``part_id`` and ``touchdowns`` (how often the die was tested) on ``(wafer, die)``.
   HBR/SBR summaries (head 255 preferred) go to ``attrs["hbin_names"]`` /
@@ -29,8 +36,12 @@ Mapping
   (base units) in STDF; fabnb multiplies both by ``10**RES_SCAL`` and prefixes the unit
   (``6, "A" -> "uA"``), so value, ``lsl`` and ``usl`` share the unit the tester displayed
   the result in (LLM_SCAL/HLM_SCAL only say how the tester displayed the limits).  OPT_FLAG
-  bits 4/6 (5/7) -> no low (high) limit -> NaN.  A result whose TEST_FLG marks it invalid
-  (bit 1) or not executed (bit 4), or that is not finite, is NaN and counted in
+  bits 4/6 (5/7) -> no low (high) limit -> NaN.  A test whose low limit exceeds its high
+  limit keeps its results, gets ``lsl = usl = NaN`` (no spec rather than a wrong one),
+  and the inverted limits go to ``attrs["stdf_inverted_limits"]`` (JSON ``{test: {"lo",
+  "hi", "file", "offset"}}``) with a warning naming the test, file and byte offset.  A
+  result whose TEST_FLG marks it invalid (bit 1) or not executed (bit 4), or that is not
+  finite, is NaN and counted in
   ``attrs["stdf_invalid_results"]``.
 - retests: a die touched down more than once is found by its coordinates (PART_FLG is
   often silent, as in the real sample files); ``retest="last"`` (default) or ``"first"``
@@ -38,15 +49,24 @@ Mapping
   ``attrs["stdf_retested_dies"]`` and a warning.
 - skipped: TSR, FTR, STR, GDR, DTR, BPS/EPS, SDR, ... are counted in
   ``attrs["stdf_skipped_records"]``; unknown record types are skipped with a warning.
+  Those inside a part (between PIR and PRR; real files put GDR/BPS/EPS there) are also
+  counted in ``attrs["stdf_skipped_in_parts"]`` and warned about with the first offset:
+  a PTR whose type bytes were corrupted into BPS/GDR/STR is one of them.
 
-Never losing a die silently: a truncated record, a malformed record (fields overrunning
-its length, bytes after its last field, a length too short for its fixed fields), a
-PTR/MPR with no open part, a PRR without PIR, a PIR never closed, a PRR outside any
-WIR..WRR, a PRR without coordinates, a WIR without WRR, a file without MRR, or a
-WRR/PCR PART_CNT (4294967295 = not given) that disagrees with the parts read raise
-:class:`~fabnb.errors.FabDataError` naming the byte offset and record type; with
-``errors="warn"`` they become one :class:`StdfWarning` with the counts and everything
-readable is kept.
+Never losing a die silently, two kinds of problem:
+
+- structural corruption always raises :class:`~fabnb.errors.FabDataError` naming the
+  file, byte offset and record type, whatever ``errors`` says: a truncated record or
+  compressed stream, a corrupt compressed stream, a malformed record (fields overrunning
+  its length, bytes after its last field, a length too short for its fixed fields), a
+  PTR/MPR with no open part, a PRR without PIR, a PIR never closed, a PRR without
+  coordinates, a WIR without WRR, a WRR without WIR, a file without MRR;
+- data that disagrees with itself is kept, listed in ``attrs["stdf_disagreements"]``
+  and warned about by default (``errors="warn"``), raised with ``errors="raise"`` for
+  strict runs: a WRR/PCR PART_CNT or RTST_CNT (4294967295 = not given) that disagrees
+  with the parts read (RTST_CNT counts the touchdowns after a die's first one; real
+  files routinely say 0), inverted limits, PRRs outside any WIR..WRR (kept as an extra
+  wafer).
 
 Speed and memory (``python -m benchmarks.bench_stdf``; each reader in its own process,
 best of 3 warm reads, peak RSS above the warmed-up process; 2-core VM shared with other
@@ -83,16 +103,19 @@ import json
 import lzma
 import re
 import warnings
+import zlib
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
 from .. import schema
+from .._params import check_option
 from ..errors import FabDataError
 from ..geometry import radial_zones
 from . import _stdf_kernels as K
-from ._stdf_records import CODES, FLAT, MISSING_I2, MISSING_U4, Fields, record_name
+from ._stdf_records import (CODES, FLAT, MISSING_I2, MISSING_U4, Fields, clean_text,
+                            record_name)
 from ._stdf_writer import write_stdf
 
 __all__ = ["StdfWarning", "read_stdf", "write_stdf"]
@@ -111,6 +134,8 @@ ISSUE_TEXT = {
     K.ISSUE_NO_PART: "result record(s) with no open part (PTR/MPR before its PIR)",
     K.ISSUE_NO_PIR: "PRR(s) without PIR",
 }
+# what a failing decompressor raises on a cut or corrupt stream
+STREAM_ERRORS = (EOFError, OSError, lzma.LZMAError, zlib.error)
 
 
 class StdfWarning(UserWarning):
@@ -118,23 +143,29 @@ class StdfWarning(UserWarning):
 
 
 class _Issues:
-    """Problems found while reading: raised together or warned together."""
+    """Problems found while reading: structural ones always raise (together); data that
+    disagrees with itself raises with ``errors="raise"``, else is warned about (together)."""
 
     def __init__(self):
-        self.items: list[str] = []
+        self.structural: list[str] = []
+        self.disagreements: list[str] = []
 
-    def add(self, path, count, what, offset, code=None):
+    def add(self, path, count, what, offset, code=None, disagreement=False):
         rec = f" ({record_name(code)})" if code is not None else " (record header)"
-        self.items.append(f"{Path(path).name}: {count} {what}; first at byte offset {offset}{rec}")
+        item = f"{Path(path).name}: {count} {what}; first at byte offset {offset}{rec}"
+        (self.disagreements if disagreement else self.structural).append(item)
 
     def report(self, errors):
-        if not self.items:
+        if self.structural:
+            raise FabDataError("STDF file structure is corrupt (read stops whatever errors= "
+                               "says):\n  " + "\n  ".join(self.structural + self.disagreements))
+        if not self.disagreements:
             return
-        msg = "STDF data problems:\n  " + "\n  ".join(self.items)
+        msg = "STDF data disagrees with itself:\n  " + "\n  ".join(self.disagreements)
         if errors == "raise":
-            raise FabDataError(msg)
-        warnings.warn(msg + "\n(read with errors='warn': everything readable was kept)",
-                      StdfWarning, stacklevel=3)
+            raise FabDataError(msg + "\n(read with errors='warn' to keep everything and warn)")
+        warnings.warn(msg + "\n(everything was kept; listed in attrs['stdf_disagreements']; "
+                      "errors='raise' makes this an error)", StdfWarning, stacklevel=3)
 
 
 class _Arrays:
@@ -155,11 +186,11 @@ class _Arrays:
         self.t_sub = np.empty(512, dtype=np.int64)
         self.t_txt = np.zeros((512, 2), dtype=np.int64)
         self.t_unit = np.zeros((512, 2), dtype=np.int64)
-        self.t_meta = np.zeros((512, 4), dtype=np.int64)
+        self.t_meta = np.zeros((512, 6), dtype=np.int64)
         self.t_lim = np.full((512, 2), np.nan, dtype=np.float64)
         self.text = np.empty(1 << 16, dtype=np.uint8)
         self.rare = np.empty((256, 5), dtype=np.int64)
-        self.skipped = np.zeros(65536, dtype=np.int64)
+        self.skipped = np.zeros((2, 65536), dtype=np.int64)  # all, inside a part
 
     @staticmethod
     def _grow(arr, fill=None):
@@ -219,9 +250,22 @@ def _byteorder(head: bytes, path: Path) -> bool:
     return cpu == 1
 
 
-def _parse_file(path: Path, arr: _Arrays, issues: _Issues, bar) -> dict:
+def _read_chunk(fh, view, path: Path, offset: int) -> int:
+    """``fh.readinto(view)``; a cut or corrupt compressed stream (EOFError, BadGzipFile,
+    lzma/zlib errors) becomes FabDataError naming the file and the decompressed offset."""
+    try:
+        return fh.readinto(view) or 0
+    except STREAM_ERRORS as exc:
+        raise FabDataError(
+            f"{path}: cannot read on from decompressed byte offset {offset}: "
+            f"{type(exc).__name__}: {exc} (the compressed file is truncated or corrupt)"
+        ) from exc
+
+
+def _parse_file(path: Path, file_no: int, arr: _Arrays, issues: _Issues, bar) -> dict:
     """Stream one file through the kernel; return its rare records and part range."""
     first_part = int(arr.cnt[K.N_PARTS])
+    arr.cnt[K.N_OPEN], arr.cnt[K.N_FILE] = 0, file_no
     rare: list[tuple[int, bytes, int, int]] = []
     issue_cnt = np.zeros(K.N_ISSUES, dtype=np.int64)
     issue_off = np.full(K.N_ISSUES, -1, dtype=np.int64)
@@ -232,7 +276,7 @@ def _parse_file(path: Path, arr: _Arrays, issues: _Issues, bar) -> dict:
     base, have, big = 0, 0, None
     with _open(path) as fh:
         while True:
-            got = fh.readinto(memoryview(buf)[have:]) or 0
+            got = _read_chunk(fh, memoryview(buf)[have:], path, base + have)
             n = have + got
             bar.update(got)
             if big is None:
@@ -262,23 +306,33 @@ def _parse_file(path: Path, arr: _Arrays, issues: _Issues, bar) -> dict:
             code = int(buf[2]) * 256 + int(buf[3])
         issues.add(path, 1, f"truncated record ({have} bytes where the record needs more: the "
                             "file ends inside it)", base, code)
-    for kind in range(K.N_ISSUES):
+    for kind in ISSUE_TEXT:
         if issue_cnt[kind]:
             issues.add(path, int(issue_cnt[kind]), ISSUE_TEXT[kind], int(issue_off[kind]),
                        int(issue_rec[kind]))
+    inside = K.ISSUE_SKIPPED_IN_PART
     return {"path": path, "big": big, "rare": rare, "end": base + have,
-            "parts": (first_part, int(arr.cnt[K.N_PARTS]))}
+            "parts": (first_part, int(arr.cnt[K.N_PARTS])),
+            "skipped_in_part": (int(issue_cnt[inside]), int(issue_off[inside]),
+                                int(issue_rec[inside]))}
 
 
 def _decode_rare(info: dict, issues: _Issues) -> dict:
     """MIR, WCR, wafers (WIR/WRR), bin summaries and PCRs of one file."""
     order = ">" if info["big"] else "<"
-    out = {"mir": {}, "wcr": None, "wafers": {}, "hbr": [], "sbr": [], "pcr": [], "mrr": False}
+    out = {"mir": {}, "wcr": None, "wafers": {}, "hbr": [], "sbr": [], "pcr": [], "mrr": False,
+           "replaced": 0, "replaced_at": None}
     for code, body, wafer, offset in info["rare"]:
+        f = Fields(body, order, offset, record_name(code))
         try:
-            _decode_one(Fields(body, order, offset, record_name(code)), wafer, out)
+            _decode_one(f, wafer, out)
         except FabDataError as err:
             issues.add(info["path"], 1, f"malformed record ({err})", offset, code)
+        if f.replaced:
+            out["replaced"] += f.replaced
+            out["replaced_at"] = out["replaced_at"] or f"{f.name} at byte offset {offset}"
+    if out["wcr"]:
+        out["wcr"]["path"] = info["path"]
     return out
 
 
@@ -300,11 +354,11 @@ def _decode_one(f: Fields, wafer: int, out: dict) -> None:
         _, _, w["start_t"] = f.u1(), f.u1(), f.u4()
         w["id"] = f.cn("WAFER_ID") or ""
     elif name == "WRR":
-        head, _, _, part_cnt = f.u1(), f.u1(), f.u4(), f.u4("PART_CNT")
-        _, _, _, _, wafer_id = f.u4(), f.u4(), f.u4(), f.u4(), f.cn("WAFER_ID")
+        head, _, _, part_cnt, rtst_cnt = f.u1(), f.u1(), f.u4(), f.u4("PART_CNT"), f.u4("RTST_CNT")
+        _, _, _, wafer_id = f.u4(), f.u4(), f.u4(), f.cn("WAFER_ID")
         if wafer in out["wafers"]:
             w = out["wafers"][wafer]
-            w["wrr"] = {"part_cnt": part_cnt, "offset": offset}
+            w["wrr"] = {"PART_CNT": part_cnt, "RTST_CNT": rtst_cnt, "offset": offset}
             w["id"] = w["id"] or (wafer_id or "")
         else:
             out.setdefault("orphan_wrr", []).append(offset)
@@ -313,48 +367,56 @@ def _decode_one(f: Fields, wafer: int, out: dict) -> None:
         pf = (pf or " ").strip("\x00 ") or " "
         out[name.lower()].append((head, site, num, count, pf, bname or ""))
     elif name == "PCR":
-        out["pcr"].append((f.u1(), f.u1(), f.u4("PART_CNT"), offset))
+        head, site = f.u1(), f.u1()
+        out["pcr"].append({"head": head, "site": site, "PART_CNT": f.u4("PART_CNT"),
+                           "RTST_CNT": f.u4("RTST_CNT"), "offset": offset})
     elif name == "MRR":
         out["mrr"] = True
 
 
-def _check_counts(info, dec, parts, issues):
-    """WIR without WRR, parts outside wafers, WRR/PCR PART_CNT, missing MRR."""
+def _check_counts(info, dec, parts, retest_part, issues):
+    """Record sequence (PIR never closed, WIR without WRR, ..., missing MRR: structural)
+    and summary counts (WRR/PCR PART_CNT and RTST_CNT: disagreements)."""
     path = info["path"]
     lo, hi = info["parts"]
-    p = parts[lo:hi]
+    p, again = parts[lo:hi], retest_part[lo:hi]
     closed = p[:, 9] == 1
     if (~closed).any():
         issues.add(path, int((~closed).sum()), "PIR(s) never closed by a PRR (their results are "
                    "dropped)", int(p[~closed, 8].min()), CODES["PIR"])
+
+    def compare(record, field, want, got, where, offset):
+        if want is not None and want != MISSING_U4 and want != got:
+            what = "parts read" if field == "PART_CNT" else "retest touchdowns read"
+            issues.add(path, 1, f"{record} {field} {want} {where} disagrees with the {got} {what}",
+                       offset, CODES[record], disagreement=True)
+
     for wafer, w in dec["wafers"].items():
         if w["wrr"] is None:
             issues.add(path, 1, f"WIR of wafer '{w['id']}' without WRR (file ends inside the wafer)",
                        w["offset"], CODES["WIR"])
             continue
-        want = w["wrr"]["part_cnt"]
-        got = int((closed & (p[:, 0] == wafer)).sum())
-        if want is not None and want != MISSING_U4 and want != got:
-            issues.add(path, 1, f"WRR PART_CNT {want} of wafer '{w['id']}' disagrees with the "
-                       f"{got} parts read", w["wrr"]["offset"], CODES["WRR"])
+        sel = closed & (p[:, 0] == wafer)
+        for field, got in (("PART_CNT", sel.sum()), ("RTST_CNT", (sel & again).sum())):
+            compare("WRR", field, w["wrr"][field], int(got), f"of wafer '{w['id']}'",
+                    w["wrr"]["offset"])
     for offset in dec.get("orphan_wrr", []):
         issues.add(path, 1, "WRR without WIR", offset, CODES["WRR"])
-    for head, site, want, offset in dec["pcr"]:
-        if want is None or want == MISSING_U4:
-            continue
+    for pcr in dec["pcr"]:
+        head, site = pcr["head"], pcr["site"]
         sel = closed if head == 255 else closed & (p[:, 1] == head) & (p[:, 2] == site)
-        if int(sel.sum()) != want:
-            issues.add(path, 1, f"PCR PART_CNT {want} (head {head}, site {site}) disagrees with "
-                       f"the {int(sel.sum())} parts read", offset, CODES["PCR"])
+        for field, got in (("PART_CNT", sel.sum()), ("RTST_CNT", (sel & again).sum())):
+            compare("PCR", field, pcr[field], int(got), f"(head {head}, site {site})",
+                    pcr["offset"])
     if dec["wafers"]:
         outside = closed & (p[:, 0] < 0)
         if outside.any():
             issues.add(path, int(outside.sum()), "PRR(s) outside any WIR..WRR block (kept as an "
-                       "extra wafer)", int(p[outside, 10].min()), CODES["PRR"])
+                       "extra wafer)", int(p[outside, 10].min()), CODES["PRR"], disagreement=True)
     nocoord = closed & ((p[:, 6] == MISSING_I2) | (p[:, 7] == MISSING_I2))
     if nocoord.any():
         issues.add(path, int(nocoord.sum()), "PRR(s) without X/Y coordinates (cannot be placed "
-                   "on the map; dropped)", int(p[nocoord, 10].min()), CODES["PRR"])
+                   "on the map)", int(p[nocoord, 10].min()), CODES["PRR"])
     if not dec["mrr"]:
         issues.add(path, 1, "file ends without MRR (truncated?)", info["end"], CODES["MRR"])
 
@@ -377,7 +439,14 @@ def _geometry(col, row, wcr):
     wcr = wcr or {}
     notes = []
     scale = UNIT_MM.get(wcr.get("units") or 0)
-    w, h = _f32(wcr.get("die_wid") or 0.0), _f32(wcr.get("die_ht") or 0.0)
+    given = {"DIE_WID": wcr.get("die_wid"), "DIE_HT": wcr.get("die_ht"),
+             "WAFR_SIZ": wcr.get("size")}
+    bad = {k: v for k, v in given.items() if v is not None and not (np.isfinite(v) and v >= 0)}
+    if bad:  # a corrupted or nonsense size is not a size: same as not given
+        notes.append(f"{Path(wcr['path']).name}: WCR at byte offset {wcr['offset']} gives "
+                     + ", ".join(f"{k} {v}" for k, v in bad.items())
+                     + ": not a size, treated as not given")
+    w, h, size = (0.0 if k in bad else _f32(given[k] or 0.0) for k in given)
     sized = scale is not None and w > 0 and h > 0
     sx = -1.0 if (wcr.get("pos_x") or "R").upper() == "L" else 1.0
     sy = 1.0 if (wcr.get("pos_y") or "D").upper() == "U" else -1.0
@@ -396,7 +465,6 @@ def _geometry(col, row, wcr):
         geometry = "WCR"
     x = sx * (col - cx) * w
     y = sy * (row - cy) * h
-    size = _f32(wcr.get("size") or 0.0)
     if sized and size > 0:
         diameter = size * scale
     else:
@@ -404,16 +472,21 @@ def _geometry(col, row, wcr):
     notch = FLAT.get((wcr.get("flat") or " ").upper(), "down")
     attrs = {"wafer_diameter_mm": diameter, "die_width_mm": w, "die_height_mm": h,
              "edge_exclusion_mm": 0.0, "notch": notch, "stdf_geometry": geometry}
-    return x, y, attrs, notes
+    return x, y, "mm" if sized else "die pitch", attrs, notes
 
 
-def _test_table(arr: _Arrays):
-    """Names, units, limits and scale factors of the tests read."""
+def _test_table(arr: _Arrays, files, issues: _Issues):
+    """Names, units, limits and scale factors of the tests read; inverted limits are
+    reported (a disagreement), recorded and replaced by NaN."""
     n = int(arr.cnt[K.N_TESTS])
     text = arr.text.tobytes()
+    replaced = 0
 
     def string(span):
-        return text[span[0]:span[0] + span[1]].decode("latin-1").strip()
+        nonlocal replaced
+        out, changed = clean_text(text[span[0]:span[0] + span[1]])
+        replaced += changed
+        return out
 
     nums, subs = arr.t_num[:n], arr.t_sub[:n]
     names = []
@@ -433,16 +506,30 @@ def _test_table(arr: _Arrays):
         units.append(unit if prefix == "%" and unit.startswith("%") else prefix + unit)
     lsl, usl = (np.array([_scaled_decimal(v, s) for v, s in zip(arr.t_lim[:n, k], res_scal)])
                 for k in (0, 1))
+    inverted = {}
+    for t in np.flatnonzero(lsl > usl):  # NaN compares False: a missing limit is fine
+        path, offset = files[arr.t_meta[t, 5]]["path"], int(arr.t_meta[t, 4])
+        inverted[names[t]] = {"lo": float(lsl[t]), "hi": float(usl[t]),
+                              "file": Path(path).name, "offset": offset}
+        issues.add(path, 1, f"test '{names[t]}' with LO_LIMIT {lsl[t]:g} > HI_LIMIT {usl[t]:g} "
+                   "(results kept; lsl/usl set to NaN, limits in attrs['stdf_inverted_limits'])",
+                   offset, CODES["MPR" if subs[t] >= 0 else "PTR"], disagreement=True)
+        lsl[t] = usl[t] = np.nan
     order = np.lexsort((subs, nums))  # tests sorted by TEST_NUM, then MPR element
     rank = np.empty(n, dtype=np.int64)
     rank[order] = np.arange(n)
     names, units = [names[t] for t in order], [units[t] for t in order]
-    return names, units, lsl[order], usl[order], factor, nums[order], rank
+    return {"names": names, "units": units, "lsl": lsl[order], "usl": usl[order],
+            "factor": factor, "nums": nums[order], "rank": rank, "inverted": inverted,
+            "replaced": replaced}
 
 
 def _slot(wafer_id: str, fallback: int) -> int:
+    """The trailing number of the wafer id when it is a slot (1..25), else ``fallback``."""
     m = re.search(r"(\d+)\D*$", wafer_id)
-    return int(m.group(1)) if m else fallback
+    # compare as text first: a run of 19+ digits does not fit an int64
+    return int(m.group(1)) if m and len(m.group(1).lstrip("0")) <= 2 and \
+        1 <= int(m.group(1)) <= 25 else fallback
 
 
 def _bin_summary(records) -> str:
@@ -456,7 +543,7 @@ def _bin_summary(records) -> str:
     return json.dumps(out, sort_keys=True)
 
 
-def read_stdf(path_or_paths, retest: str = "last", errors: str = "raise",
+def read_stdf(path_or_paths, retest: str = "last", errors: str = "warn",
               progress: bool = True) -> xr.Dataset:
     """Read STDF V4 wafer-sort file(s) into one validated contract Dataset.
 
@@ -469,9 +556,13 @@ def read_stdf(path_or_paths, retest: str = "last", errors: str = "raise",
         ``"last"`` or ``"first"``: which touchdown of a die tested more than once
         (found by coordinates) supplies its bins and results.
     errors
-        ``"raise"``: any problem that would lose data raises :class:`FabDataError`
-        naming the byte offset and record type; ``"warn"``: one :class:`StdfWarning`
-        with the counts, and everything readable is kept.
+        What to do when the data disagrees with itself (WRR/PCR PART_CNT or RTST_CNT
+        against the parts read, inverted limits, parts outside any wafer): ``"warn"``
+        (default) keeps everything, lists the disagreements in
+        ``attrs["stdf_disagreements"]`` and warns once; ``"raise"`` raises
+        :class:`FabDataError` for strict runs.  Structural corruption (truncation,
+        malformed records, broken PIR/PRR or WIR/WRR sequences) always raises, naming
+        the file, byte offset and record type.
     progress
         Show a byte-level ``tqdm`` progress bar (only when a read lasts over 2 s).
 
@@ -488,35 +579,74 @@ def read_stdf(path_or_paths, retest: str = "last", errors: str = "raise",
     >>> ds.sizes["wafer"], int(ds.attrs["stdf_retested_dies"])  # doctest: +SKIP
     (2, 276)
     """
-    if retest not in ("last", "first"):
-        raise FabDataError(f"retest must be 'last' or 'first', got {retest!r}")
-    if errors not in ("raise", "warn"):
-        raise FabDataError(f"errors must be 'raise' or 'warn', got {errors!r}")
+    check_option("read_stdf", "retest", retest, ("last", "first"))
+    check_option("read_stdf", "errors", errors, ("warn", "raise"))
     paths = [Path(path_or_paths)] if isinstance(path_or_paths, (str, Path)) else \
         [Path(p) for p in path_or_paths]
     if not paths:
         raise FabDataError("read_stdf got no files")
     from tqdm.auto import tqdm
 
-    total = sum(p.stat().st_size for p in paths if p.exists())
+    total = sum(p.stat().st_size for p in paths if p.is_file())
     arr, issues, files = _Arrays(total), _Issues(), []
     with tqdm(total=total, unit="B", unit_scale=True, disable=not progress, delay=2,
               desc="read_stdf") as bar:
-        for path in paths:
-            info = _parse_file(path, arr, issues, bar)
+        for k, path in enumerate(paths):
+            info = _parse_file(path, k, arr, issues, bar)
             info["dec"] = _decode_rare(info, issues)
             files.append(info)
     parts = arr.parts[: arr.cnt[K.N_PARTS]]
+    wafers, wafer_of_part = _wafer_table(files, parts)
+    sites = _sites(parts, wafer_of_part, wafers)
     for info in files:
-        _check_counts(info, info["dec"], parts, issues)
-    unknown = [(int(c), int(arr.skipped[c])) for c in np.flatnonzero(arr.skipped)
-               if c not in KNOWN_SKIPPED]
+        _check_counts(info, info["dec"], parts, sites["again"], issues)
+    tests = _test_table(arr, files, issues)
     issues.report(errors)
+    if not sites["ok"].any():
+        raise FabDataError("no complete part (PIR..PRR with X/Y coordinates) in "
+                           + ", ".join(f"{f['path']} (read to its end at byte offset {f['end']})"
+                                       for f in files))
     notes = []
+    unknown = [(int(c), int(arr.skipped[0, c])) for c in np.flatnonzero(arr.skipped[0])
+               if c not in KNOWN_SKIPPED]
     if unknown:
         notes.append("skipped unknown record types: " +
                      ", ".join(f"{record_name(c)} x{k}" for c, k in unknown))
-    return _build(files, arr, parts, retest, notes)
+    inside = [(f["path"], *f["skipped_in_part"]) for f in files if f["skipped_in_part"][0]]
+    if inside:
+        path, _, offset, code = inside[0]
+        notes.append(
+            f"{sum(i[1] for i in inside)} record(s) inside parts (between PIR and PRR) are of "
+            "types fabnb does not read and were skipped ("
+            + ", ".join(f"{record_name(c)} x{arr.skipped[1, c]}"
+                        for c in np.flatnonzero(arr.skipped[1]))
+            + f"); first in {Path(path).name} at byte offset {offset} ({record_name(code)}); "
+            "a PTR whose type bytes were corrupted would be among them; counts in "
+            "attrs['stdf_skipped_in_parts']")
+    return _build(files, arr, parts, wafers, sites, tests, retest, notes, issues.disagreements)
+
+
+def _sites(parts, wafer_of_part, wafers) -> dict:
+    """Which parts can be placed (``ok``), their wafer (``w_part``), the distinct die
+    sites (``col``/``row``, sorted by row then column), each part's die (``d_part``,
+    -1 when not placed) and the retest touchdowns (``again``: a part on a (wafer, die)
+    an earlier part of the read already touched)."""
+    ok = (parts[:, 9] == 1) & (parts[:, 6] != MISSING_I2) & (parts[:, 7] != MISSING_I2)
+    w_part = _map_index(wafer_of_part, {w["index"]: k for k, w in enumerate(wafers)})
+    ok &= w_part >= 0
+    idx = np.flatnonzero(ok)
+    # one key per distinct (row, col) present, never the bounding box of the coordinates:
+    # memory follows the parts even when a corrupted PRR says X = Y = -32767
+    key = (parts[idx, 7] + 32768) * 65536 + (parts[idx, 6] + 32768)
+    site_keys, die_of = np.unique(key, return_inverse=True)
+    d_part = np.full(parts.shape[0], -1, dtype=np.int64)
+    d_part[idx] = die_of
+    _, first = np.unique(w_part[idx] * site_keys.size + die_of, return_index=True)
+    again = np.zeros(parts.shape[0], dtype=bool)
+    again[idx] = True
+    again[idx[first]] = False
+    return {"ok": ok, "w_part": w_part, "d_part": d_part, "again": again,
+            "col": site_keys % 65536 - 32768, "row": site_keys // 65536 - 32768}
 
 
 def _wafer_table(files, parts):
@@ -539,34 +669,20 @@ def _wafer_table(files, parts):
     return wafers, wafer_of_part
 
 
-def _build(files, arr, parts, retest, notes):
-    wafers, wafer_of_part = _wafer_table(files, parts)
-    ok = (parts[:, 9] == 1) & (parts[:, 6] != MISSING_I2) & (parts[:, 7] != MISSING_I2)
-    index_of = {w["index"]: k for k, w in enumerate(wafers)}
-    w_part = _map_index(wafer_of_part, index_of)
-    ok &= w_part >= 0
-    if not ok.any():
-        raise FabDataError("no complete part (PIR..PRR with X/Y coordinates) in "
-                           + ", ".join(str(f["path"]) for f in files))
-    col_all, row_all = parts[:, 6], parts[:, 7]
-    c0, r0 = int(col_all[ok].min()), int(row_all[ok].min())
-    width = int(col_all[ok].max()) - c0 + 1
-    site_key = (row_all[ok] - r0) * width + (col_all[ok] - c0)
-    present = np.flatnonzero(np.bincount(site_key))
-    die_row, die_col = present // width + r0, present % width + c0
+def _build(files, arr, parts, wafers, sites, tests, retest, notes, disagreements):
+    ok, w_part = sites["ok"], sites["w_part"]
     wcr = next((f["dec"]["wcr"] for f in files if f["dec"]["wcr"]), None)
-    x, y, geo, geo_notes = _geometry(die_col.astype(float), die_row.astype(float), wcr)
+    x, y, xy_units, geo, geo_notes = _geometry(sites["col"].astype(float),
+                                               sites["row"].astype(float), wcr)
     order = np.lexsort((x, -y))  # top to bottom, left to right
-    die_col, die_row, x, y = die_col[order], die_row[order], x[order], y[order]
+    die_col, die_row, x, y = sites["col"][order], sites["row"][order], x[order], y[order]
     notes += geo_notes
 
     n_w, n_d = len(wafers), die_col.size
-    lookup = np.full((int(die_row.max()) - r0 + 1) * width, -1, dtype=np.int64)
-    lookup[(die_row - r0) * width + (die_col - c0)] = np.arange(n_d)
+    new_die = np.empty(n_d, dtype=np.int64)
+    new_die[order] = np.arange(n_d)
     idx = np.flatnonzero(ok)
-    d_part = np.full(parts.shape[0], -1, dtype=np.int64)
-    d_part[idx] = lookup[(row_all[idx] - r0) * width + (col_all[idx] - c0)]
-    cell = w_part[idx] * n_d + d_part[idx]
+    cell = w_part[idx] * n_d + new_die[sites["d_part"][idx]]
     touchdowns = np.bincount(cell, minlength=n_w * n_d).reshape(n_w, n_d)
     kept = np.full(n_w * n_d, -1 if retest == "last" else np.iinfo(np.int64).max, dtype=np.int64)
     (np.maximum if retest == "last" else np.minimum).at(kept, cell, idx)
@@ -582,10 +698,16 @@ def _build(files, arr, parts, retest, notes):
     hbin[hbin == 65535] = -1
     sbin[sbin == 65535] = -1
     part_id = np.full(n_w * n_d, "", dtype=object)
-    part_id[have] = _strings(arr.text, arr.part_id[kept[have]])
+    part_id[have], replaced = _strings(arr.text, arr.part_id[kept[have]])
     part_id = part_id.reshape(n_w, n_d).astype(str)
+    replaced += tests["replaced"] + sum(f["dec"]["replaced"] for f in files)
+    if replaced:
+        first = next((f"{Path(f['path']).name}: {f['dec']['replaced_at']}" for f in files
+                      if f["dec"]["replaced_at"]), "part ids or test names")
+        notes.append(f"{replaced} string(s) held control characters (e.g. NUL), replaced by '?' "
+                     f"so they stay writable; first in {first}")
 
-    names, units, lsl, usl, factor, nums, rank = _test_table(arr)
+    names, units, nums = tests["names"], tests["units"], tests["nums"]
     n_t = len(names)
     n_r = int(arr.cnt[K.N_RESULTS])
     value = np.full((n_w, n_d, n_t), np.nan)
@@ -593,7 +715,8 @@ def _build(files, arr, parts, retest, notes):
     cell_of_part[kept[have]] = np.flatnonzero(have)
     invalid, repeated = K.place_results(
         arr.r_part[:n_r], arr.r_test[:n_r], arr.r_flag[:n_r], arr.r_value[:n_r], cell_of_part,
-        rank, factor, n_t, value.reshape(-1), np.zeros(value.size, dtype=np.uint8))
+        tests["rank"], tests["factor"], n_t, value.reshape(-1),
+        np.zeros(value.size, dtype=np.uint8))
 
     retested = int((touchdowns > 1).sum())
     if retested:
@@ -603,7 +726,8 @@ def _build(files, arr, parts, retest, notes):
         notes.append(f"{repeated} result(s) repeated a test inside one part; kept the last")
     mir = files[0]["dec"]["mir"]
     products = list(dict.fromkeys(f["dec"]["mir"].get("product") or "" for f in files))
-    skipped = {record_name(c): int(arr.skipped[c]) for c in np.flatnonzero(arr.skipped)}
+    skipped, inside = ({record_name(c): int(arr.skipped[k, c])
+                        for c in np.flatnonzero(arr.skipped[k])} for k in (0, 1))
     ids = _unique_ids([w["id"] or f"{w['lot']}-{k + 1:02d}" for k, w in enumerate(wafers)], notes)
     starts = np.array([np.datetime64(int(w["start_t"]), "s") if w["start_t"] else np.datetime64("NaT")
                        for w in wafers], dtype="datetime64[ns]")
@@ -626,12 +750,13 @@ def _build(files, arr, parts, retest, notes):
             "time": ("wafer", starts),
             "col": ("die", die_col.astype(np.int64)),
             "row": ("die", die_row.astype(np.int64)),
-            "x": ("die", x), "y": ("die", y), "r": ("die", r), "theta": ("die", theta),
+            "x": ("die", x, {"units": xy_units}), "y": ("die", y, {"units": xy_units}),
+            "r": ("die", r), "theta": ("die", theta),
             "zone": ("die", radial_zones(r, theta=theta)),
             "test": ("test", np.array(names, dtype=str)),
             "test_num": ("test", nums.astype(np.int64)),
             "unit": ("test", np.array(units, dtype=str)),
-            "lsl": ("test", lsl), "usl": ("test", usl),
+            "lsl": ("test", tests["lsl"]), "usl": ("test", tests["usl"]),
         },
         attrs={
             "product": ", ".join(p for p in products if p) or "",
@@ -643,6 +768,9 @@ def _build(files, arr, parts, retest, notes):
             "stdf_retest_kept": retest,
             "stdf_invalid_results": int(invalid),
             "stdf_skipped_records": json.dumps(skipped, sort_keys=True),
+            "stdf_skipped_in_parts": json.dumps(inside, sort_keys=True),
+            "stdf_disagreements": json.dumps(disagreements),
+            "stdf_inverted_limits": json.dumps(tests["inverted"], sort_keys=True),
             "hbin_names": _bin_summary([r for f in files for r in f["dec"]["hbr"]]),
             "sbin_names": _bin_summary([r for f in files for r in f["dec"]["sbr"]]),
         },
@@ -657,11 +785,21 @@ def _build(files, arr, parts, retest, notes):
 
 
 def _strings(text, spans):
-    """Decode the (offset, length) ``spans`` of the ``text`` bytes, vectorised."""
+    """Decode the (offset, length) ``spans`` of the ``text`` bytes as latin-1, vectorised;
+    the few holding control characters go through :func:`clean_text`.  Returns the
+    strings and how many had control characters replaced."""
     width = max(int(spans[:, 1].max()) if spans.size else 0, 1)
     at = spans[:, :1] + np.arange(width)
-    chars = np.where(np.arange(width) < spans[:, 1:], text[np.minimum(at, text.size - 1)], 0)
-    return np.char.strip(chars.astype(np.uint8).view(f"S{width}").ravel().astype(f"U{width}"))
+    inside = np.arange(width) < spans[:, 1:]
+    chars = np.where(inside, text[np.minimum(at, text.size - 1)], 0)
+    # latin-1 is the first 256 code points: the bytes are the UCS-4 code units
+    out = np.char.strip(chars.astype(np.uint32).view(f"U{width}").ravel(), " ").astype(object)
+    control = inside & (((chars < 32) & (chars != 9)) | ((chars >= 127) & (chars < 160)))
+    replaced = 0
+    for k in np.flatnonzero(control.any(axis=1)):
+        out[k], changed = clean_text(text[spans[k, 0]:spans[k, 0] + spans[k, 1]].tobytes())
+        replaced += changed
+    return out, replaced
 
 
 def _map_index(values, index_of):
