@@ -57,6 +57,7 @@ def test_console_script_lists_and_refuses_bad_parameters(tmp_path):
         (["report", "lot_report", "--lots", "L1", "--workers", "0"], ["workers"]),
         (["report"], ["TEMPLATE"]),
         (["report", "lot_report", "--workers", "2"], ["--workers needs --lots"]),
+        (["report", "lot_report", "--timeout", "-1"], ["'execution_timeout'", "range"]),
     ],
 )
 def test_bad_arguments_exit_2_before_any_kernel(tmp_path, capsys, no_kernel, arguments, words):
@@ -124,3 +125,14 @@ def test_demo_writes_store_figures_tables_and_report(tmp_path, capsys):
     assert overall in html and overall in printed
     worst = expected["yield"].idxmin()
     assert f"worst wafer: {worst}" in printed
+
+
+def test_output_onto_an_existing_folder_exits_2_and_keeps_it(tmp_path, capsys, no_kernel):
+    """Issue 25: ``fabnb report ... -o existing_folder`` replaced the folder."""
+    folder = tmp_path / "existing_folder"
+    folder.mkdir()
+    (folder / "keep.txt").write_text("mine")
+    assert main(["report", "lot_report", "-o", str(folder)]) == EXIT_USAGE
+    assert f"cannot write {folder}: it is a folder" in capsys.readouterr().err
+    assert [p.name for p in tmp_path.iterdir()] == ["existing_folder"]
+    assert (folder / "keep.txt").read_text() == "mine"

@@ -243,6 +243,135 @@ def test_atomic_path_commits_only_on_success(tmp_path):
     assert target.read_text() == "new" and _litter(tmp_path, {target.name}) == []
 
 
+def test_write_zarr_refuses_a_folder_it_did_not_write(tmp_path):
+    project = tmp_path / "my_project"
+    project.mkdir()
+    (project / "notes.txt").write_text("mine")
+    with pytest.raises(FabDataError, match="my_project.*not a Zarr store of a fabnb Dataset"):
+        fio.write_zarr(make_dataset(), project)
+    assert (project / "notes.txt").read_text() == "mine"
+    assert _litter(tmp_path, {"my_project"}) == []
+
+
+def test_write_zarr_refuses_a_file_and_a_foreign_zarr_store(tmp_path):
+    (tmp_path / "lot.zarr").write_text("a file")
+    with pytest.raises(FabDataError, match="lot.zarr: it is a file"):
+        fio.write_zarr(make_dataset(), tmp_path / "lot.zarr")
+    foreign = tmp_path / "other.zarr"
+    xr.Dataset({"a": ("x", np.arange(3.0))}).to_zarr(foreign, zarr_format=3, consolidated=False)
+    with pytest.raises(FabDataError, match="other.zarr"):
+        fio.write_zarr(make_dataset(), foreign)
+    assert xr.open_zarr(foreign, consolidated=False)["a"].values.tolist() == [0.0, 1.0, 2.0]
+
+
+def test_write_netcdf_refuses_a_folder_and_a_foreign_file(tmp_path):
+    folder = tmp_path / "lot.nc"
+    folder.mkdir()
+    (folder / "keep.txt").write_text("mine")
+    with pytest.raises(FabDataError, match="lot.nc: it is a folder"):
+        fio.write_netcdf(make_dataset(), folder)
+    assert folder.is_dir() and (folder / "keep.txt").read_text() == "mine"
+    table = tmp_path / "table.nc"
+    table.write_text("wafer,die\n1,2\n")
+    with pytest.raises(FabDataError, match="table.nc: it is a file that is not NetCDF"):
+        fio.write_netcdf(make_dataset(), table)
+    assert table.read_text() == "wafer,die\n1,2\n"
+
+
+def test_writers_replace_what_fabnb_wrote_and_empty_places(tmp_path):
+    old, new = make_dataset(seed=1), make_dataset(seed=2)
+    (tmp_path / "empty.zarr").mkdir()
+    (tmp_path / "empty.nc").touch()
+    for fmt, name in [("zarr", "lot.zarr"), ("netcdf", "lot.nc"),
+                      ("zarr", "empty.zarr"), ("netcdf", "empty.nc")]:
+        write, read = getattr(fio, f"write_{fmt}"), getattr(fio, f"read_{fmt}")
+        write(old, tmp_path / name)
+        write(new, tmp_path / name)
+        assert_exact(read(tmp_path / name), new)
+    assert _litter(tmp_path, {"lot.zarr", "lot.nc", "empty.zarr", "empty.nc"}) == []
+
+
+def test_file_writers_never_replace_a_folder_or_a_link(tmp_path):
+    (tmp_path / "out.csv").mkdir()
+    with pytest.raises(FabDataError, match="out.csv: it is a folder"):
+        with fio.atomic_path(tmp_path / "out.csv"):
+            pass
+    (tmp_path / "real.csv").write_text("data")
+    (tmp_path / "link.csv").symlink_to(tmp_path / "real.csv")
+    with pytest.raises(FabDataError, match="link.csv: it is a symbolic link"):
+        with fio.atomic_path(tmp_path / "link.csv"):
+            pass
+    assert (tmp_path / "link.csv").is_symlink() and (tmp_path / "real.csv").read_text() == "data"
+    with pytest.raises(fabnb.FabParameterError, match="'kind'"):
+        with fio.atomic_path(tmp_path / "x", kind="zip"):
+            pass
+
+
+def _dead_pid() -> int:
+    """The pid of a process that has exited (and been reaped)."""
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def _dead_writer_litter(folder: Path, name: str, pid: int, token="0123456789ab") -> Path:
+    from fabnb.io.store import _HOST
+
+    marker = folder / f".fabnb-writer-{token}-{_HOST}-{pid}"
+    marker.touch()
+    return marker
+
+
+def _killed_between_renames(folder: Path, path: Path, new) -> None:
+    """What a zarr writer killed between its two renames leaves: its marker, the old
+    store renamed aside, the complete new one in its temporary, nothing at ``path``."""
+    fio.write_zarr(new, folder / "staging.zarr")
+    _dead_writer_litter(folder, path.name, _dead_pid())
+    os.rename(path, folder / f".old-0123456789ab-{path.name}")
+    os.rename(folder / "staging.zarr", folder / f".tmp-0123456789ab-{path.name}")
+
+
+def test_a_kill_between_the_two_renames_is_recovered_on_read_and_on_write(tmp_path):
+    old, new = make_dataset(seed=1), make_dataset(seed=2)
+    path = tmp_path / "lot.zarr"
+    fio.write_zarr(old, path)
+    _killed_between_renames(tmp_path, path, new)
+    assert not path.exists()
+    assert_exact(fio.read_zarr(path), old)  # restored on read
+    assert _litter(tmp_path, {"lot.zarr"}) == []
+    _killed_between_renames(tmp_path, path, new)
+    fio.write_zarr(new, tmp_path / "other.zarr")  # and on the next write in the folder
+    assert_exact(fio.read_zarr(path), old)
+    assert _litter(tmp_path, {"lot.zarr", "other.zarr"}) == []
+
+
+def test_a_kill_after_the_swap_leaves_the_new_store_and_the_old_is_cleared(tmp_path):
+    old, new = make_dataset(seed=1), make_dataset(seed=2)
+    path = tmp_path / "lot.zarr"
+    fio.write_zarr(old, path)
+    _killed_between_renames(tmp_path, path, new)
+    os.rename(tmp_path / ".tmp-0123456789ab-lot.zarr", path)  # the second rename was done
+    fio.write_netcdf(old, tmp_path / "other.nc")
+    assert_exact(fio.read_zarr(path), new)
+    assert _litter(tmp_path, {"lot.zarr", "other.nc"}) == []
+
+
+def test_litter_of_live_writers_and_unmarked_files_is_kept(tmp_path):
+    fio.write_netcdf(make_dataset(), tmp_path / "lot.nc")
+    live = _dead_writer_litter(tmp_path, "lot.nc", os.getpid(), token="aaaaaaaaaaaa")
+    (tmp_path / ".tmp-aaaaaaaaaaaa-lot.nc").write_text("being written")
+    (tmp_path / ".tmp-bbbbbbbbbbbb-lot.nc").write_text("no marker: not provably ours")
+    dead = _dead_writer_litter(tmp_path, "lot.nc", _dead_pid(), token="cccccccccccc")
+    (tmp_path / ".tmp-cccccccccccc-lot.nc").write_text("dead writer")
+    fio.write_netcdf(make_dataset(seed=3), tmp_path / "lot.nc")
+    assert _litter(tmp_path, {"lot.nc"}) == sorted(
+        [live.name, ".tmp-aaaaaaaaaaaa-lot.nc", ".tmp-bbbbbbbbbbbb-lot.nc"])
+    assert not dead.exists()
+
+
 def test_invalid_dataset_is_not_written(tmp_path):
     ds = make_dataset().drop_vars("lot")
     with pytest.raises(FabDataError, match="lot"):

@@ -5,27 +5,32 @@ import json
 import re
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from html.parser import HTMLParser
 from pathlib import Path
 
 import nbformat
 import numpy as np
+import pandas as pd
 import papermill
 import pytest
 import xarray as xr
 from _templates import markdown_sections, write_template
 
 import fabnb
-from fabnb import FabDataError
+from fabnb import FabDataError, FabParameterError
 from fabnb.report import (
     ReportError,
     ReportExecutionError,
     describe_dataset,
+    html_table,
     list_templates,
     load_dataset,
     lot_output,
+    md_escape,
     parse_value,
     read_parameters,
     run,
+    run_lots,
     simulator_truth,
     template_path,
 )
@@ -113,6 +118,27 @@ def test_bad_input_is_refused_before_any_kernel(tmp_path, no_kernel, template, p
     for word in words:
         assert word in str(caught.value)
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_an_existing_folder_as_output_is_refused_before_any_kernel(tmp_path, no_kernel):
+    """Issue 25: ``-o existing_folder`` replaced the folder."""
+    folder = tmp_path / "existing_folder"
+    folder.mkdir()
+    (folder / "keep.txt").write_text("mine")
+    with pytest.raises(FabDataError, match="existing_folder: it is a folder"):
+        run("lot_report", {}, output=folder)
+    (tmp_path / "r.ipynb").mkdir()
+    with pytest.raises(FabDataError, match="r.ipynb: it is a folder"):
+        run("lot_report", {}, output=tmp_path / "r.html")
+    assert (folder / "keep.txt").read_text() == "mine" and (tmp_path / "r.ipynb").is_dir()
+
+
+def test_bad_timeouts_and_workers_are_parameter_errors(tmp_path, no_kernel):
+    for name in ("start_timeout", "execution_timeout"):
+        with pytest.raises(FabParameterError, match=f"'{name}' parameter of run"):
+            run("lot_report", {}, output=tmp_path / "r.html", **{name: 0})
+    with pytest.raises(FabParameterError, match="'workers' parameter of run_lots"):
+        run_lots("lot_report", ["L0001"], output=tmp_path / "r.html", workers=0)
 
 
 def test_wrong_type_in_a_tiny_template(tmp_path, no_kernel):
@@ -311,13 +337,95 @@ def test_widget_report_renders_offline_in_headless_chromium(widget_report, tmp_p
     assert {kind for kind, _ in blocked} <= {"script"}, blocked
 
 
-def renamed_fab(lot="L0002"):
-    """The small synthetic fab with lot ``lot`` renamed to a fresh id: (Dataset, new id)."""
+def renamed_fab(lot="L0002", markup=False):
+    """The small synthetic fab with lot ``lot`` renamed to a fresh id: (Dataset, new id).
+
+    ``markup``: the new lot id, its wafer ids and the product are HTML that would run
+    script if a report pasted them into the page unescaped.
+    """
     ds = fabnb.synth.fab("small", seed=0)
     new = f"LOT-{uuid.uuid4().hex[:6].upper()}"
+    if markup:
+        new = f"<img src=x onerror=alert('{new}')>"
+        ds = ds.assign_coords(wafer=("wafer", [str(w).replace(lot, new) for w in ds["wafer"].values]))
+        ds.attrs["product"] = PRODUCT_MARKUP
     lots = np.asarray(ds["lot"].values, dtype=object)
     assert (lots == lot).any()
     return ds.assign_coords(lot=("wafer", np.where(lots == lot, new, lots).astype(str))), new
+
+
+PRODUCT_MARKUP = "<script>alert(8)</script>"
+
+
+class _Page(HTMLParser):
+    """A report page parsed: ``live`` lists elements that would run data as script (an
+    ``on*`` attribute, an image or frame not embedded as ``data:``, a script calling
+    ``alert``); ``text`` is what the page shows."""
+
+    def __init__(self, html):
+        super().__init__(convert_charrefs=True)
+        self.live, self._text, self._script = [], [], None
+        self.feed(html)
+        self.close()
+        self.text = "".join(self._text)
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if any(name.startswith("on") for name in attrs):
+            self.live.append((tag, attrs))
+        elif tag in ("img", "iframe", "object", "embed") and not (attrs.get("src") or "data:").startswith("data:"):
+            self.live.append((tag, attrs))
+        if tag == "script":
+            self._script = []
+
+    def handle_endtag(self, tag):
+        if tag == "script" and self._script is not None:
+            if "alert(" in "".join(self._script):
+                self.live.append(("script", "".join(self._script)))
+            self._script = None
+
+    def handle_data(self, data):
+        (self._script if self._script is not None else self._text).append(data)
+
+
+def assert_data_shown_as_text(html, *strings) -> str:
+    """No element of the page comes from data, and each string shows as text; returns
+    the page's text."""
+    page = _Page(html)
+    assert page.live == []
+    for string in strings:
+        assert string in page.text, string
+    return page.text
+
+
+def test_md_escape_and_html_table_keep_markup_out():
+    from nbconvert.filters import markdown2html
+
+    nasty = "<img src=x onerror=alert(7)> *a* _b_ [c](javascript:d) `e`\n# f"
+    rendered = markdown2html(f"Lot {md_escape(nasty)}")
+    assert_data_shown_as_text(rendered, "<img src=x onerror=alert(7)> *a* _b_ [c](javascript:d) `e` # f")
+    assert "<em>" not in rendered and "<a " not in rendered and "<code>" not in rendered
+    frame = pd.DataFrame({"yield": [0.5], "<b onclick=x()>name</b>": ["<img src=y onerror=alert(1)>"]},
+                         index=pd.Index(["<svg onload=alert(2)>"], name="<i onclick=z()>w</i>"))
+    table = html_table(frame, {"yield": "{:.1%}"}, caption="<img src=c onerror=alert(3)>").to_html()
+    assert_data_shown_as_text(table, "<img src=y onerror=alert(1)>", "<svg onload=alert(2)>", "50.0%",
+                              "<b onclick=x()>name</b>", "<i onclick=z()>w</i>",
+                              "<img src=c onerror=alert(3)>")
+
+
+@pytest.mark.timeout(600)
+def test_lot_report_shows_markup_in_data_and_title_as_text(tmp_path):
+    """Issue 25: a lot id ``<img src=x onerror=alert(7)>`` became live markup in the page.
+    Here lot, wafer and test ids, product and title are markup; the page shows them as text."""
+    ds, new = renamed_fab(markup=True)
+    ds = ds.assign_coords(test=("test", ["<svg onload=alert(10)>", *ds["test"].values[1:]]))
+    path = tmp_path / "fab.nc"
+    fabnb.io.write_netcdf(ds, path)
+    title = "<b onmouseover=alert(9)>Lot</b> *report*"
+    report = run("lot_report", {"dataset": str(path), "title": title}, output=tmp_path / "lot.html")
+    text = assert_data_shown_as_text(report.html.read_text(encoding="utf-8"), new, PRODUCT_MARKUP, title,
+                                     "<svg onload=alert(10)>")
+    assert any(str(w) in text for w in ds["wafer"].values[ds["lot"].values == new])  # per-wafer tables
 
 
 @pytest.mark.parametrize("writer, name", [("write_zarr", "fab.zarr"), ("write_netcdf", "fab.nc")])
@@ -327,8 +435,8 @@ def test_load_dataset_reads_and_validates_a_file(tmp_path, writer, name):
     loaded = load_dataset(str(tmp_path / name), preset="default", seed=5, n_lots=1)  # preset/overrides: synthetic only
     xr.testing.assert_identical(loaded, fabnb.io.read(tmp_path / name))
     assert new in set(loaded["lot"].values) and loaded.sizes["wafer"] == ds.sizes["wafer"]
-    assert f"`{tmp_path / name}`" in describe_dataset(loaded, str(tmp_path / name))
-    assert new in describe_dataset(loaded, str(tmp_path / name))
+    assert md_escape(tmp_path / name) in describe_dataset(loaded, str(tmp_path / name))
+    assert md_escape(new) in describe_dataset(loaded, str(tmp_path / name))
 
 
 def test_load_dataset_builds_the_synthetic_fab_and_refuses_bad_files(tmp_path):
@@ -346,13 +454,13 @@ def test_load_dataset_builds_the_synthetic_fab_and_refuses_bad_files(tmp_path):
 @pytest.mark.timeout(600)
 def test_spc_report_on_a_netcdf_file_shows_that_file(tmp_path):
     """A non-lot template run by the report runner on a real file: its lots and numbers."""
-    ds, new = renamed_fab()
+    ds, new = renamed_fab(markup=True)
     path = tmp_path / "fab.nc"
     fabnb.io.write_netcdf(ds, path)
     report = run("spc_fdc", {"dataset": str(path), "n_seeds": 2}, output=tmp_path / "out" / "spc.html")
     html = report.html.read_text(encoding="utf-8")
-    assert new in html and "L0002" not in html.replace("L0002-", "")  # the file's lot ids, not the synthetic ones
-    assert str(path) in html and "synthetic fab (preset" not in html
+    assert_data_shown_as_text(html, new, PRODUCT_MARKUP, str(path))  # the file's lot ids and product, as text
+    assert "L0002" not in html and "synthetic fab (preset" not in html  # not the synthetic ones
     executed = nbformat.read(str(report.notebook), as_version=4)
     assert executed.metadata["papermill"]["parameters"]["dataset"] == str(path)
 
@@ -365,12 +473,12 @@ def test_spc_report_on_a_netcdf_file_shows_that_file(tmp_path):
 def test_truth_using_templates_run_on_a_file_without_simulator_truth(tmp_path, template, parameters):
     """A fab's own file has no simulator behind it: the template leaves the truth out and
     still reports on the file."""
-    ds, new = renamed_fab()
+    ds, new = renamed_fab(markup=True)
     ds.attrs.pop("synth")
     path = tmp_path / "own_fab.zarr"
     fabnb.io.write_zarr(ds, path)
     assert simulator_truth(fabnb.io.read(path)) is None
     report = run(template, {"dataset": str(path), **parameters}, output=tmp_path / f"{template}.html")
     html = report.html.read_text(encoding="utf-8")
-    assert new in html and str(path) in html
+    assert_data_shown_as_text(html, new, PRODUCT_MARKUP, str(path))
     assert "The simulator's truth:" not in html and "true drivers" not in html

@@ -23,7 +23,11 @@ Atomic writes
 -------------
 Every writer writes to a hidden temporary sibling of the target (same folder, so the
 final rename never crosses a file system) through :func:`atomic_path`, then renames it
-over the target.  A crash leaves the old file as it was and no temporary behind.
+over the target.  A failed write leaves the old file as it was and no temporary behind;
+a killed one leaves the old or the complete new data at the target, and the next write
+(or a read) clears what it left (:func:`recover`).  A writer never replaces a path it
+did not write (a folder of other files, a file of another format):
+:func:`check_replaceable`.
 
 Example
 -------
@@ -38,15 +42,20 @@ True
 from __future__ import annotations
 
 import contextlib
+import glob
+import hashlib
 import json
 import os
+import re
 import shutil
+import socket
 import uuid
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
+from .._params import check_option
 from ..errors import FabDataError
 from ..schema import validate
 
@@ -66,9 +75,20 @@ _STDF_MAGIC = (b"\x02\x00\x00\x0a", b"\x00\x02\x00\x0a")
 
 # --------------------------------------------------------------------------- atomic
 
+#: a writer's marker ``.fabnb-writer-<token>-<host>-<pid>``: made (empty) before the
+#: temporary, removed once nothing of the write is left beside the target.  It is how a
+#: later writer tells fabnb's litter (``.tmp-<token>-*``, ``.old-<token>-*``) of a dead
+#: writer from anything else.
+_MARKER = re.compile(r"^\.fabnb-writer-([0-9a-f]{12})-([0-9a-f]{8})-([0-9]+)$")
+#: this machine, in markers: a pid only says "dead" about a process of the same host
+_HOST = hashlib.sha1(socket.gethostname().encode("utf-8")).hexdigest()[:8]
+#: what each kind of writer may replace (see :func:`check_replaceable`)
+_KINDS = {"file": "a regular file", "netcdf": "an empty or NetCDF file",
+          "zarr": "an empty folder or a Zarr store fabnb wrote"}
+
 
 @contextlib.contextmanager
-def atomic_path(path):
+def atomic_path(path, kind="file"):
     """Yield a temporary sibling path of ``path``; on success move it onto ``path``.
 
     The temporary name keeps the target's suffixes (``.tmp-<hex>-lot.csv.gz``), so
@@ -77,35 +97,110 @@ def atomic_path(path):
     renamed onto ``path`` only if the ``with`` block finishes; on an exception it is
     deleted and ``path`` keeps its old content.
 
+    Never replaces what fabnb did not write: an existing ``path`` must suit ``kind``
+    (:func:`check_replaceable`), else :class:`~fabnb.FabDataError` before anything is
+    written.  ``kind`` is ``"file"`` (any regular file), ``"netcdf"`` (a NetCDF file) or
+    ``"zarr"`` (a Zarr store of a fabnb Dataset, or an empty folder).
+
     Files are fsynced before the rename.  A directory cannot be renamed over a
-    non-empty directory, so an old directory store is first renamed aside, the new
-    one moved in, then the old one deleted.
+    non-empty directory, so an old directory store is first renamed aside
+    (``.old-<hex>-<name>``), the new one moved in, then the old one deleted.
+
+    A killed writer cannot clean up, so every write first leaves a marker
+    ``.fabnb-writer-<hex>-<host>-<pid>`` beside the target and removes it last.  The
+    next write in the folder (or a read of a missing target) finishes what writers of
+    this host that are no longer alive left (:func:`recover`): a store renamed aside
+    whose target is missing goes back to the target; temporaries are deleted.
 
     Example
     -------
     >>> with atomic_path("table.csv") as tmp:
     ...     df.to_csv(tmp)          # doctest: +SKIP
     """
+    check_option("atomic_path", "kind", kind, _KINDS)
     target = Path(path)
     if not target.parent.is_dir():
         raise FabDataError(f"cannot write {target}: folder {target.parent} does not exist")
-    tmp = target.with_name(f".tmp-{uuid.uuid4().hex[:12]}-{target.name}")
+    recover(target.parent)
+    check_replaceable(target, kind)
+    token = uuid.uuid4().hex[:12]
+    marker = target.with_name(f".fabnb-writer-{token}-{_HOST}-{os.getpid()}")
+    tmp = target.with_name(f".tmp-{token}-{target.name}")
+    aside = target.with_name(f".old-{token}-{target.name}")
+    marker.touch(exist_ok=False)
     try:
         yield tmp
         if not tmp.exists():
             raise FabDataError(f"writer produced nothing at the temporary path {tmp}")
-        _commit(tmp, target)
+        check_replaceable(target, kind)  # something may have appeared there meanwhile
+        _commit(tmp, target, aside)
     except BaseException:
         _remove(tmp)
         raise
+    finally:
+        if not (os.path.lexists(tmp) or os.path.lexists(aside)):  # else: litter to recover
+            marker.unlink(missing_ok=True)
 
 
-def _commit(tmp: Path, target: Path) -> None:
+def check_replaceable(path, kind="file") -> None:
+    """Raise :class:`~fabnb.FabDataError` naming ``path`` unless a ``kind`` writer may
+    replace it: it does not exist, or it is what such a writer makes.
+
+    - ``"file"``: a regular file (never a folder or a symbolic link);
+    - ``"netcdf"``: an empty file or a NetCDF file (HDF5 or classic magic);
+    - ``"zarr"``: an empty folder or a Zarr store whose root carries the contract's
+      ``schema_version`` attribute (a store fabnb wrote).
+
+    Example
+    -------
+    >>> check_replaceable("my_project", kind="zarr")   # doctest: +SKIP
+    Traceback (most recent call last):
+    ...
+    fabnb.errors.FabDataError: cannot write my_project: it is a folder that is not ...
+    """
+    check_option("check_replaceable", "kind", kind, _KINDS)
+    p = Path(path)
+    if not os.path.lexists(p):
+        return
+    if p.is_symlink():
+        found = "a symbolic link"
+    elif kind == "zarr":
+        if p.is_dir() and (_is_fabnb_zarr(p) or not any(p.iterdir())):
+            return
+        found = "a folder that is not a Zarr store of a fabnb Dataset" if p.is_dir() else "a file"
+    elif p.is_dir():
+        found = "a folder"
+    elif not p.is_file():
+        found = "not a regular file"
+    elif kind == "netcdf" and p.stat().st_size and not _head(p).startswith((_HDF5_MAGIC, *_NETCDF3_MAGIC)):
+        found = "a file that is not NetCDF"
+    else:
+        return
+    raise FabDataError(
+        f"cannot write {p}: it is {found}, and this writer replaces only {_KINDS[kind]} "
+        f"(fabnb never replaces what it did not write); remove or rename it, or write to another path"
+    )
+
+
+def _is_fabnb_zarr(p: Path) -> bool:
+    """A Zarr group (v3 ``zarr.json`` or v2 ``.zattrs``) holding a contract Dataset."""
+    try:
+        if (p / "zarr.json").is_file():
+            attrs = json.loads((p / "zarr.json").read_text(encoding="utf-8")).get("attributes", {})
+        elif (p / ".zgroup").is_file():
+            attrs = json.loads((p / ".zattrs").read_text(encoding="utf-8"))
+        else:
+            return False
+    except (OSError, ValueError, AttributeError):
+        return False
+    return isinstance(attrs, dict) and "schema_version" in attrs
+
+
+def _commit(tmp: Path, target: Path, aside: Path) -> None:
     if tmp.is_file():
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
     if target.is_dir() and not target.is_symlink():
-        aside = target.with_name(f".old-{uuid.uuid4().hex[:12]}-{target.name}")
         os.replace(target, aside)
         try:
             os.replace(tmp, target)
@@ -115,6 +210,61 @@ def _commit(tmp: Path, target: Path) -> None:
         _remove(aside)
     else:
         os.replace(tmp, target)
+
+
+def recover(folder) -> list[Path]:
+    """Finish, in ``folder``, the writes of fabnb writers that died (killed, power cut).
+
+    Only what a marker ``.fabnb-writer-<hex>-<host>-<pid>`` of this host names, and only
+    when process ``pid`` is no longer alive, is touched: an old store renamed aside
+    (``.old-<hex>-<name>``) goes back to ``<name>`` when ``<name>`` is missing and the
+    new store is still in its temporary (the kill fell between the two renames of the
+    swap), and is deleted otherwise (the swap was done); temporaries
+    (``.tmp-<hex>-<name>``) are deleted; then the marker.  Anything else, including
+    the litter of live writers, stays.  Errors (a read-only folder) leave things as they
+    are.  Returns the targets restored.
+
+    Example
+    -------
+    >>> recover("out")                                  # doctest: +SKIP
+    [PosixPath('out/lot.zarr')]
+    """
+    folder = Path(folder)
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return []
+    restored = []
+    for name in names:
+        found = _MARKER.match(name)
+        if not found or found[2] != _HOST or _alive(int(found[3])):
+            continue
+        tmp, old = f".tmp-{found[1]}-", f".old-{found[1]}-"
+        with contextlib.suppress(OSError):
+            for other in names:
+                target = folder / other[len(old):]
+                # old store aside + new one still in its temporary: killed between the renames
+                if (other.startswith(old) and tmp + target.name in names
+                        and not os.path.lexists(target)):
+                    os.rename(folder / other, target)
+                    restored.append(target)
+                elif other.startswith((tmp, old)):
+                    _remove(folder / other)
+            (folder / name).unlink()
+    return restored
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` of this host may still be running (True when unsure)."""
+    if pid == os.getpid() or os.name != "posix":  # no safe liveness probe elsewhere
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. another user's process: alive
+        return True
+    return True
 
 
 def _remove(path: Path) -> None:
@@ -270,9 +420,15 @@ def _check_before_write(ds: xr.Dataset) -> None:
 
 
 def _existing(path) -> Path:
+    """``path`` as a Path; a target that a killed writer left renamed aside is restored
+    first (:func:`recover`)."""
     p = Path(path)
+    if not p.exists() and p.parent.is_dir():
+        recover(p.parent)
     if not p.exists():
-        raise FabDataError(f"{p}: no such file or directory")
+        aside = sorted(p.parent.glob(f".old-*-{glob.escape(p.name)}")) if p.parent.is_dir() else []
+        hint = f" (a killed writer left the old data at {aside[0]})" if aside else ""
+        raise FabDataError(f"{p}: no such file or directory{hint}")
     return p
 
 
@@ -291,7 +447,7 @@ def write_netcdf(ds: xr.Dataset, path) -> None:
     """
     _check_before_write(ds)
     out, encoding = _for_disk(ds)
-    with atomic_path(path) as tmp:
+    with atomic_path(path, kind="netcdf") as tmp:
         out.to_netcdf(tmp, engine="h5netcdf", encoding=encoding)
 
 
@@ -346,7 +502,7 @@ def write_zarr(ds: xr.Dataset, path) -> None:
             )
             if var.chunks is not None:  # Dask chunks must match the stored ones
                 out[name] = var.chunk({dim: 1 if dim == "wafer" else -1 for dim in var.dims})
-    with atomic_path(path) as tmp:
+    with atomic_path(path, kind="zarr") as tmp:
         out.to_zarr(tmp, mode="w-", zarr_format=3, consolidated=False, encoding=encoding)
 
 

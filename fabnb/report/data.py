@@ -18,6 +18,7 @@ True
 from __future__ import annotations
 
 from ..errors import FabDataError
+from .escape import md_escape
 from .params import SYNTHETIC, existing_path
 
 
@@ -60,17 +61,21 @@ def load_dataset(dataset=SYNTHETIC, preset="small", seed=0, **overrides):
 def describe_dataset(ds, dataset=SYNTHETIC, preset="small", seed=0) -> str:
     """One Markdown line for a report: where the data comes from and what it holds.
 
+    Every string taken from the data or the user (path, product, lot ids) is escaped
+    with :func:`~fabnb.report.md_escape`, so the line shows them as text.
+
     Example
     -------
     >>> ds = load_dataset("synthetic", "small", 0)
     >>> print(describe_dataset(ds, "synthetic", "small", 0))          # doctest: +ELLIPSIS
     Data: synthetic fab (preset 'small', seed 0) · ... · 3 lots (L0001, L0002, L0003) · 18 wafers · ...
     """
-    source = (f"synthetic fab (preset {preset!r}, seed {seed})" if str(dataset) == SYNTHETIC
-              else f"`{dataset}`")
+    source = (f"synthetic fab (preset {md_escape(repr(preset))}, seed {md_escape(seed)})"
+              if str(dataset) == SYNTHETIC else md_escape(dataset))
     lots = list(dict.fromkeys(str(v) for v in ds["lot"].values)) if "lot" in ds.coords else []
-    shown = ", ".join(lots[:12]) + (f", … ({len(lots) - 12} more)" if len(lots) > 12 else "")
-    parts = [f"Data: {source}", str(ds.attrs.get("product", "product ?")),
+    shown = ", ".join(map(md_escape, lots[:12]))
+    shown += f", … ({len(lots) - 12} more)" if len(lots) > 12 else ""
+    parts = [f"Data: {source}", md_escape(ds.attrs.get("product", "product ?")),
              f"{len(lots)} lot{'s' * (len(lots) != 1)} ({shown})", f"{ds.sizes.get('wafer', 0)} wafers",
              f"{ds.sizes.get('die', 0)} die sites", f"{ds.sizes.get('test', 0)} tests"]
     return " · ".join(parts)

@@ -13,7 +13,7 @@ A run has three stages and never leaves a half-written file behind:
    page reads offline (:func:`static_widgets`).
 
 Both files are written under a temporary name and renamed into place
-(:func:`fabnb.io.atomic_path`).
+(:func:`fabnb.io.atomic_path`); an existing folder at either path is refused, not replaced.
 
 Example
 -------
@@ -33,13 +33,19 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..io import atomic_path
+from .._params import Integral, Interval, Real, check_params
+from ..io.store import atomic_path, check_replaceable
 from .params import ReportError, check_parameters, read_parameters
 
 #: notebook templates inside an installed wheel (force-included from notebooks/)
 _WHEEL_TEMPLATES = Path(__file__).resolve().parents[1] / "_notebooks"
 #: notebook templates in a source checkout
 _REPO_TEMPLATES = Path(__file__).resolve().parents[2] / "notebooks"
+
+
+#: seconds to wait for a kernel to start and for a cell to finish
+_TIMEOUTS = {name: [Interval(Real, 0, None, closed="neither")]
+             for name in ("start_timeout", "execution_timeout")}
 
 
 class ReportExecutionError(RuntimeError):
@@ -100,10 +106,15 @@ def template_path(template) -> Path:
 
 
 def _output_paths(output) -> tuple[Path, Path]:
+    """The HTML and notebook paths of ``output``, refused before any kernel starts when
+    either is something a report does not replace (a folder: :func:`check_replaceable`)."""
     html = Path(output).expanduser()
     if html.suffix == ".ipynb":
         raise ReportError(f"output {str(output)!r} must be the HTML path; the notebook goes next to it")
-    return html, html.with_suffix(".ipynb")
+    notebook = html.with_suffix(".ipynb")
+    check_replaceable(html)
+    check_replaceable(notebook)
+    return html, notebook
 
 
 def _failing_cell(nb, cell_index: int) -> tuple[int, str]:
@@ -243,6 +254,8 @@ def run(
     PosixPath('out/a.html')
     """
     started = time.perf_counter()
+    check_params("run", _TIMEOUTS,
+                 {"start_timeout": start_timeout, "execution_timeout": execution_timeout})
     path = template_path(template)
     name = path.stem
     declared = read_parameters(path)
@@ -324,8 +337,7 @@ def run_lots(template, lots, parameters=None, output="out/report.html", workers=
         raise ReportError("no lots given")
     if len(set(lots)) != len(lots):
         raise ReportError(f"duplicated lot ids in {lots}")
-    if int(workers) < 1:
-        raise ReportError(f"workers must be >= 1, got {workers}")
+    check_params("run_lots", {"workers": [Interval(Integral, 1, None, closed="left")]}, {"workers": workers})
     path = template_path(template)
     declared = read_parameters(path)
     if "lot" not in declared:
