@@ -31,6 +31,10 @@ Die geometry conventions
   dies present in the table.
 - Dies are ordered row by row, top to bottom, left to right (``die_grid``'s order);
   wafers and tests in order of first appearance.
+- Every wafer x die of a Dataset is written, measured or not (a die with a bin but no
+  value keeps a row with an empty value), so a round trip keeps the die set and bins.
+- Memory: a Dataset is a dense wafers x dies x tests cube, however sparse the table;
+  :func:`from_long_table` refuses one beyond ``max_gb`` before allocating it.
 - Missing geometry attributes: ``die_width_mm``/``die_height_mm`` from the pitch,
   ``wafer_diameter_mm`` the smallest standard wafer (100 ... 450 mm) holding every die,
   ``edge_exclusion_mm`` 0, ``notch`` "down".  A table's ``DataFrame.attrs`` (kept by
@@ -52,6 +56,7 @@ from __future__ import annotations
 
 import json
 import warnings
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,7 +65,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..errors import FabDataError
+from .._params import Interval, Real, check_option, check_params
+from ..errors import FabDataError, FabParameterError
 from ..geometry import radial_zones
 from ..schema import SCHEMA_VERSION, UNTESTED_BIN, validate
 from .store import atomic_path
@@ -70,7 +76,18 @@ STANDARD_DIAMETERS_MM = (100.0, 125.0, 150.0, 200.0, 300.0, 450.0)
 GEOMETRY_KEYS = ("wafer_diameter_mm", "die_width_mm", "die_height_mm", "edge_exclusion_mm",
                  "notch", "center_col", "center_row")
 DUPLICATE_POLICIES = ("error", "first", "last", "mean")
+#: default ceiling (GB) on the arrays :func:`from_long_table` allocates (``max_gb``)
+MAX_GB = 2.0
+#: die indices beyond this are no die map (a corrupt or mis-mapped column)
+MAX_DIE_INDEX = 2**31 - 1
+#: integers beyond this do not survive a float64 column exactly
+MAX_EXACT_INTEGER = 2**53
+#: ``DataFrame.attrs`` key naming the per-die variable columns (kept by Parquet)
+DIE_VARIABLES_ATTR = "long_table_die_variables"
 _SHOW = 5  # how many offenders an error message lists
+WAFER_COLUMNS = ("wafer", "lot", "slot", "seq", "time")
+DIE_COLUMNS = ("col", "row", "x", "y", "zone")
+TEST_COLUMNS = ("test", "unit", "lsl", "usl")
 _NA_TOKENS = ["", "NA", "N/A", "NaN", "nan", "-nan", "null", "NULL", "None", "#N/A"]
 
 
@@ -111,7 +128,10 @@ def _ids(df, name) -> tuple[np.ndarray, np.ndarray]:
 def _numbers(df, name) -> np.ndarray:
     """float64 values of a column; NaN where missing; text that is no number is an error."""
     s = df[name]
-    num = pd.to_numeric(s, errors="coerce")
+    try:
+        num = pd.to_numeric(s, errors="coerce")
+    except OverflowError:  # pandas raises on integer text beyond float64 despite "coerce"
+        num = pd.Series([_float_or_nan(v) for v in s], index=s.index)
     bad = (num.isna() & s.notna()).to_numpy()
     if bad.any():
         raise FabDataError(
@@ -119,6 +139,16 @@ def _numbers(df, name) -> np.ndarray:
             f"(e.g. {s[bad].iloc[0]!r})"
         )
     return num.to_numpy(dtype=float, na_value=np.nan)
+
+
+def _float_or_nan(v) -> float:
+    """``float(v)``, +-inf for an integer beyond float64, NaN when it is no number."""
+    try:
+        return float(v)
+    except OverflowError:  # a Python int the CSV parser kept exact
+        return np.inf if v > 0 else -np.inf
+    except (TypeError, ValueError):
+        return np.nan
 
 
 def _coordinate(df, name) -> np.ndarray:
@@ -129,15 +159,20 @@ def _coordinate(df, name) -> np.ndarray:
     return values
 
 
-def _check_integral(values, name) -> None:
+def _check_integral(values, name, limit=MAX_EXACT_INTEGER) -> None:
+    """Integers (NaN allowed) no larger than ``limit``; a cast would wrap beyond it."""
     bad = np.isinf(values) | (values != np.round(values)) & ~np.isnan(values)
     if bad.any():
         raise FabDataError(f"column '{name}' must hold integers; not at table rows {_rows(bad)}")
+    big = np.abs(values) > limit
+    if big.any():
+        raise FabDataError(f"column '{name}' holds integers beyond {limit:.3g} at table rows "
+                           f"{_rows(big)} (e.g. {values[big][0]:.6g})")
 
 
 def _integers(df, name) -> np.ndarray:
     values = _coordinate(df, name)
-    _check_integral(values, name)
+    _check_integral(values, name, MAX_DIE_INDEX)
     return values.astype(np.int64)
 
 
@@ -240,11 +275,17 @@ def _lattice(pos, pitch, origin, name, sign=1.0) -> np.ndarray:
     """Lattice index of each position; positions off the lattice are an error."""
     k = sign * (pos - origin) / pitch
     idx = np.round(k)
-    off = np.abs(k - idx) > 1e-3
+    off = ~(np.abs(k - idx) <= 1e-3)  # also catches inf/NaN from an extreme position
     if off.any():
         raise FabDataError(
             f"'{name}' positions are not on a regular grid of pitch {pitch:g} mm at table rows "
             f"{_rows(off)}; pass geometry with the die size"
+        )
+    far = idx > MAX_DIE_INDEX
+    if far.any():
+        raise FabDataError(
+            f"'{name}' positions span more than {MAX_DIE_INDEX} die pitches of {pitch:g} mm "
+            f"(table rows {_rows(far)}); check the column and the die size"
         )
     return idx.astype(np.int64)
 
@@ -292,11 +333,13 @@ def _dies(df, cols, geo):
         col = _lattice(x, w, x.min(), cols["x"])
         row = _lattice(y, h, y.max(), cols["y"], sign=-1.0)
 
-    span = int(col.max() - col.min()) + 1
-    site = (row - row.min()) * span + (col - col.min())  # sorts by (row, col) like die_grid
+    # ranks, not raw indices, so the key stays below (rows in the table)**2: no overflow
+    col_u, col_k = np.unique(col, return_inverse=True)
+    row_u, row_k = np.unique(row, return_inverse=True)
+    site = row_k * col_u.size + col_k  # sorts by (row, col) like die_grid
     sites, codes = np.unique(site, return_inverse=True)
     n_die = sites.size
-    die_row, die_col = sites // span + row.min(), sites % span + col.min()
+    die_row, die_col = row_u[sites // col_u.size], col_u[sites % col_u.size]
 
     def name_of(k):
         return f"die (col={die_col[k]}, row={die_row[k]})"
@@ -371,9 +414,8 @@ def _pivot_values(flat_key, values, size, duplicates, describe):
 def _geometry(df, geometry) -> dict:
     geo = {k: df.attrs[k] for k in GEOMETRY_KEYS if k in df.attrs}
     geometry = dict(geometry or {})
-    unknown = sorted(set(geometry) - set(GEOMETRY_KEYS))
-    if unknown:
-        raise FabDataError(f"unknown geometry key(s) {unknown}; known: {list(GEOMETRY_KEYS)}")
+    for key in geometry:
+        check_option("from_long_table", "geometry key", key, GEOMETRY_KEYS)
     geo.update(geometry)
     return geo
 
@@ -400,6 +442,8 @@ def from_long_table(
     geometry=None,
     product=None,
     duplicates="error",
+    die_variables=None,
+    max_gb=MAX_GB,
 ) -> xr.Dataset:
     """Build a contract Dataset from a long table (one row per wafer x die x test).
 
@@ -424,6 +468,19 @@ def from_long_table(
         A measurement given twice with different values raises (``"error"``) or is
         resolved: ``"first"``/``"last"`` in table order, or ``"mean"``; a warning
         says how many.  Exact repeats always collapse, with a warning.
+    die_variables
+        Further columns holding one value per wafer x die (STDF's ``site``,
+        ``touchdowns``, ``part_id``, ...), restored as ``(wafer, die)`` variables:
+        integer columns as int64 (-1 where a wafer x die has no row), other numbers as
+        float (NaN), text as str ("").  Default: the table's
+        ``attrs["long_table_die_variables"]`` (set by :func:`to_long_table`, kept by
+        Parquet); a CSV keeps no types, so an id like ``"0042"`` comes back as ``42``.
+    max_gb
+        Ceiling on the arrays built, in GB (1e9 bytes).  A contract Dataset is dense:
+        ``value`` holds wafers x dies x tests float64 cells however few rows the table
+        has, with dies shared by all wafers.  Beyond ``max_gb`` (default
+        :data:`MAX_GB`) a :class:`FabDataError` names the size and its cause before
+        anything is allocated; raise it when the memory is there.
 
     Raises
     ------
@@ -431,7 +488,9 @@ def from_long_table(
         naming the column, test, wafer or die: a missing column, non-finite or
         non-integer coordinates, a test with mixed units or conflicting limits, a die
         with two positions or two bins, conflicting duplicate measurements, a wafer
-        with no data.
+        with no data, a Dataset larger than ``max_gb``.
+    FabParameterError
+        a ``duplicates`` policy that is not one of :data:`DUPLICATE_POLICIES`.
 
     Example
     -------
@@ -446,8 +505,9 @@ def from_long_table(
     """
     if not isinstance(df, pd.DataFrame):
         raise FabDataError(f"expected a pandas DataFrame, got {type(df).__name__}")
-    if duplicates not in DUPLICATE_POLICIES:
-        raise FabDataError(f"duplicates must be one of {DUPLICATE_POLICIES}, got {duplicates!r}")
+    check_option("from_long_table", "duplicates", duplicates, DUPLICATE_POLICIES)
+    check_params("from_long_table", {"max_gb": [Interval(Real, 0, None, closed="neither")]},
+                 {"max_gb": max_gb})
     if len(df) == 0:
         raise FabDataError("the table has no rows")
     given = {"wafer": wafer, "test": test, "value": value, "x": x, "y": y, "col": col,
@@ -455,6 +515,11 @@ def from_long_table(
              "unit": unit, "lsl": lsl, "usl": usl, "hbin": hbin, "sbin": sbin}
     cols = {name: _column(df, column, name, required=name in ("wafer", "test", "value"))
             for name, column in given.items()}
+    if die_variables is None:
+        die_variables = df.attrs.get(DIE_VARIABLES_ATTR, ())
+    elif isinstance(die_variables, str):
+        die_variables = [die_variables]
+    die_variables = [_column(df, c, c, required=True) for c in die_variables]
     geo = _geometry(df, geometry)
 
     wafer_code, wafer_ids = _ids(df, cols["wafer"])
@@ -465,6 +530,8 @@ def from_long_table(
         raise FabDataError(f"infinite values in '{cols['value']}' at table rows {_rows(inf)}")
     die_code, dies, w, h, die_name = _dies(df, cols, geo)
     n_w, n_d, n_t = len(wafer_ids), dies["col"].size, len(test_ids)
+    per_die = len(die_variables) + sum(cols[b] is not None for b in ("hbin", "sbin"))
+    _check_size(n_w, n_d, n_t, per_die, len(df), max_gb)
     wafers = _Groups(wafer_code, n_w, lambda k: f"wafer {wafer_ids[k]}")
     tests = _Groups(test_code, n_t, lambda k: f"test {test_ids[k]}")
     sites = _Groups(wafer_code.astype(np.int64) * n_d + die_code, n_w * n_d,
@@ -487,6 +554,10 @@ def from_long_table(
         if cols[b] is not None:
             per = sites.integer(df, cols[b], UNTESTED_BIN, b)
             data[b] = (("wafer", "die"), per.reshape(n_w, n_d))
+    for name in die_variables:
+        if name in data or name in cols.values():
+            raise FabDataError(f"die variable '{name}' is also a column of the contract")
+        data[name] = (("wafer", "die"), _die_variable(df, name, sites).reshape(n_w, n_d))
 
     coords = {
         "wafer": ("wafer", wafer_ids),
@@ -503,7 +574,8 @@ def from_long_table(
         "lsl": ("test", tests.number(df, cols["lsl"], np.nan, "lsl")),
         "usl": ("test", tests.number(df, cols["usl"], np.nan, "usl")),
     }
-    attrs = {k: _plain(v) for k, v in df.attrs.items() if k not in GEOMETRY_KEYS}
+    attrs = {k: _plain(v) for k, v in df.attrs.items()
+             if k not in GEOMETRY_KEYS and k != DIE_VARIABLES_ATTR}
     attrs.update(
         product=product if product is not None else df.attrs.get("product", "unknown"),
         wafer_diameter_mm=float(geo.get("wafer_diameter_mm", _diameter(x_d, y_d, w, h))),
@@ -514,6 +586,33 @@ def from_long_table(
         schema_version=SCHEMA_VERSION,
     )
     return validate(xr.Dataset(data, coords=coords, attrs=attrs))
+
+
+def _check_size(n_w, n_d, n_t, n_die_vars, n_rows, max_gb) -> None:
+    """Refuse, before allocating, a Dataset larger than ``max_gb``."""
+    cells = n_w * n_d * (n_t + n_die_vars)  # Python ints: no overflow
+    gb = cells * 8 / 1e9
+    if gb <= max_gb:
+        return
+    filled = n_rows / max(n_w * n_d * n_t, 1)
+    raise FabDataError(
+        f"the Dataset of this table needs {gb:.3g} GB (max_gb={max_gb:g}): {n_w} wafers x "
+        f"{n_d} dies x {n_t} tests float64, for {n_rows} table rows ({100 * filled:.2g} % of the "
+        f"cells); the dies of all wafers form one die set, so wafers that each measure "
+        f"other dies or tests make it large.  Check the wafer/die/test columns (a mis-mapped "
+        f"column gives one die per row), read fewer wafers or tests at a time, or pass "
+        f"max_gb= when the memory is there"
+    )
+
+
+def _die_variable(df, name, sites) -> np.ndarray:
+    """One value per wafer x die of an extra column (see ``die_variables``)."""
+    s = df[name]
+    if pd.api.types.is_bool_dtype(s) or not pd.api.types.is_numeric_dtype(s):
+        return sites.text(df, name, "", name)
+    if pd.api.types.is_integer_dtype(s):
+        return sites.integer(df, name, -1, name)
+    return sites.number(df, name, np.nan, name)
 
 
 def _wafer_coords(df, cols, wafers) -> dict:
@@ -538,17 +637,26 @@ def to_long_table(ds: xr.Dataset, tests=None, dropna: bool = True) -> pd.DataFra
     """The long table of a contract Dataset: one row per wafer x die x test.
 
     Columns: ``wafer, lot, slot[, seq][, time], col, row, x, y, zone, test, unit, lsl,
-    usl, value[, hbin, sbin]``; rows ordered by wafer, die, test.  Label columns (wafer,
-    lot, zone, test, unit) are pandas Categoricals: each id repeats on many rows, and
-    Parquet stores them dictionary-encoded.  ``dropna`` (default)
-    leaves out unmeasured (NaN) values, so dies never measured are not in the table.
-    ``df.attrs`` gets the Dataset's attributes, so :func:`from_long_table` restores
-    them: ``from_long_table(to_long_table(ds))`` equals ``ds`` on its measured dies.
+    usl, value[, hbin, sbin]``, then one column per further ``(wafer, die)`` variable
+    (STDF's ``site``, ``touchdowns``, ``part_id``; named in
+    ``df.attrs["long_table_die_variables"]``); rows ordered by wafer, die, test.  Label
+    columns (wafer, lot, zone, test, unit) are pandas Categoricals: each id repeats on
+    many rows, and Parquet stores them dictionary-encoded.
+
+    ``dropna`` (default) leaves out unmeasured (NaN) values, but no die: a wafer x die
+    with no measured value keeps one row (its first test, empty value) carrying its bins
+    and die variables, so dies that were binned but not measured, and the die set itself,
+    survive; each test keeps one row too (first wafer and die), with its unit and limits.
+    ``df.attrs`` gets the Dataset's attributes, so ``from_long_table(to_long_table(ds))``
+    equals ``ds``.  What has no place in a long table (variables such as ``vmin``,
+    ``etest_value``, ``tool``; coordinates other than the columns above) is named in a
+    warning: keep it with :func:`fabnb.io.write_netcdf`.
 
     Example
     -------
     >>> df = fabnb.io.to_long_table(ds, tests=["T01"])        # doctest: +SKIP
     """
+    check_params("to_long_table", {"dropna": ["boolean"]}, {"dropna": dropna})
     validate(ds)
     if "value" not in ds:
         raise FabDataError("to_long_table needs a 'value' variable (the dataset has bins only)")
@@ -559,32 +667,53 @@ def to_long_table(ds: xr.Dataset, tests=None, dropna: bool = True) -> pd.DataFra
             raise FabDataError(f"test(s) not in the dataset: {missing}")
         ds = ds.sel(test=tests)
     n_w, n_d, n_t = ds.sizes["wafer"], ds.sizes["die"], ds.sizes["test"]
+    if n_t == 0:
+        raise FabDataError("to_long_table needs at least one test (every row names one)")
     value = ds["value"].transpose("wafer", "die", "test").values
-    keep = ~np.isnan(value.ravel()) if dropna else np.ones(value.size, dtype=bool)
-    w, d, t = (idx.ravel()[keep] for idx in np.indices((n_w, n_d, n_t)))
+    if dropna:
+        keep = ~np.isnan(value)
+        keep[:, :, 0] |= ~keep.any(axis=2)  # a die with no value keeps a row for its bins
+        keep[0, 0, :] = True  # every test keeps a row, so its unit and limits survive
+    else:
+        keep = np.ones(value.shape, dtype=bool)
+    w, d, t = np.nonzero(keep)  # row order: wafer, die, test
 
     columns = {}
-    for names, index in ((("wafer", "lot", "slot", "seq", "time"), w),
-                         (("col", "row", "x", "y", "zone"), d),
-                         (("test", "unit", "lsl", "usl"), t)):
+    for names, index in ((WAFER_COLUMNS, w), (DIE_COLUMNS, d), (TEST_COLUMNS, t)):
         for name in names:
             if name in ds.coords:
                 columns[name] = _repeat(ds[name].values, index)
-    columns["value"] = value.ravel()[keep]
-    for name in ("hbin", "sbin"):
+    columns["value"] = value[w, d, t]
+    per_die = [name for name, var in ds.data_vars.items()
+               if set(var.dims) == {"wafer", "die"} and name not in ("hbin", "sbin")]
+    for name in ("hbin", "sbin", *per_die):
         if name in ds:
-            columns[name] = ds[name].transpose("wafer", "die").values[w, d]
+            columns[name] = _repeat(ds[name].transpose("wafer", "die").values[w, d])
+    _warn_left_out(ds, columns)
     df = pd.DataFrame(columns)
     df.attrs = {k: _plain(v) for k, v in ds.attrs.items()}
+    if per_die:
+        df.attrs[DIE_VARIABLES_ATTR] = per_die
     return df
 
 
-def _repeat(values: np.ndarray, index: np.ndarray):
+def _warn_left_out(ds: xr.Dataset, columns: dict) -> None:
+    """Say which variables and coordinates a long table cannot hold (never drop silently)."""
+    left = [n for n in ds.data_vars if n not in columns and n != "value"]
+    derived = ("r", "theta")  # from_long_table recomputes them from x, y
+    left += [n for n in ds.coords if n not in columns and n not in ds.dims and n not in derived]
+    if left:
+        warnings.warn(f"to_long_table: {', '.join(map(str, left))} have no place in a long table "
+                      "(one row per wafer x die x test) and are left out; write_netcdf/"
+                      "write_zarr keep them", stacklevel=3)
+
+
+def _repeat(values: np.ndarray, index: np.ndarray | None = None):
     """``values[index]``; labels as a Categorical, as each id repeats many times."""
     if values.dtype.kind not in "UOT":
-        return values[index]
+        return values if index is None else values[index]
     codes, labels = pd.factorize(values)
-    return pd.Categorical.from_codes(codes[index], categories=labels)
+    return pd.Categorical.from_codes(codes if index is None else codes[index], categories=labels)
 
 
 # --------------------------------------------------------------------------- files
@@ -615,7 +744,9 @@ def read_table(path, **mapping) -> xr.Dataset:
     """Read a long table from CSV (``.csv``, ``.tsv``, gzipped too) or Parquet.
 
     The format comes from the ``PAR1`` magic or the extension.  ``mapping`` goes to
-    :func:`from_long_table` (column names, ``geometry``, ``product``, ``duplicates``).
+    :func:`from_long_table` (column names, ``geometry``, ``product``, ``duplicates``,
+    ``die_variables``, ``max_gb``).  A file that cannot be read (corrupt or truncated
+    gzip, not CSV/Parquet) raises :class:`FabDataError` naming it.
     Id columns (wafer, lot, test, unit, zone) are read as text, so ``"0007"`` stays
     ``"0007"``; floats are parsed exactly.
 
@@ -630,15 +761,22 @@ def read_table(path, **mapping) -> xr.Dataset:
         head = fh.read(4)
     fmt = "parquet" if head == b"PAR1" else _table_format(p) or "csv"
     strings = [mapping.get(k) or k for k in ("wafer", "lot", "test", "unit", "zone")]
+    unreadable = (OSError, ValueError, EOFError, zlib.error)
     try:
         if fmt == "parquet":
+            import pyarrow  # pandas' Parquet engine; its errors are not all ValueError/OSError
+
+            unreadable += (pyarrow.ArrowException,)
             df = pd.read_parquet(p)
         else:
             df = _read_csv(p, "\t" if fmt == "tsv" else ",", strings)
-    except (OSError, ValueError, UnicodeDecodeError) as err:
+    except unreadable as err:
+        # OSError covers BadGzipFile; EOFError a truncated .gz, zlib.error corrupt deflate data
         raise FabDataError(f"{p}: cannot read as {fmt} ({type(err).__name__}: {err})") from err
     try:
         return from_long_table(df, **mapping)
+    except FabParameterError:
+        raise  # a bad option, not a bad file
     except FabDataError as err:
         raise FabDataError(f"{p}: {err}") from err
 
