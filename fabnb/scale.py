@@ -41,7 +41,8 @@ from __future__ import annotations
 import contextlib
 import os
 
-from .errors import FabDataError
+from ._params import Integral, Interval, check_params
+from .errors import FabDataError, FabParameterError
 
 #: Environment of local worker processes, set before they start (Dask's
 #: ``distributed.nanny.pre-spawn-environ``).  One thread per BLAS/OpenMP/Numba pool:
@@ -140,7 +141,7 @@ def client(address=None, n_workers=None, threads_per_worker=1, processes=True, t
         local = {"n_workers": n_workers, **cluster_options}
         given = sorted(k for k, v in local.items() if v is not None)
         if given:
-            raise FabDataError(
+            raise FabParameterError(
                 f"client(address={address!r}) connects to an existing cluster; "
                 f"{', '.join(given)} only apply to a local cluster (size the remote one "
                 "with its own `dask worker` options)"
@@ -154,9 +155,9 @@ def client(address=None, n_workers=None, threads_per_worker=1, processes=True, t
             ) from err
     if n_workers is None:
         n_workers = os.cpu_count() or 1
-    for name, value in (("n_workers", n_workers), ("threads_per_worker", threads_per_worker)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise FabDataError(f"{name} must be a positive integer, got {value!r}")
+    check_params("client", {name: [Interval(Integral, 1, None, closed="left")]
+                            for name in ("n_workers", "threads_per_worker")},
+                 {"n_workers": n_workers, "threads_per_worker": threads_per_worker})
     if not processes:
         return Client(n_workers=n_workers, threads_per_worker=threads_per_worker,
                       processes=False, **cluster_options)

@@ -10,7 +10,7 @@ import pytest
 from distributed import get_task_stream
 
 import fabnb
-from fabnb import FabDataError, summary
+from fabnb import FabDataError, FabParameterError, summary
 from fabnb.io import open_zarr, write_zarr
 from fabnb.scale import WORKER_ENVIRONMENT, client
 from fabnb.spatial import virtual_probe
@@ -87,11 +87,11 @@ def test_connect_to_an_existing_scheduler_by_address(cluster, store, eager):
 
 
 def test_bad_arguments_are_named(cluster):
-    with pytest.raises(FabDataError, match="n_workers must be a positive integer"):
+    with pytest.raises(FabParameterError, match="'n_workers' parameter of client must be an int in the range"):
         client(n_workers=0)
-    with pytest.raises(FabDataError, match="threads_per_worker must be a positive integer"):
+    with pytest.raises(FabParameterError, match="'threads_per_worker' parameter of client"):
         client(n_workers=1, threads_per_worker=1.5)
-    with pytest.raises(FabDataError, match="n_workers only apply to a local cluster"):
+    with pytest.raises(FabParameterError, match="n_workers only apply to a local cluster"):
         client(cluster.scheduler.address, n_workers=4)
     with pytest.raises(FabDataError, match="no Dask scheduler answered at 'tcp://127.0.0.1:9'"):
         client("tcp://127.0.0.1:9", timeout=2)
