@@ -37,18 +37,22 @@ def clock_offset_plot(estimated, truth=None, ax=None):
 
 
 def gauge_components_plot(grr, ax=None):
-    """Variance components of a gauge R&R study: % contribution and % study variation."""
+    """Variance components of a gauge study (crossed :class:`~fabnb.metrology.GaugeRR`,
+    either method, or nested :class:`~fabnb.metrology.NestedGauge`): % contribution
+    and % study variation of every component but the total, with the AIAG 10 % and
+    30 % lines."""
     ax = _axes(ax)
-    names = ["gauge_rr", "repeatability", "reproducibility", "part"]
-    comp = grr.components.loc[names]
+    comp = grr.components.drop(index="total")
+    names = list(comp.index)
     x = np.arange(len(names))
     ax.bar(x - 0.2, comp["pct_contribution"], 0.4, label="% contribution")
     ax.bar(x + 0.2, comp["pct_study_var"], 0.4, label="% study variation")
     ax.axhline(10, color="g", ls=":", lw=0.8)
     ax.axhline(30, color="r", ls=":", lw=0.8)
-    ax.set_xticks(x, names)
+    ax.set_xticks(x, names, rotation=30 if len(names) > 4 else 0, fontsize=8)
     ax.set_ylabel("%")
-    ax.set_title(f"%GRR {grr.percent_grr:.1f} %, ndc {grr.ndc}", fontsize=10)
+    ndc = "" if grr.ndc is None else f", ndc {grr.ndc}"
+    ax.set_title(f"%GRR {grr.percent_grr:.1f} %{ndc}", fontsize=10)
     ax.legend(fontsize=8)
     return ax
 
