@@ -54,7 +54,7 @@ def main(argv=None):
     print(f"data: n={n}; columns: time, ratio to fabnb, max |f − fabnb| / max fabnb")
 
     print("\n(a) fixed bandwidth, 2,048-point grid")
-    h = float(KDE(bandwidth="silverman").fit(x).bandwidth_[0])
+    h = float(KDE(bandwidth="scipy_silverman").fit(x).bandwidth_[0])
     t0, ours = _best(lambda: KDE(kernel="epanechnikov", bandwidth=h).fit(x).pdf(grid), args.repeat)
     dev = lambda f: float(np.max(np.abs(f - ours)) / ours.max())
     _row("fabnb KDE epanechnikov", t0, t0, 0.0)
@@ -65,9 +65,9 @@ def main(argv=None):
     ]:
         t, f = _best(fn, args.repeat)
         _row(name, t, t0, dev(f))
-    t0g, ours_g = _best(lambda: KDE(kernel="gaussian", bandwidth="silverman").fit(x).pdf(grid), args.repeat)
+    t0g, ours_g = _best(lambda: KDE(kernel="gaussian", bandwidth="scipy_silverman").fit(x).pdf(grid), args.repeat)
     devg = lambda f: float(np.max(np.abs(f - ours_g)) / ours_g.max())
-    _row("fabnb KDE gaussian (silverman)", t0g, t0g, 0.0)
+    _row("fabnb KDE gaussian (scipy_silverman)", t0g, t0g, 0.0)
 
     def statsmodels_fit():
         kde = KDEUnivariate(x)
@@ -135,8 +135,8 @@ def _adaptive_d(xd, skip_anchor):
     from fabnb.density import KDE
 
     d = xd.shape[1]
-    hd = KDE(bandwidth="silverman").fit(xd).bandwidth_
-    t0, ours = _best(lambda: KDE(bandwidth="silverman", adaptive=True).fit(xd).pdf(xd[:2048]), 1)
+    hd = KDE(bandwidth="scipy_silverman").fit(xd).bandwidth_
+    t0, ours = _best(lambda: KDE(bandwidth="scipy_silverman", adaptive=True).fit(xd).pdf(xd[:2048]), 1)
     _row(f"fabnb KDE d={d} adaptive", t0, t0, 0.0)
     if skip_anchor:
         return

@@ -33,7 +33,9 @@ def main(argv=None):
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--n-synthetic", type=int, default=1_000_000)
     parser.add_argument("--ks-test", default="T01")
-    parser.add_argument("--bandwidth", default="silverman", help="KDE pilot bandwidth: silverman, scott, isj")
+    parser.add_argument("--bandwidth", default="scipy_silverman",
+                        help="KDE pilot bandwidth: scipy_silverman (the committed results), silverman "
+                             "(R's bw.nrd0), scott, scipy_scott, isj")
     parser.add_argument("--out", default="")
     args = parser.parse_args(argv)
 

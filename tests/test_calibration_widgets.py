@@ -301,7 +301,7 @@ def test_yield_bad_options_raise_the_parameter_error(normal_dies, kwargs, name, 
 
 
 def test_yield_bandwidth_outside_the_default_range_is_kept(normal_dies):
-    rule = float(density.rule_bandwidth(normal_dies[:, None], "silverman")[0])
+    rule = float(density.rule_bandwidth(normal_dies[:, None], "scipy_silverman")[0])
     panel = YieldCalibration(normal_dies, 8.0, 12.5, bandwidth=10 * rule, n_synthetic=5_000,
                              n_bootstrap=0)
     # the slider widened to hold it (it was clamped to 3x the rule)

@@ -17,11 +17,11 @@ from fabnb.control import (
 )
 
 
-@pytest.mark.parametrize("module", ["controllers", "process", "simulate", "tuning"])
+@pytest.mark.parametrize("module", ["controllers", "process", "simulate", "tuning", "fabnb.plot.control"])
 def test_docstring_examples(module):
     import importlib
 
-    result = doctest.testmod(importlib.import_module(f"fabnb.control.{module}"))
+    result = doctest.testmod(importlib.import_module(module if "." in module else f"fabnb.control.{module}"))
     assert result.attempted > 0 and result.failed == 0
 
 
@@ -243,3 +243,125 @@ def test_feedforward_of_a_perfect_vm_prediction_cancels_wafer_noise():
             out.append(y)
         settled = np.asarray(out[100:]) - 1.0
         assert (np.abs(settled).max() < 1e-9) == expect_zero
+
+
+# --- double EWMA in the Butler–Stefani form, its stability region and drift offsets (#23) -----
+
+def direct_butler_stefani(d, beta, b, target, lam1, lam2):
+    """Butler & Stefani (1994) predictor-corrector recursions written out with plain NumPy:
+    a_t = λ₁(y_t − b u_t) + (1 − λ₁)a_{t−1}, p_t = λ₂(y_t − b u_t − a_{t−1}) + (1 − λ₂)p_{t−1},
+    u_{t+1} = (T − a_t − p_t)/b."""
+    a = p = 0.0
+    u, y = np.zeros(len(d)), np.zeros(len(d))
+    for t in range(len(d)):
+        u[t] = (target - a - p) / b
+        y[t] = beta * u[t] + d[t]
+        z = y[t] - b * u[t]
+        a, p = lam1 * z + (1 - lam1) * a, lam2 * (z - a) + (1 - lam2) * p
+    return u, y
+
+
+def test_butler_stefani_form_matches_direct_transcription():
+    proc = LinearProcess(gain=1.3, intercept=0.5, noise_sd=0.2, ima_theta=0.3, ima_sd=0.3, drift=0.01)
+    sim = simulate(proc, DoubleEWMAController(1.0, 2.0, 0.35, 0.2, form="butler_stefani"), 80, seed=3)
+    u, y = direct_butler_stefani(proc.disturbance(80, seed=3), 1.3, 1.0, 2.0, 0.35, 0.2)
+    np.testing.assert_allclose(sim["recipe"], u, rtol=1e-12)
+    np.testing.assert_allclose(sim["output"], y, rtol=1e-12)
+    # the Holt form (the default) is another controller: same data, other recipes
+    holt = simulate(proc, DoubleEWMAController(1.0, 2.0, 0.35, 0.2), 80, seed=3)
+    assert np.max(np.abs(holt["recipe"].values - u)) > 1e-2
+
+
+def closed_loop_matrix(lam1, lam2, xi, form, b=2.0):
+    """The estimator-state map s_{t−1} → s_t of the real controller on a noise-free process
+    y = ξ b u (target 0), one basis state at a time: an independent route to the poles."""
+    cols = []
+    for state in ((1.0, 0.0), (0.0, 1.0)):
+        c = DoubleEWMAController(b, 0.0, lam1, lam2, intercept=state[0], drift=state[1], form=form)
+        u = c.recommend()
+        c.update(xi * b * u, u)
+        cols.append([c.intercept_[0], c.drift_[0]])
+    return np.array(cols).T
+
+
+@pytest.mark.parametrize("form", ["butler_stefani", "holt"])
+@pytest.mark.parametrize("lam1, lam2, xi", [(0.3, 0.1, 1.0), (0.5, 0.4, 1.7), (0.9, 0.2, 0.6), (0.2, 0.8, 2.5)])
+def test_characteristic_polynomial_is_the_closed_loop_one(form, lam1, lam2, xi):
+    coeffs = ctl.double_ewma_polynomial(lam1, lam2, xi, form)
+    np.testing.assert_allclose(coeffs, np.poly(closed_loop_matrix(lam1, lam2, xi, form)), rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("form", ["butler_stefani", "holt"])
+@pytest.mark.parametrize("xi", [0.5, 1.0, 1.5, 2.5, 3.5])
+def test_stability_region_equals_root_moduli(form, xi):
+    """Jury's conditions against the spectral radius of the controller's own state map on a
+    40 × 40 grid (points within 1e-9 of the unit circle left out)."""
+    region = ctl.stability_region(xi, form, n=40)
+    grid = region["lam1"].values
+    for i, l1 in enumerate(grid):
+        for j, l2 in enumerate(grid):
+            radius = np.max(np.abs(np.linalg.eigvals(closed_loop_matrix(l1, l2, xi, form))))
+            if abs(radius - 1.0) > 1e-9:
+                assert bool(region.values[i, j]) == (radius < 1.0), (l1, l2)
+    assert region.values.all() == (xi <= 1.0)  # no mismatch or a weaker plant: everything stable
+
+
+@pytest.mark.parametrize("form, lam2", [("butler_stefani", 0.4), ("holt", 0.4)])
+def test_stability_boundary_in_the_simulator(form, lam2):
+    """Just inside the region the loop settles, just outside it diverges (ξ = 2.2)."""
+    xi = 2.2
+    grid = np.linspace(0.01, 1.0, 991)
+    stable = ctl.double_ewma_stable(grid, lam2, xi, form)
+    edge = grid[np.flatnonzero(~stable)[0]]  # first unstable λ₁ on the line
+    proc = LinearProcess(gain=xi, intercept=1.0)
+    inside = simulate(proc, DoubleEWMAController(1.0, 0.0, edge - 0.03, lam2, form=form), 3000)
+    outside = simulate(proc, DoubleEWMAController(1.0, 0.0, edge + 0.03, lam2, form=form), 3000)
+    assert abs(inside["error"].values[-1]) < 1e-6
+    assert abs(outside["error"].values[-1]) > 1e3
+
+
+@pytest.mark.parametrize("form", ["butler_stefani", "holt"])
+@pytest.mark.parametrize("lam1, lam2, xi", [(0.3, 0.1, 1.0), (0.5, 0.3, 1.6), (0.4, 0.2, 0.6)])
+def test_double_ewma_drift_offset_matches_simulator(form, lam1, lam2, xi):
+    """Closed form: no offset, drift filter at δ/(ξλ₁) (Butler–Stefani) or δ/ξ (Holt)."""
+    drift = 0.05
+    offset, estimate = ctl.double_ewma_drift_offset(drift, lam1, lam2, xi, form)
+    sim = simulate(LinearProcess(gain=2.0 * xi, drift=drift), DoubleEWMAController(2.0, 0.0, lam1, lam2, form=form),
+                   1500)
+    assert offset == 0.0
+    assert abs(sim["error"].values[-1]) < 1e-9
+    assert sim["state_drift"].values[-1] == pytest.approx(estimate, rel=1e-9)
+    assert estimate == pytest.approx(drift / (xi * lam1) if form == "butler_stefani" else drift / xi, rel=1e-15)
+
+
+def test_drift_offsets_refuse_an_unstable_loop():
+    """Was δ/(λξ) for a diverging loop: a number for a steady state that does not exist."""
+    with pytest.raises(FabParameterError, match="'lam' parameter of ewma_drift_offset.*unstable"):
+        ctl.ewma_drift_offset(0.05, lam=0.9, xi=2.5)
+    with pytest.raises(FabParameterError, match="'lam1'/'lam2' parameters of double_ewma_drift_offset.*unstable"):
+        ctl.double_ewma_drift_offset(0.05, 0.9, 0.9, xi=2.0)
+
+
+@pytest.mark.parametrize("make, name, owner", [
+    (lambda: DoubleEWMAController(1.0, 0.0, form="brown"), "form", "DoubleEWMAController"),
+    (lambda: ctl.double_ewma_stable(0.3, 0.2, form="brown"), "form", "double_ewma_polynomial"),
+    (lambda: ctl.double_ewma_stable([0.3, 1.2], 0.2), "lam1", "double_ewma_polynomial"),
+    (lambda: ctl.double_ewma_stable(0.3, np.nan), "lam2", "double_ewma_polynomial"),
+    (lambda: ctl.double_ewma_polynomial(0.3, 0.2, xi=0.0), "xi", "double_ewma_polynomial"),
+    (lambda: ctl.stability_region(1.0, n=1), "n", "stability_region"),
+    (lambda: ctl.double_ewma_drift_offset(0.1, 0.0, 0.2), "lam1", "double_ewma_drift_offset"),
+])
+def test_double_ewma_analysis_bad_parameters(make, name, owner):
+    with pytest.raises(FabParameterError, match=f"'{name}' parameter of {owner}"):
+        make()
+
+
+def test_stability_region_plot_draws_every_xi():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from fabnb.plot.control import stability_region_plot
+
+    ax = stability_region_plot((0.5, 2.0, 3.0), form="holt", n=41)
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert len(labels) == 3 and labels[-1] == "ξ = 0.5: all stable"

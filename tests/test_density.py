@@ -13,7 +13,8 @@ from sklearn.neighbors import KernelDensity
 from sklearn.utils.estimator_checks import parametrize_with_checks
 from statsmodels.nonparametric.kde import KDEUnivariate
 
-from fabnb.density import KDE, Histogram, isj_bandwidth, ks_distance, rule_bandwidth, rule_factor
+from fabnb.density import (KDE, Histogram, estimate_yield, isj_bandwidth, ks_distance, rule_bandwidth,
+                           rule_factor, rule_of_thumb)
 from fabnb.errors import FabDataError, FabFitError, FabParameterError
 
 RNG = np.random.default_rng(42)
@@ -22,14 +23,24 @@ X2 = RNG.normal(size=(600, 2)) @ np.array([[1.0, 0.4], [0.0, 0.7]]) + [3.0, -1.0
 GRID = np.linspace(-20, 30, 401)
 
 
+@pytest.mark.parametrize("module", ["fabnb.density.bandwidth", "fabnb.density.kde"])
+def test_docstring_examples(module):
+    """The formulas' worked examples in the docstrings (rules of thumb, log density) hold."""
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.attempted > 0 and result.failed == 0
+
+
 def rel(a, b):
     return np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-300))
 
 
-@pytest.mark.parametrize("rule", ["scott", "silverman"])
-def test_gaussian_1d_equals_scipy(rule):
+@pytest.mark.parametrize("rule, scipy_rule", [("scipy_scott", "scott"), ("scipy_silverman", "silverman")])
+def test_gaussian_1d_equals_scipy(rule, scipy_rule):
     kde = KDE(kernel="gaussian", bandwidth=rule).fit(X1)
-    ref = st.gaussian_kde(X1, bw_method=rule)
+    ref = st.gaussian_kde(X1, bw_method=scipy_rule)
     assert rel(kde.pdf(GRID), ref(GRID)) < 1e-10
     assert kde.bandwidth_[0] == pytest.approx(np.sqrt(ref.covariance[0, 0]), rel=1e-12)
     cdf_ref = np.array([ref.integrate_box_1d(-np.inf, g) for g in GRID[::40]])
@@ -50,7 +61,7 @@ def test_gaussian_2d_equals_sklearn_on_standardised_data():
     q = z[:50] + 0.1
     assert rel(kde.logpdf(q), ref.score_samples(q)) < 1e-10
     # a 2-D rule: scipy's factor times each dimension's std (diagonal covariance)
-    scott = KDE(kernel="gaussian", bandwidth="scott").fit(X2)
+    scott = KDE(kernel="gaussian", bandwidth="scipy_scott").fit(X2)
     np.testing.assert_allclose(scott.bandwidth_, 600 ** (-1 / 6) * X2.std(0, ddof=1), rtol=1e-12)
 
 
@@ -214,8 +225,11 @@ def test_bad_sampling_and_rule_options():
 @pytest.mark.parametrize("model", [KDE(), KDE(kernel="gaussian"), Histogram()])
 def test_unfitted_use_raises_not_fitted(model):
     """#6: scikit-learn's NotFittedError, not a hand-written FabFitError."""
-    for use in (lambda: model.pdf([0.0]), lambda: model.cdf([0.0]), lambda: model.mass(-1.0, 1.0),
-                lambda: model.sample(3)):
+    uses = [lambda: model.pdf([0.0]), lambda: model.cdf([0.0]), lambda: model.mass(-1.0, 1.0),
+            lambda: model.sample(3)]
+    if isinstance(model, KDE):
+        uses += [lambda: model.score_samples([0.0]), lambda: model.score([0.0])]
+    for use in uses:
         with pytest.raises(NotFittedError):
             use()
 
@@ -249,9 +263,145 @@ DENSITY_DEVIATIONS = {
 }
 
 
-@parametrize_with_checks([KDE(), KDE(kernel="gaussian", bandwidth="scott", adaptive=True), Histogram(bins=3)],
+@parametrize_with_checks([KDE(), KDE(kernel="gaussian", bandwidth="scipy_scott", adaptive=True), Histogram(bins=3)],
                          expected_failed_checks=lambda est: DENSITY_DEVIATIONS, xfail_strict=True)
 def test_sklearn_estimator_checks(estimator, check):
     """#6: every scikit-learn check, warnings not suppressed.  Histogram(bins=3): the default 20
     bins per dimension on the checks' 10-dimensional data is over MAX_CELLS by design."""
     check(estimator)
+
+
+# --- bandwidth rules by their literature names (issue #23) ----------------------------------
+
+# Old Faithful eruption durations in minutes, R's `faithful$eruptions` (Härdle 1991; 272 values,
+# the dataset shipped with R).  R's documentation example `density(faithful$eruptions)` prints
+# "Data: faithful$eruptions (272 obs.);  Bandwidth 'bw' = 0.3348" and an x range 0.5957 .. 6.1043
+# (= min − 3 bw .. max + 3 bw); `summary` gives mean 3.488, sd 1.141371.
+FAITHFUL_ERUPTIONS = np.array([
+    3.6, 1.8, 3.333, 2.283, 4.533, 2.883, 4.7, 3.6, 1.95, 4.35, 1.833, 3.917, 4.2, 1.75, 4.7, 2.167,
+    1.75, 4.8, 1.6, 4.25, 1.8, 1.75, 3.45, 3.067, 4.533, 3.6, 1.967, 4.083, 3.85, 4.433, 4.3, 4.467,
+    3.367, 4.033, 3.833, 2.017, 1.867, 4.833, 1.833, 4.783, 4.35, 1.883, 4.567, 1.75, 4.533, 3.317,
+    3.833, 2.1, 4.633, 2, 4.8, 4.716, 1.833, 4.833, 1.733, 4.883, 3.717, 1.667, 4.567, 4.317, 2.233,
+    4.5, 1.75, 4.8, 1.817, 4.4, 4.167, 4.7, 2.067, 4.7, 4.033, 1.967, 4.5, 4, 1.983, 5.067, 2.017,
+    4.567, 3.883, 3.6, 4.133, 4.333, 4.1, 2.633, 4.067, 4.933, 3.95, 4.517, 2.167, 4, 2.2, 4.333,
+    1.867, 4.817, 1.833, 4.3, 4.667, 3.75, 1.867, 4.9, 2.483, 4.367, 2.1, 4.5, 4.05, 1.867, 4.7, 1.783,
+    4.85, 3.683, 4.733, 2.3, 4.9, 4.417, 1.7, 4.633, 2.317, 4.6, 1.817, 4.417, 2.617, 4.067, 4.25,
+    1.967, 4.6, 3.767, 1.917, 4.5, 2.267, 4.65, 1.867, 4.167, 2.8, 4.333, 1.833, 4.383, 1.883, 4.933,
+    2.033, 3.733, 4.233, 2.233, 4.533, 4.817, 4.333, 1.983, 4.633, 2.017, 5.1, 1.8, 5.033, 4, 2.4, 4.6,
+    3.567, 4, 4.5, 4.083, 1.8, 3.967, 2.2, 4.15, 2, 3.833, 3.5, 4.583, 2.367, 5, 1.933, 4.617, 1.917,
+    2.083, 4.583, 3.333, 4.167, 4.333, 4.5, 2.417, 4, 4.167, 1.883, 4.583, 4.25, 3.767, 2.033, 4.433,
+    4.083, 1.833, 4.417, 2.183, 4.8, 1.833, 4.8, 4.1, 3.966, 4.233, 3.5, 4.366, 2.25, 4.667, 2.1, 4.35,
+    4.133, 1.867, 4.6, 1.783, 4.367, 3.85, 1.933, 4.5, 2.383, 4.7, 1.867, 3.833, 3.417, 4.233, 2.4,
+    4.8, 2, 4.15, 1.867, 4.267, 1.75, 4.483, 4, 4.117, 4.083, 4.267, 3.917, 4.55, 4.083, 2.417, 4.183,
+    2.217, 4.45, 1.883, 1.85, 4.283, 3.95, 2.333, 4.15, 2.35, 4.933, 2.9, 4.583, 3.833, 2.083, 4.367,
+    2.133, 4.35, 2.2, 4.45, 3.567, 4.5, 4.15, 3.817, 3.917, 4.45, 2, 4.283, 4.767, 4.533, 1.85, 4.25,
+    1.983, 2.25, 4.75, 4.117, 2.15, 4.417, 1.817, 4.467
+])
+
+
+def test_silverman_rule_is_r_bw_nrd0_on_old_faithful():
+    """Silverman (1986) eq. (3.31), p. 48: 0.9 min(s, IQR/1.34) n^−1/5 = R's bw.nrd0, against the
+    bandwidth R prints for density(faithful$eruptions)."""
+    x = FAITHFUL_ERUPTIONS
+    assert x.size == 272 and x.std(ddof=1) == pytest.approx(1.141371, abs=5e-7)
+    h = KDE(kernel="gaussian", bandwidth="silverman").fit(x).bandwidth_[0]
+    assert h == pytest.approx(0.3348, abs=5e-5)
+    assert (x.min() - 3 * h, x.max() + 3 * h) == pytest.approx((0.5957, 6.1043), abs=5e-5)
+    # scipy's "silverman" is another rule: (3n/4)^−1/5 s = 1.06 s n^−1/5 here, 18 % wider
+    scipy_h = np.sqrt(st.gaussian_kde(x, bw_method="silverman").covariance[0, 0])
+    assert scipy_h / h > 1.15
+
+
+def _r_bw(x, factor):
+    """R's bw.nrd0 (factor 0.9) and bw.nrd (1.06) as documented, written out by hand:
+    factor · min(sd(x), IQR(x)/1.34) · length(x)^(−1/5), IQR from type-7 quantiles."""
+    q1, q3 = np.quantile(x, [0.25, 0.75], method="linear")
+    lo = min(np.std(x, ddof=1), (q3 - q1) / 1.34)
+    return factor * (lo if lo > 0 else np.std(x, ddof=1)) * len(x) ** -0.2
+
+
+@pytest.mark.parametrize("data", [
+    FAITHFUL_ERUPTIONS,  # sd < IQR/1.34: the sd branch
+    np.random.default_rng(3).lognormal(0.0, 1.0, 400),  # heavy right tail: IQR/1.34 < sd
+    np.r_[np.zeros(30), [1.0, 2.0, 5.0]],  # coinciding quartiles: R falls back to sd
+])
+@pytest.mark.parametrize("rule, factor", [("silverman", 0.9), ("scott", 1.06)])
+def test_rules_of_thumb_match_r_formulas(data, rule, factor):
+    assert rule_of_thumb(data, rule) == pytest.approx(_r_bw(data, factor), rel=1e-12)
+    np.testing.assert_allclose(rule_bandwidth(data[:, None], rule), [_r_bw(data, factor)], rtol=1e-12)
+
+
+def test_scipy_rules_are_gaussian_kde_factors():
+    """The SciPy names give scipy.stats.gaussian_kde's factor times each dimension's sd, in 1-D and 2-D."""
+    for x, d in ((X1, 1), (X2, 2)):
+        for ours, theirs in (("scipy_scott", "scott"), ("scipy_silverman", "silverman")):
+            ref = st.gaussian_kde(x.T, bw_method=theirs)
+            assert rule_factor(len(x), d, ours) == pytest.approx(ref.factor, rel=1e-12)
+            np.testing.assert_allclose(rule_bandwidth(x.reshape(len(x), d), ours),
+                                       ref.factor * np.atleast_2d(x.T).std(axis=1, ddof=1), rtol=1e-12)
+
+
+def test_default_bandwidth_keeps_scipy_silverman_numbers():
+    """The KDE and yield defaults keep the bandwidth the committed yield study used (SciPy's
+    Silverman factor, formerly called "silverman"), so its numbers do not move."""
+    ref = np.sqrt(st.gaussian_kde(X1, bw_method="silverman").covariance[0, 0])
+    assert KDE().fit(X1).bandwidth_[0] == pytest.approx(ref, rel=1e-12)
+    est = estimate_yield(X1, -5.0, 20.0, n_bootstrap=0, n_synthetic=1000, progress=False)
+    assert est.model.bandwidth_[0] == pytest.approx(ref, rel=1e-12)
+
+
+def test_rules_of_thumb_are_one_dimensional():
+    for rule in ("silverman", "scott"):
+        with pytest.raises(FabFitError, match="1-D only.*scipy_silverman"):
+            KDE(bandwidth=rule).fit(X2)
+    with pytest.raises(FabParameterError, match="'rule' parameter of rule_factor"):
+        rule_factor(100, 1, "silverman")  # no closed-form factor: it depends on the IQR
+    with pytest.raises(FabParameterError, match="'rule' parameter of rule_of_thumb"):
+        rule_of_thumb(X1, "scipy_silverman")
+
+
+# --- score_samples: scikit-learn's KernelDensity API (issue #23) ------------------------------
+
+@pytest.mark.parametrize("kernel", ["gaussian", "epanechnikov"])
+@pytest.mark.parametrize("data, h", [(X1, 0.8), (X2, 0.3)])
+def test_score_samples_equals_sklearn_kernel_density(kernel, data, h):
+    """Same data, same kernel: scikit-learn's Epanechnikov bandwidth is the radius √(d+4)·h."""
+    d = 1 if data.ndim == 1 else data.shape[1]
+    kde = KDE(kernel=kernel, bandwidth=h).fit(data)
+    ref = KernelDensity(kernel=kernel, bandwidth=h * (np.sqrt(d + 4) if kernel == "epanechnikov" else 1.0))
+    ref.fit(data.reshape(len(data), d))
+    q = np.r_[data.reshape(len(data), d)[:200] + 0.05, np.full((3, d), 60.0), np.full((2, d), -45.0)]
+    ours, theirs = kde.score_samples(q), ref.score_samples(q)
+    inside = np.isfinite(theirs)
+    np.testing.assert_array_equal(np.isfinite(ours), inside)  # −inf exactly outside the support
+    np.testing.assert_allclose(ours[inside], theirs[inside], rtol=1e-12, atol=1e-12)
+    assert kde.score(q[inside]) == pytest.approx(ref.score(q[inside]), rel=1e-12)
+
+
+def test_gaussian_log_density_stays_finite_where_the_pdf_underflows():
+    """Far from the data the pdf is 0.0 in floating point but the log density is finite:
+    log-sum-exp, as scikit-learn computes it (was −inf through log(pdf))."""
+    from scipy.special import logsumexp
+
+    kde = KDE(kernel="gaussian", bandwidth=0.5, adaptive=True).fit(X1)
+    far = np.array([400.0, -300.0])
+    assert np.all(kde.pdf(far) == 0.0)
+    logs = kde.score_samples(far)
+    sd = 0.5 * kde.local_factors_  # transcription: log 1/n Σ φ((x − t_i)/σ_i)/σ_i
+    ref = [logsumexp(st.norm.logpdf(x, X1, sd)) - np.log(X1.size) for x in far]
+    np.testing.assert_allclose(logs, ref, rtol=1e-12)
+    np.testing.assert_allclose(kde.logpdf(far), logs, rtol=1e-12)
+    near = GRID[150:250]
+    np.testing.assert_allclose(kde.score_samples(near), np.log(kde.pdf(near)), rtol=1e-12)
+
+
+def test_epanechnikov_pdf_is_exactly_zero_outside_the_support():
+    """The 1-D sweep's running sums used to leave a rounding residue of ±1e-17 past the last
+    kernel (a negative density, NaN log density); outside every support the density is 0."""
+    x = np.random.default_rng(1).normal(size=300)
+    kde = KDE(bandwidth=0.4).fit(x)
+    edge = x.max() + 0.4 * np.sqrt(5)
+    beyond = np.r_[edge + 1e-9, 4.5, 60.0]
+    assert kde.pdf(beyond).tolist() == [0.0, 0.0, 0.0]
+    assert np.all(kde.pdf(np.linspace(-10, 10, 20001)) >= 0.0)
+    assert np.all(np.isneginf(kde.score_samples(beyond)))

@@ -18,15 +18,31 @@ With the true gain ``β = ξ B`` the closed loop is stable iff ``0 < λ ξ < 2``
 linear drift ``δ`` per run the output settles at ``T + δ / (λ ξ)`` (see
 :func:`fabnb.control.tuning.ewma_drift_offset`).
 
-Double EWMA, in the explicit level-and-drift (Holt) form of the predictor-corrector
-controller of Butler & Stefani::
+Double EWMA in two forms (``DoubleEWMAController(form=...)``), both with
+``u_{t+1} = B⁺ (T − a_t − p_t)``:
 
-    a_t = λ₁ (y_t − B u_t) + (1 − λ₁) (a_{t−1} + p_{t−1})
-    p_t = λ₂ (a_t − a_{t−1}) + (1 − λ₂) p_{t−1}
-    u_{t+1} = B⁺ (T − a_t − p_t)
+* ``form="butler_stefani"`` — the predictor-corrector controller as Butler & Stefani
+  (1994, "Supervisory run-to-run control of polysilicon gate etch using in situ
+  ellipsometry", IEEE Trans. Semicond. Manuf. 7(2), 193–201) wrote it and the R2R
+  literature analyses it (Del Castillo 1999, "Long run and transient analysis of a double
+  EWMA feedback controller", IIE Trans. 31, 1157–1169; Del Castillo 2002, *Statistical
+  Process Adjustment for Quality Control*, Wiley)::
 
-removes the drift offset: under ``c_t = c₀ + δ t`` the level ``a_t`` converges to
-``c_t``, the drift filter ``p_t`` to ``δ`` and the output to ``T``.
+      a_t = λ₁ (y_t − B u_t) + (1 − λ₁) a_{t−1}
+      p_t = λ₂ (y_t − B u_t − a_{t−1}) + (1 − λ₂) p_{t−1}
+
+  two EWMAs of the observed intercept: of its level, and of its excess over the
+  previous level estimate (the drift).
+* ``form="holt"`` (the default) — the explicit level-and-drift form of Holt's linear
+  exponential smoothing::
+
+      a_t = λ₁ (y_t − B u_t) + (1 − λ₁) (a_{t−1} + p_{t−1})
+      p_t = λ₂ (a_t − a_{t−1}) + (1 − λ₂) p_{t−1}
+
+Both remove the drift offset: under ``c_t = c₀ + δ t`` the output converges to ``T``
+(for gain ratio ξ inside the stability region); the drift filter settles at ``δ/ξ``
+(Holt) or ``δ/(ξ λ₁)`` (Butler–Stefani); see :mod:`fabnb.control.tuning` for the
+closed-loop polynomials, stability regions and these limits.
 
 Example
 -------
@@ -44,13 +60,15 @@ from numbers import Real
 
 import numpy as np
 
-from .._params import Interval, check_params
+from .._params import Interval, StrOptions, check_params
 from ..errors import FabDataError, FabParameterError
 
 #: an EWMA weight of the newest observation
 LAMBDA = [Interval(Real, 0, 1, closed="right")]
 #: a finite number
 FINITE = [Interval(Real, None, None, closed="neither")]
+#: the two double-EWMA forms (see the module docstring)
+FORMS = ("holt", "butler_stefani")
 #: a number or one per output (the values are checked by ``_per_output``)
 PER_OUTPUT = ["array-like", Real]
 
@@ -171,21 +189,32 @@ class EWMAController(_R2RController):
 
 
 class DoubleEWMAController(_R2RController):
-    """Double-EWMA (predictor-corrector) controller with an explicit drift-rate filter.
+    """Double-EWMA (predictor-corrector) controller with a drift-rate filter.
 
-    ``lam1`` weights the intercept filter, ``lam2`` the drift filter; see the module
-    docstring for the recursions.
+    ``lam1`` weights the intercept filter, ``lam2`` the drift filter; ``form`` picks the
+    recursions, Holt's (``"holt"``) or Butler & Stefani's (``"butler_stefani"``), see the
+    module docstring.
+
+    Example
+    -------
+    >>> c = DoubleEWMAController(gain=1.0, target=0.0, lam1=0.5, lam2=0.5, form="butler_stefani")
+    >>> c.update(measurement=1.0, recipe=0.0)  # a_1 = 0.5·1, p_1 = 0.5·(1 − 0)
+    >>> float(c.intercept_[0]), float(c.drift_[0]), c.recommend()
+    (0.5, 0.5, -1.0)
     """
 
     _parameter_constraints = {**_R2RController._parameter_constraints, "lam1": LAMBDA, "lam2": LAMBDA,
-                              "intercept": PER_OUTPUT, "drift": PER_OUTPUT}
+                              "intercept": PER_OUTPUT, "drift": PER_OUTPUT, "form": [StrOptions(set(FORMS))]}
 
-    def __init__(self, gain, target, lam1=0.3, lam2=0.1, intercept=0.0, drift=0.0, feedforward=None):
-        super().__init__(gain, target, feedforward, lam1=lam1, lam2=lam2, intercept=intercept, drift=drift)
+    def __init__(self, gain, target, lam1=0.3, lam2=0.1, intercept=0.0, drift=0.0, feedforward=None,
+                 form="holt"):
+        super().__init__(gain, target, feedforward, lam1=lam1, lam2=lam2, intercept=intercept, drift=drift,
+                         form=form)
         self.lam1 = float(lam1)
         self.lam2 = float(lam2)
         self.intercept = intercept
         self.drift = drift
+        self.form = form
         self.intercept_ = _per_output(type(self).__name__, "intercept", intercept, self._target.size)
         self.drift_ = _per_output(type(self).__name__, "drift", drift, self._target.size)
 
@@ -196,8 +225,12 @@ class DoubleEWMAController(_R2RController):
         z = self._residual(measurement, recipe, vm_prediction)
         if z is not None:
             previous = self.intercept_
-            self.intercept_ = self.lam1 * z + (1 - self.lam1) * (previous + self.drift_)
-            self.drift_ = self.lam2 * (self.intercept_ - previous) + (1 - self.lam2) * self.drift_
+            if self.form == "butler_stefani":
+                self.intercept_ = self.lam1 * z + (1 - self.lam1) * previous
+                self.drift_ = self.lam2 * (z - previous) + (1 - self.lam2) * self.drift_
+            else:
+                self.intercept_ = self.lam1 * z + (1 - self.lam1) * (previous + self.drift_)
+                self.drift_ = self.lam2 * (self.intercept_ - previous) + (1 - self.lam2) * self.drift_
 
     def state(self) -> dict:
         return {"intercept": self.intercept_.copy(), "drift": self.drift_.copy()}

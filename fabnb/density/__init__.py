@@ -6,6 +6,9 @@
 * :class:`Histogram` — the paper's eq. 5 histogram density.
 * :func:`estimate_yield` — empirical / histogram / KDE yield with a bootstrap interval,
   joint over several tests.
+* bandwidth rules by their literature names (:mod:`fabnb.density.bandwidth`):
+  Silverman's and Scott's rules of thumb (R's ``bw.nrd0``/``bw.nrd``), SciPy's factors
+  (``"scipy_silverman"``, the default, and ``"scipy_scott"``), improved Sheather–Jones.
 * :func:`ks_distance` — Kolmogorov–Smirnov distance between samples and densities.
 * :mod:`fabnb.density.study` — the Section V-B study (early silicon → HVM yield).
 
@@ -20,7 +23,7 @@ Example
 0.986
 """
 
-from .bandwidth import isj_bandwidth, rule_bandwidth, rule_factor
+from .bandwidth import isj_bandwidth, rule_bandwidth, rule_factor, rule_of_thumb
 from .histogram import Histogram
 from .kde import KDE
 from .ks import ks_distance
@@ -35,4 +38,5 @@ __all__ = [
     "ks_distance",
     "rule_bandwidth",
     "rule_factor",
+    "rule_of_thumb",
 ]

@@ -8,10 +8,11 @@ from sklearn.utils import check_array
 from ..errors import FabDataError, FabFitError
 
 
-def as_matrix(x, name: str = "x", n_features: int | None = None) -> np.ndarray:
+def as_matrix(x, name: str = "x", n_features: int | None = None, owner: str = "the estimator") -> np.ndarray:
     """``x`` as a finite float64 C-contiguous (n, d) array; 1-D input is one column.
 
-    ``n_features`` (the fitted d) makes a 1-D array of length d mean one point.
+    ``n_features`` (the fitted d) makes a 1-D array of length d mean one point; a
+    mismatch is reported in scikit-learn's words, naming ``owner``.
     """
     try:  # scikit-learn's refusal of sparse and complex input (a cast would drop the imaginary part)
         arr = np.asarray(check_array(x, accept_sparse=False, dtype=None,
@@ -34,7 +35,8 @@ def as_matrix(x, name: str = "x", n_features: int | None = None) -> np.ndarray:
         row, col = np.argwhere(bad)[0]
         raise FabDataError(f"{name} has {int(bad.sum())} NaN/inf value(s), first at row {row}, column {col}")
     if n_features is not None and arr.shape[1] != n_features:
-        raise FabDataError(f"{name} has d={arr.shape[1]} dimensions but the estimator was fitted with d={n_features}")
+        raise FabDataError(f"{name} has {arr.shape[1]} features, but {owner} is expecting {n_features} features "
+                           f"as input (d={arr.shape[1]} against the fitted d={n_features})")
     return np.ascontiguousarray(arr)
 
 

@@ -67,7 +67,7 @@ class Histogram(CheckedParams, BaseEstimator):
 
     def _check(self, points):
         check_is_fitted(self)
-        return as_matrix(points, "points", self.n_features_in_)
+        return as_matrix(points, "points", self.n_features_in_, type(self).__name__)
 
     def _widths(self) -> list[np.ndarray]:
         return [np.diff(e) for e in self.edges_]

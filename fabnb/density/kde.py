@@ -12,6 +12,14 @@ where ``K`` is a unit-variance-per-coordinate kernel:
   ``R = √(d + 4)`` (``c_d = (d + 2)/(2 V_d)``), whose per-coordinate variance is
   ``E‖u‖²/d = R²/(d + 4) = 1``.  In 1-D ``R = √5`` h: KDEpy's ``'epa'`` with ``bw = h``.
 
+**Log density** (:meth:`KDE.score_samples`, scikit-learn's ``KernelDensity`` API): for the
+Gaussian kernel ``log f̂(x) = log Σ_i exp(ℓ_i(x)) − log n − Σ_k log h_k`` with
+``ℓ_i = −‖u_i‖²/2 − d log λ_i − (d/2) log 2π`` summed by log-sum-exp, so the log stays
+finite (and exact) far from the data where ``f̂`` itself underflows to 0; for the
+Epanechnikov kernel ``log f̂``, ``−inf`` outside the support (the exact value).
+scikit-learn's Epanechnikov ``bandwidth`` is the kernel's radius: ours with ``h`` is
+scikit-learn's with ``bandwidth = √(d + 4) · h`` (same scalar ``h`` in every dimension).
+
 **Adaptive** (the paper's eqs. 8–10, Silverman 1986 §5.3): a pilot fixed-bandwidth
 estimate ``f̂`` at the data, its geometric mean ``g = exp(1/n Σ log f̂(t_i))`` and local
 factors ``λ_i = (f̂(t_i) / g)^{−α}``; the estimate uses ``h λ_i`` for point ``i``.
@@ -60,8 +68,11 @@ class KDE(CheckedParams, BaseEstimator):
     Parameters
     ----------
     kernel : {"epanechnikov", "gaussian"}
-    bandwidth : {"silverman", "scott", "isj"} or float or array of length d
-        A rule (``"isj"`` 1-D only), or the kernel standard deviation in data units
+    bandwidth : {"scipy_silverman", "scipy_scott", "silverman", "scott", "isj"} or float or array of length d
+        A rule of :mod:`fabnb.density.bandwidth` (``"silverman"`` is Silverman's rule
+        of thumb, R's ``bw.nrd0``; ``"scott"`` R's ``bw.nrd``; those two and ``"isj"``
+        are 1-D only; the default ``"scipy_silverman"`` is SciPy's factor, formerly
+        called ``"silverman"``), or the kernel standard deviation in data units
         (one value for all dimensions or one per dimension).  For an adaptive estimate
         this is the pilot (and global) bandwidth ``h``.
     adaptive : bool
@@ -83,7 +94,7 @@ class KDE(CheckedParams, BaseEstimator):
     -------
     >>> import numpy as np
     >>> x = np.random.default_rng(0).normal(size=(500, 2))
-    >>> kde = KDE(kernel="gaussian", bandwidth="scott").fit(x)
+    >>> kde = KDE(kernel="gaussian", bandwidth="scipy_scott").fit(x)
     >>> kde.pdf([[0.0, 0.0]]).round(2)
     array([0.14])
     """
@@ -96,7 +107,7 @@ class KDE(CheckedParams, BaseEstimator):
         "alpha": [Interval(Real, 0, 1, closed="both")],
     }
 
-    def __init__(self, kernel="epanechnikov", bandwidth="silverman", adaptive=False, alpha=0.5):
+    def __init__(self, kernel="epanechnikov", bandwidth="scipy_silverman", adaptive=False, alpha=0.5):
         self.kernel = kernel
         self.bandwidth = bandwidth
         self.adaptive = adaptive
@@ -146,16 +157,22 @@ class KDE(CheckedParams, BaseEstimator):
         return np.sqrt(self.n_features_in_ + 4.0) if self.kernel == "epanechnikov" else 1.0
 
     # -- evaluation ------------------------------------------------------------------
-    def _density_z(self, zq: np.ndarray) -> np.ndarray:
-        """Mixture density in standardised coordinates at (m, d) points ``zq``."""
+    def _density_z(self, zq: np.ndarray, sweep: bool = True) -> np.ndarray:
+        """Mixture density in standardised coordinates at (m, d) points ``zq``.
+
+        ``sweep=False`` sums the non-negative Epanechnikov terms directly in 1-D too: the
+        sweep's running sums lose relative accuracy where the density is a small
+        remainder of large ones (the log density in the tails needs every digit).
+        """
         scale = self._lam * self._kernel_scale()
         if self.kernel == "gaussian":
             return _kernels.gaussian_sum(self._z, scale, zq) / self.n_samples_
         order = np.argsort(zq[:, 0], kind="stable")
         zs = np.ascontiguousarray(zq[order])
         key = np.ascontiguousarray(zs[:, 0])
-        if self.n_features_in_ == 1:
+        if self.n_features_in_ == 1 and sweep:
             dens = _kernels.epanechnikov_sweep_1d(np.ascontiguousarray(self._z[:, 0]), scale, key, False, SWEEP_BLOCK)
+            np.maximum(dens, 0.0, out=dens)  # a density is >= 0; the running sums can round below
         elif self.n_samples_ * zs.shape[0] < PARALLEL_WORK:
             dens = np.zeros(zs.shape[0])
             _kernels.epanechnikov_block(self._z, scale, zs, key, 0, self.n_samples_, dens)
@@ -167,7 +184,7 @@ class KDE(CheckedParams, BaseEstimator):
 
     def _standardise(self, points, name="points") -> np.ndarray:
         check_is_fitted(self)
-        q = as_matrix(points, name, self.n_features_in_)
+        q = as_matrix(points, name, self.n_features_in_, type(self).__name__)
         return np.ascontiguousarray((q - self.shift_) / self.bandwidth_)
 
     def pdf(self, points) -> np.ndarray:
@@ -179,14 +196,40 @@ class KDE(CheckedParams, BaseEstimator):
         """
         return self._density_z(self._standardise(points)) / np.prod(self.bandwidth_)
 
+    def score_samples(self, X) -> np.ndarray:
+        """Log density at each row of ``X`` (m, d) or (m,): scikit-learn's ``KernelDensity``
+        API, computed in log space (see the module docstring); ``−inf`` outside the
+        Epanechnikov support.
+
+        >>> kde = KDE(kernel="gaussian", bandwidth=1.0).fit([0.0, 1.0])
+        >>> kde.score_samples([0.5]).round(3)  # log φ(0.5) = −0.5·0.25 − log √(2π)
+        array([-1.044])
+        >>> bool(np.isfinite(kde.score_samples([60.0])[0]))  # pdf underflows to 0 there
+        True
+        """
+        zq = self._standardise(X, "X")
+        log_h = np.sum(np.log(self.bandwidth_))
+        if self.kernel == "gaussian":
+            return _kernels.gaussian_logsum(self._z, self._lam, zq) - np.log(self.n_samples_) - log_h
+        with np.errstate(divide="ignore"):
+            return np.log(self._density_z(zq, sweep=False)) - log_h
+
+    def score(self, X, y=None) -> float:
+        """Total log-likelihood ``Σ log f̂(x)`` of the rows of ``X`` (scikit-learn's
+        ``KernelDensity.score``); ``y`` is ignored.
+
+        >>> round(KDE(kernel="gaussian", bandwidth=1.0).fit([0.0, 1.0]).score([0.5, 0.5]), 3)
+        -2.088
+        """
+        return float(np.sum(self.score_samples(X)))
+
     def logpdf(self, points) -> np.ndarray:
-        """``log pdf`` (−inf outside the Epanechnikov support).
+        """``log pdf``: :meth:`score_samples` under SciPy's name.
 
         >>> KDE(kernel="gaussian", bandwidth=1.0).fit([0.0, 1.0]).logpdf([0.5]).round(3)
         array([-1.044])
         """
-        with np.errstate(divide="ignore"):
-            return np.log(self.pdf(points))
+        return self.score_samples(points)
 
     def cdf(self, points) -> np.ndarray:
         """1-D cumulative distribution at ``points`` (m,).

@@ -149,7 +149,7 @@ def yield_study(ds: xr.Dataset, tests=None, methods=METHODS, n_lots: int = 5, bu
     abs_yield_error, ks (fractions), plus ``attrs["limits"]`` and, with
     ``keep_models``, ``attrs["models"][(test, method)]`` = (fitted density, early values).
     ``kde_options`` go to :class:`KDE` (default: the paper's adaptive Epanechnikov,
-    Silverman pilot, α = 0.5).
+    pilot bandwidth by SciPy's Silverman factor ``"scipy_silverman"``, α = 0.5).
     """
     check_params("yield_study", PARAMETERS, locals())
     for method in methods:

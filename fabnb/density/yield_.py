@@ -80,7 +80,7 @@ def _passing(x: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
 def _model(method: str, bins: int, kde_options: dict):
     if method == "histogram":
         return Histogram(bins=bins)
-    return KDE(**{"kernel": "epanechnikov", "bandwidth": "silverman", "adaptive": True, **kde_options})
+    return KDE(**{"kernel": "epanechnikov", "bandwidth": "scipy_silverman", "adaptive": True, **kde_options})
 
 
 def _exact_mass(model, d: int) -> bool:
@@ -114,7 +114,8 @@ def estimate_yield(values, lsl, usl, method: str = "kde", bins: int = 20, n_synt
     bootstrap_draws : int
         Synthetic dies per replicate when no exact box probability exists.
     kde_options : dict
-        KDE parameters; default adaptive Epanechnikov, Silverman pilot, α = 0.5.
+        KDE parameters; default adaptive Epanechnikov, pilot bandwidth by SciPy's
+        Silverman factor (``"scipy_silverman"``), α = 0.5.
     keep_synthetic : bool
         Return the synthetic dies in ``.synthetic``.
     seed : int or Generator

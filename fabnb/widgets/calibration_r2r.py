@@ -172,7 +172,7 @@ class R2RTuning(CalibrationPanel):
             lam_xi = self.lam_slider.value * self.xi
             stable = "stable" if 0 < lam_xi < 2 else "<b style='color:firebrick'>UNSTABLE</b>"
             parts.append(f"λξ = {lam_xi:.3g} ({stable}: needs 0 &lt; λξ &lt; 2)")
-        if kind == "ewma" and self.process.drift:
+        if kind == "ewma" and self.process.drift and 0 < lam_xi < 2:  # no offset: the loop diverges
             offset = control.ewma_drift_offset(self.process.drift, self.lam_slider.value, self.xi)
             parts.append(f"predicted drift offset δ/(λξ) = {offset:.3g}")
         return " · ".join(parts)

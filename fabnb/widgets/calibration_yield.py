@@ -71,7 +71,7 @@ class YieldCalibration(CalibrationPanel):
                         "confidence": confidence, "seed": seed}
         try:
             self.values = self._measured(values)
-            rule = float(density.rule_bandwidth(self.values[:, None], "silverman")[0])
+            rule = float(density.rule_bandwidth(self.values[:, None], "scipy_silverman")[0])
             if not rule > 0:
                 raise FabDataError(f"all {self.values.size} values are equal ({self.values[0]:g}): "
                                    "no spread to estimate a density from")
