@@ -28,7 +28,7 @@ EWMA_TABLE = {
 }
 
 
-@pytest.mark.parametrize("module", ["arl", "charts", "pca", "drift", "rules", "constants"])
+@pytest.mark.parametrize("module", ["arl", "charts", "pca", "drift", "rules", "constants", "hotelling"])
 def test_docstring_examples(module):
     result = doctest.testmod(importlib.import_module(f"fabnb.spc.{module}"))
     assert result.attempted > 0 and result.failed == 0
@@ -218,11 +218,21 @@ def test_psi_matches_hand_computation():
 
 def test_retrain_check_report():
     rng = np.random.default_rng(0)
-    ref = pd.DataFrame({"a": rng.normal(size=2000), "b": rng.normal(size=2000)})
-    cur = pd.DataFrame({"a": rng.normal(size=2000), "b": rng.normal(1.0, size=2000)})
+    ref = pd.DataFrame({"a": rng.normal(size=2000), "b": rng.normal(size=2000), "c": rng.normal(size=2000)})
+    # PSI of a δ mean shift of a normal is about δ² (the symmetric KL divergence):
+    # 0, ~0.15 (moderate band) and ~1 (significant band).
+    cur = pd.DataFrame({"a": rng.normal(size=2000), "b": rng.normal(1.0, size=2000),
+                        "c": rng.normal(0.4, size=2000)})
     report = spc.retrain_check(ref, cur, alarms=rng.random(500) < 0.1, events=["PM 2026-11-02"])
-    assert list(report["retrain"]) == [False, True, True, True]
+    assert list(report["band"][:3]) == ["stable", "significant", "moderate"]
+    assert list(report["retrain"]) == [False, True, False, True, True]
     assert report.loc["false_alarm_rate", "value"] == pytest.approx(0.1, abs=0.03)
+    for col in "abc":  # the report's value is psi's, with the bands retrain_check was given
+        assert report.loc[f"psi:{col}", "value"] == pytest.approx(spc.psi(ref[col], cur[col]), rel=1e-12)
+    # Tighter bands and trigger (configurable): the moderate shift now triggers.
+    tight = spc.retrain_check(ref, cur, psi_threshold=0.10, psi_bands=(0.05, 0.10))
+    assert list(tight["band"]) == ["stable", "significant", "significant"]
+    assert list(tight["retrain"]) == [False, True, True] and (tight["threshold"] == 0.10).all()
 
 
 @pytest.mark.parametrize(
@@ -239,6 +249,8 @@ def test_retrain_check_report():
         (lambda: spc.arl_ewma(1.5, 3.0), FabParameterError, "'lam' parameter of arl_ewma"),
         (lambda: spc.detection_delay("xbar", 1.0, L=3.0), FabParameterError, "'chart' parameter"),
         (lambda: spc.simulate_arl("cusum", k=0.5, h=0), FabParameterError, "'h' parameter of simulate_arl"),
+        (lambda: spc.design_ewma(0.1, arl0=1), FabParameterError, "'arl0' parameter of design_ewma"),
+        (lambda: spc.design_cusum(0.5, arl0=-5), FabParameterError, "'arl0' parameter of design_cusum"),
         # Nonsense parameters that used to fit and then never (or always) alarm.
         (lambda: spc.ShewhartChart(L=-3).fit(np.arange(20.0)), FabParameterError, "'L' parameter of ShewhartChart"),
         (lambda: spc.ShewhartChart(kind="xbar").fit(np.arange(20.0)), FabParameterError, "'kind'"),
@@ -318,3 +330,301 @@ def test_plots_render_charts_and_contributions():
     assert len(axes) == 2
     bars = contribution_chart(mon.contributions(_correlated(1, 2))).patches
     assert len(bars) == 8
+
+
+# --- PSI from shares and its bands (issue 23) --------------------------------------------------------
+
+
+def test_psi_from_shares_matches_hand_formula():
+    ref = np.array([0.2, 0.3, 0.5, 0.0])  # an empty reference bin is floored at eps
+    cur = np.array([0.25, 0.25, 0.25, 0.25])
+    eps = 1e-4
+    r, c = np.array([0.2, 0.3, 0.5, eps]), cur
+    hand = sum((ci - ri) * np.log(ci / ri) for ri, ci in zip(r, c))
+    value = spc.psi_from_shares(ref, cur, eps=eps)
+    assert value == pytest.approx(hand, rel=1e-12)
+    assert isinstance(value, float) and value.band == "significant"
+    # The sample form is the share form on the counted shares of the reference's quantile bins.
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(size=1000), rng.normal(0.3, 1, 700)
+    edges = np.quantile(a, [0.25, 0.5, 0.75])
+    shares = [np.bincount(np.searchsorted(edges, v, side="right"), minlength=4) / v.size for v in (a, b)]
+    assert spc.psi(a, b, bins=4) == pytest.approx(spc.psi_from_shares(*shares), rel=1e-12)
+
+
+@pytest.mark.parametrize("value, band", [(0.0, "stable"), (0.0999, "stable"), (0.10, "moderate"),
+                                         (0.25, "moderate"), (0.2501, "significant")])
+def test_psi_bands_follow_the_common_convention(value, band):
+    # < 0.10 stable, 0.10-0.25 moderate, > 0.25 significant (Siddiqi 2006).
+    v = spc.PSIValue(value)
+    assert v.band == band and float(v) == value
+    assert spc.PSIValue(value, bands=(0.2, 0.3)).band == ("stable" if value < 0.2 else
+                                                          "significant" if value > 0.3 else "moderate")
+
+
+def test_psi_value_is_a_float_that_keeps_its_band_through_pickle():
+    import pickle
+
+    v = spc.psi_from_shares([0.5, 0.5], [0.3, 0.7], bands=(0.1, 0.2))  # PSI 0.1695
+    back = pickle.loads(pickle.dumps(v))
+    assert back.band == v.band == "moderate" and back.bands == (0.1, 0.2)
+    assert float(back) == float(v)  # read back from a pickle, which stores the float exactly
+    assert "band='moderate'" in repr(v)
+
+
+@pytest.mark.parametrize("call, error, match", [
+    (lambda: spc.psi_from_shares([30, 70], [0.5, 0.5]), FabDataError, r"reference shares sums to 100.*counts / total"),
+    (lambda: spc.psi_from_shares([0.5, 0.5], [0.2, 0.3, 0.5]), FabDataError, "same bins"),
+    (lambda: spc.psi_from_shares([1.5, -0.5], [0.5, 0.5]), FabDataError, "negative or non-finite share.*bin 1"),
+    (lambda: spc.psi_from_shares([0.5, np.nan], [0.5, 0.5]), FabDataError, "non-finite"),
+    (lambda: spc.psi_from_shares([0.5, 0.5], [0.5, 0.5], bands=(0.3, 0.1)), FabParameterError, "'bands'"),
+    (lambda: spc.psi_from_shares([0.5, 0.5], [0.5, 0.5], eps=0), FabParameterError, "'eps' parameter"),
+    (lambda: spc.psi(np.arange(20.0), np.arange(5.0), bins=1), FabParameterError, "'bins' parameter of psi"),
+    (lambda: spc.retrain_check(pd.DataFrame({"a": np.arange(20.0)}), pd.DataFrame({"a": np.arange(20.0)}),
+                               psi_bands="0.1"), FabParameterError, "'bands' parameter of retrain_check"),
+])
+def test_psi_bad_input(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+# --- ARL of Shewhart charts with zone run rules (issue 23) -------------------------------------------
+
+# Champ & Woodall (1987), "Exact results for Shewhart control charts with supplementary runs
+# rules", Technometrics 29(4), 393-399: in-control ARLs of the rule combinations (rule 1 = one
+# point beyond 3 sigma, 2 = 2 of 3 beyond 2 sigma, 3 = 4 of 5 beyond 1 sigma, 4 = 8 in a row).
+CHAMP_WOODALL_ARL0 = {("WE1",): 370.40, ("WE1", "WE2"): 225.44, ("WE1", "WE3"): 166.05,
+                      ("WE1", "WE4"): 152.73, ("WE1", "WE2", "WE3", "WE4"): 91.75}
+
+
+@pytest.mark.parametrize("rules", sorted(CHAMP_WOODALL_ARL0))
+def test_run_rules_arl_matches_champ_woodall(rules):
+    assert spc.arl_run_rules(list(rules)) == pytest.approx(CHAMP_WOODALL_ARL0[rules], abs=0.006)
+
+
+def test_run_rules_arl_reduces_to_the_closed_forms():
+    for shift in (0.0, 1.0, 2.0):
+        assert spc.arl_run_rules("limits", shift) == pytest.approx(spc.arl_shewhart(3.0, shift), rel=1e-12)
+    assert spc.arl_run_rules("western_electric") == pytest.approx(
+        spc.arl_run_rules(["WE1", "WE2", "WE3", "WE4"]), rel=1e-12)
+    # Rule 2 alone (no limit), by a hand-built chain on the last two zones (M: |z| <= 2, U: z > 2,
+    # D: z < -2): a new U signals if a U is among the last two, likewise D.
+    from itertools import product
+
+    from scipy import stats
+
+    p_out = stats.norm.sf(2.0)
+    prob = {"M": 1 - 2 * p_out, "U": p_out, "D": p_out}
+    states = list(product("MUD", repeat=2))  # (lag 1, lag 2)
+    R = np.zeros((9, 9))
+    for i, (a, b) in enumerate(states):
+        for z, pz in prob.items():
+            if z != "M" and z in (a, b):
+                continue
+            R[i, states.index((z, a))] += pz
+    hand = np.linalg.solve(np.eye(9) - R, np.ones(9))[states.index(("M", "M"))]
+    assert spc.arl_run_rules(["WE2"]) == pytest.approx(hand, rel=1e-10)
+
+
+@pytest.mark.parametrize("rules, shift, L", [("western_electric", 0.0, 3.0), ("western_electric", 1.0, 3.0),
+                                              (["WE1", "WE3", "N2"], 0.5, 2.5)])
+def test_run_rules_arl_agrees_with_simulation_through_run_rules(rules, shift, L):
+    exact = spc.arl_run_rules(rules, shift, L=L)
+    sim, se = spc.simulate_arl("shewhart", shift, n_rep=1500, seed=11, L=L, rules=rules)
+    assert abs(sim - exact) < 3.5 * se, (sim, se, exact)
+
+
+def test_run_rules_shorten_detection_and_in_control_arl():
+    assert spc.detection_delay("shewhart", 1.0, L=3.0, rules="western_electric") == pytest.approx(
+        spc.arl_run_rules("western_electric", 1.0), rel=1e-12)
+    for shift in (0.5, 1.0, 2.0):
+        assert spc.arl_run_rules("western_electric", shift) < spc.arl_shewhart(3.0, shift)
+    # symmetric in the direction of the shift
+    assert spc.arl_run_rules("western_electric", -0.7) == pytest.approx(spc.arl_run_rules("western_electric", 0.7),
+                                                                        rel=1e-10)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: spc.arl_run_rules("nelson"), r"'rules' parameter of arl_run_rules.*\['N3', 'N4', 'N7', 'N8'\]"),
+    (lambda: spc.arl_run_rules("westinghouse"), "'rules' parameter of arl_run_rules"),
+    (lambda: spc.arl_run_rules([]), "'rules' parameter of arl_run_rules"),
+    (lambda: spc.arl_run_rules(L=0), "'L' parameter of arl_run_rules"),
+    (lambda: spc.simulate_arl("cusum", k=0.5, h=4.0, rules="western_electric"), "'rules' parameter of simulate_arl"),
+    (lambda: spc.simulate_arl("shewhart", L=3.0, rules=["N9"]), "unknown run rule"),
+])
+def test_run_rules_arl_bad_input(call, match):
+    with pytest.raises(FabParameterError, match=match):
+        call()
+
+
+# --- Hotelling T² charts (issue 23) -----------------------------------------------------------------
+
+
+def _qcc_limits(m, n, p, alpha, dof=None):
+    """The limits as R qcc's limits.T2 / limits.T2.single write them (and, for S2, as the module
+    documents them), computed directly with scipy."""
+    from scipy import stats
+
+    q = 1 - alpha
+    if n > 1:
+        d = m * n - m - p + 1
+        return (p * (m - 1) * (n - 1) / d * stats.f.ppf(q, p, d), p * (m + 1) * (n - 1) / d * stats.f.ppf(q, p, d))
+    if dof is None:  # the sample covariance: Tracy, Young & Mason (1992)
+        return ((m - 1) ** 2 / m * stats.beta.ppf(q, p / 2, (m - p - 1) / 2),
+                p * (m + 1) * (m - 1) / (m * (m - p)) * stats.f.ppf(q, p, m - p))
+    # successive differences: chi-square in Phase I, F with the effective dof in Phase II
+    return stats.chi2.ppf(q, p), p * (m + 1) * dof / (m * (dof - p + 1)) * stats.f.ppf(q, p, dof - p + 1)
+
+
+def _mvn(shape, seed):
+    rng = np.random.default_rng(seed)
+    mix = np.array([[1.0, 0.0, 0.0], [0.8, 0.6, 0.0], [0.3, -0.2, 0.5]])
+    return rng.normal(size=shape + (3,)) @ mix.T + np.array([10.0, -2.0, 0.5])
+
+
+def test_hotelling_subgroup_limits_match_montgomery_example_11_1():
+    # Montgomery, Introduction to Statistical Quality Control, 6th ed., Section 11.3.1, Example 11.1
+    # (tensile strength and diameter of a textile fibre): m = 20 samples of n = 10, p = 2, alpha = 0.001:
+    # Phase I UCL = 2(19)(9)/179 F(0.001; 2, 179) = 13.72, Phase II UCL = 2(21)(9)/179 F = 15.16.
+    X = np.random.default_rng(0).normal(size=(20, 10, 2))
+    chart = spc.HotellingT2Chart(alpha=0.001).fit(X)
+    assert chart.ucl_phase1_ == pytest.approx(13.72, abs=0.01)
+    assert chart.ucl_ == pytest.approx(15.16, abs=0.01)
+    # Known mean and covariance: chi-square(2) at 0.001, 13.82 in any chi-square table.
+    known = spc.HotellingT2Chart(alpha=0.001, mean=[115.59, 1.06], cov=[[1.23, 0.79], [0.79, 0.83]]).fit(X)
+    assert known.ucl_ == known.ucl_phase1_ == pytest.approx(13.82, abs=0.005)
+    # With Example 11.1's grand mean and pooled covariance (115.59, 1.06; S1² = 1.23, S2² = 0.83,
+    # S12 = 0.79) as known values, a subgroup (here one with mean 115.25, 1.04) scores
+    # T² = n (x̄ − x̿)ᵀ S̄⁻¹ (x̄ − x̿).
+    xbar = np.array([115.25, 1.04])
+    d = xbar - [115.59, 1.06]
+    S = np.array([[1.23, 0.79], [0.79, 0.83]])
+    t2 = known.update(np.tile(xbar, (10, 1)))["t2"]
+    assert t2 == pytest.approx(10 * d @ np.linalg.solve(S, d), rel=1e-12)
+
+
+@pytest.mark.parametrize("shape, covariance, alpha", [((25, 4), "auto", 0.0027), ((20, 10), "auto", 0.001),
+                                                      ((50,), "sample", 0.0027), ((50,), "successive", 0.01),
+                                                      ((12,), "auto", 0.05)])
+def test_hotelling_limits_match_qcc_formulas_computed_with_scipy(shape, covariance, alpha):
+    X = _mvn(shape, 1)
+    chart = spc.HotellingT2Chart(alpha=alpha, covariance=covariance).fit(X)
+    m, n = shape[0], (shape[1] if len(shape) > 1 else 1)
+    dof = 2 * (m - 1) ** 2 / (3 * m - 4) if covariance == "successive" else None
+    np.testing.assert_allclose([chart.ucl_phase1_, chart.ucl_], _qcc_limits(m, n, 3, alpha, dof), rtol=1e-12)
+
+
+def test_hotelling_t2_matches_direct_linear_algebra():
+    from scipy.spatial.distance import mahalanobis
+
+    # Subgroups: pooled within-subgroup covariance = the mean of the subgroup covariances.
+    X = _mvn((30, 5), 2)
+    chart = spc.HotellingT2Chart().fit(X)
+    pooled = np.mean([np.cov(g, rowvar=False) for g in X], axis=0)
+    np.testing.assert_allclose(chart.cov_, pooled, rtol=1e-12)
+    centre = X.mean(axis=(0, 1))
+    inv = np.linalg.inv(pooled)
+    np.testing.assert_allclose(chart.phase1_["t2"], [5 * mahalanobis(g.mean(0), centre, inv) ** 2 for g in X],
+                               rtol=1e-10)
+    new = _mvn((7, 5), 3)
+    np.testing.assert_allclose(chart.apply(new)["t2"], [5 * mahalanobis(g.mean(0), centre, inv) ** 2 for g in new],
+                               rtol=1e-10)
+    # Individuals: the sample covariance, or Sullivan & Woodall's S2 = V'V / (2 (m - 1)).
+    Y = _mvn((40,), 4)
+    for covariance, S in (("sample", np.cov(Y, rowvar=False)),
+                          ("successive", np.diff(Y, axis=0).T @ np.diff(Y, axis=0) / (2 * 39))):
+        c = spc.HotellingT2Chart(covariance=covariance).fit(Y)
+        np.testing.assert_allclose(c.cov_, S, rtol=1e-12)
+        inv = np.linalg.inv(S)
+        np.testing.assert_allclose(c.phase1_["t2"], [mahalanobis(y, Y.mean(0), inv) ** 2 for y in Y], rtol=1e-10)
+
+
+@pytest.mark.parametrize("shape, covariance", [((30, 5), "auto"), ((30,), "sample"), ((30,), "successive")])
+def test_hotelling_false_alarm_rates_are_nominal(shape, covariance):
+    # Over repeated Phase I samples the per-point false-alarm rate of both limits is alpha (exact
+    # for the beta and F limits, approximate (chi-square / effective-dof F) for successive differences).
+    alpha, hits1, hits2, count1, count2 = 0.05, 0, 0, 0, 0
+    for seed in range(300):
+        X = _mvn(shape, 100 + seed)
+        chart = spc.HotellingT2Chart(alpha=alpha, covariance=covariance).fit(X)
+        hits1 += chart.phase1_["alarm"].sum()
+        count1 += len(chart.phase1_)
+        out = chart.apply(_mvn((10,) + shape[1:], 10_000 + seed))
+        hits2 += out["alarm"].sum()
+        count2 += len(out)
+    tol = 0.006 if covariance != "successive" else 0.012
+    assert hits1 / count1 == pytest.approx(alpha, abs=tol)
+    assert hits2 / count2 == pytest.approx(alpha, abs=tol)
+
+
+def test_successive_differences_find_a_step_hidden_in_phase1():
+    # Sullivan & Woodall (1996): a sustained step in the Phase I individuals inflates S, so the
+    # usual T² chart misses it; S2 from successive differences is barely moved and finds it.
+    Y = _mvn((60,), 5)
+    Y[30:] += 2.2 * np.array([1.0, 0.8, 0.3])  # a step along the first principal direction
+    usual = spc.HotellingT2Chart(alpha=0.01).fit(Y).phase1_["alarm"].sum()
+    s2 = spc.HotellingT2Chart(alpha=0.01, covariance="successive").fit(Y)
+    assert s2.phase1_["alarm"].sum() > usual + 5
+
+
+def test_hotelling_streaming_equals_batch_and_skips_missing():
+    chart = spc.HotellingT2Chart().fit(pd.DataFrame(_mvn((40,), 6), columns=["a", "b", "c"]))
+    new = _mvn((25,), 7)
+    new[4, 1] = np.nan
+    new[9] += [6.0, -4.0, 0.0]
+    batch = chart.apply(pd.DataFrame(new[:, ::-1], columns=["c", "b", "a"]))  # columns by name
+    stream = pd.DataFrame([chart.update(row) for row in new])
+    ok = ~batch["missing"].to_numpy()
+    np.testing.assert_allclose(batch["t2"][ok], stream["t2"][ok], rtol=1e-12)
+    assert list(batch["missing"]) == list(stream["missing"]) and batch.loc[4, "missing"]
+    assert np.isnan(batch.loc[4, "t2"]) and not batch.loc[4, "alarm"] and chart.n_skipped_ == 1
+    assert batch.loc[9, "alarm"] and stream.loc[9, "alarm"]
+    with pytest.raises(FabDataError, match=r"missing \['c'\], unexpected \['d'\]"):
+        chart.apply(pd.DataFrame(new, columns=["a", "b", "d"]))
+    # A refit on other variables starts afresh.
+    assert list(chart.fit(pd.DataFrame(_mvn((40,), 8), columns=["u", "v", "w"])).feature_names_in_) == ["u", "v", "w"]
+
+
+@pytest.mark.parametrize("call, error, match", [
+    (lambda: spc.HotellingT2Chart(alpha=0).fit(_mvn((20,), 0)), FabParameterError, "'alpha' parameter of Hotelling"),
+    (lambda: spc.HotellingT2Chart(covariance="mcd").fit(_mvn((20,), 0)), FabParameterError, "'covariance'"),
+    (lambda: spc.HotellingT2Chart(covariance="successive").fit(_mvn((20, 4), 0)), FabParameterError,
+     "'successive' only for individual"),
+    (lambda: spc.HotellingT2Chart(mean=[0, 0, 0]).fit(_mvn((20,), 0)), FabParameterError, "'mean' and 'cov'"),
+    (lambda: spc.HotellingT2Chart(mean=[0, 0], cov=np.eye(2)).fit(_mvn((20,), 0)), FabParameterError,
+     r"shapes \(3,\) and \(3, 3\)"),
+    (lambda: spc.HotellingT2Chart().fit(np.where(np.arange(60).reshape(20, 3) == 31, np.nan, _mvn((20,), 0))),
+     FabDataError, r"missing or infinite value.*\(10, 1\)"),
+    (lambda: spc.HotellingT2Chart().fit(np.c_[_mvn((20,), 0), np.ones(20)]), FabFitError, "singular"),
+    (lambda: spc.HotellingT2Chart().fit(_mvn((4,), 0)), FabFitError, "too few"),
+    (lambda: spc.HotellingT2Chart().fit(_mvn((20, 1), 0)), FabFitError, "size 1"),
+    (lambda: spc.HotellingT2Chart().fit(np.ones(5)), FabDataError, "must be"),
+    (lambda: spc.HotellingT2Chart().fit(_mvn((20, 4), 0)).apply(_mvn((5, 3), 1)), FabDataError,
+     r"limits were set for \(subgroups, 4, 3\)"),
+    (lambda: spc.HotellingT2Chart().fit(_mvn((20,), 0)).apply(np.ones((2, 2))), FabDataError, "2 variables"),
+])
+def test_hotelling_bad_input(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+def test_hotelling_unfitted_use_raises_not_fitted():
+    for use in (lambda c: c.apply(np.ones((2, 3))), lambda c: c.update(np.ones(3))):
+        with pytest.raises(NotFittedError):
+            use(spc.HotellingT2Chart())
+
+
+def test_hotelling_plot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from fabnb.plot.spc import hotelling_chart
+
+    chart = spc.HotellingT2Chart().fit(_mvn((25, 5), 0))
+    new = _mvn((10, 5), 1)
+    new[3] += 2.0
+    scored = chart.apply(new)
+    ax = hotelling_chart(chart, scored)
+    alarm = [ln for ln in ax.lines if ln.get_label() == "alarm"][0]
+    assert len(alarm.get_xdata()) == chart.phase1_["alarm"].sum()
+    assert scored["alarm"].sum() >= 1

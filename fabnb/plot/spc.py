@@ -80,3 +80,40 @@ def contribution_chart(contributions, ax=None, which="q"):
     ax.set_ylabel(f"{'Q' if which == 'q' else 'T²'} contribution")
     ax.tick_params(axis="x", rotation=45)
     return ax
+
+
+def hotelling_chart(chart, scored=None, ax=None, title=None):
+    """A fitted :class:`~fabnb.spc.HotellingT2Chart`: the Phase I T² against the Phase I
+    limit, then (if given) its ``apply`` output against the Phase II limit; alarms as
+    red circles.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from fabnb.spc import HotellingT2Chart
+    >>> rng = np.random.default_rng(0)
+    >>> chart = HotellingT2Chart().fit(rng.normal(size=(25, 5, 2)))
+    >>> ax = hotelling_chart(chart, chart.apply(rng.normal(size=(10, 5, 2))))
+    """
+    if ax is None:
+        _, ax = plt.subplots(figsize=(9, 3.2), constrained_layout=True)
+    parts = [("Phase I", chart.phase1_, 0)]
+    if scored is not None:
+        parts.append(("Phase II", scored, len(chart.phase1_)))
+    for i, (name, table, start) in enumerate(parts):
+        t = start + np.arange(len(table))
+        ax.plot(t, table["t2"], "-o", ms=2.5, lw=1, color=f"C{i}", label=f"T² {name}")
+        ax.plot([t[0] - 0.5, t[-1] + 0.5], [table["ucl"].iloc[0]] * 2, color="red", ls="--", lw=1,
+                label="UCL" if i == 0 else None)
+        hit = table["alarm"].to_numpy()
+        ax.plot(t[hit], table["t2"].to_numpy()[hit], "o", color="red", ms=5, mfc="none",
+                label="alarm" if i == 0 else None)
+    if scored is not None:
+        ax.axvline(len(chart.phase1_) - 0.5, color="k", lw=0.8)
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel("subgroup" if chart.n_ > 1 else "sample")
+    ax.set_ylabel("T²")
+    ax.legend(loc="upper left", fontsize=8, ncol=4)
+    if title:
+        ax.set_title(title)
+    return ax
