@@ -75,8 +75,11 @@ def test_montgomery_example_6_6_centre_points_and_curvature():
     assert r.effects.to_dict() == pytest.approx({"A": 1.55, "B": 0.65, "A:B": -0.05})
     assert r.curvature.ss == pytest.approx(0.0027, abs=5e-5)
     assert r.curvature.F == pytest.approx(0.063, abs=5e-4)
-    assert r.anova.loc["Pure error", "sum_sq"] == pytest.approx(0.1720)
-    assert r.anova.loc["Pure error", "df"] == 4
+    # lack of fit has 0 df here: the residual is all pure error, shown once (issue 23)
+    assert r.anova.loc["Residual", "sum_sq"] == pytest.approx(0.1720)
+    assert r.anova.loc["Residual", "df"] == 4
+    assert "Pure error" not in r.anova.index and "Lack of fit" not in r.anova.index
+    assert r.anova.attrs["residual_is_pure_error"]
 
 
 def test_montgomery_example_11_2_central_composite_stationary_point():
@@ -171,7 +174,10 @@ def test_lack_of_fit_flags_a_missing_interaction():
     right = doe.analyze(d, "y", model="main+2fi")
     assert missing.anova.loc["Lack of fit", "PR(>F)"] < 1e-4
     assert "Lack of fit" not in right.anova.index  # model saturates the 4 distinct points
-    assert right.anova.loc["Pure error", "df"] == 8
+    assert "Pure error" not in right.anova.index  # ... so the residual is the pure error
+    assert right.anova.loc["Residual", "df"] == 8
+    assert missing.anova.loc["Pure error", "df"] == 8
+    assert missing.anova.loc["Lack of fit", "df"] == 1
 
 
 def test_curvature_test_detects_quadratic_truth_not_linear():
@@ -338,7 +344,11 @@ def test_constant_response_fits_flat_with_a_warning():
         r = doe.analyze(d.assign(y=2.3), "y", model="full")
     assert (r.effects == 0).all() and (r.coefficients.drop("Intercept") == 0).all()
     assert r.coefficients["Intercept"] == 2.3
-    assert r.lenth.active == []
+    assert r.lenth is None  # 2 residual df: F tests, not Lenth (issue 23)
+    assert (r.effect_table["se"] == 0).all() and r.effect_table["t"].isna().all()
+    with pytest.warns(doe.DoeWarning):
+        saturated = doe.analyze(d[~d["center_point"]].assign(y=2.3), "y", model="full")
+    assert saturated.lenth.active == []
     assert np.isnan(r.r2) and np.isnan(r.pred_r2) and r.anova["F"].isna().all()
     assert (r.anova["sum_sq"] == 0).all()
     np.testing.assert_allclose(r.predict({"A": [1.0, -1.0]}), 2.3, rtol=1e-12)
@@ -372,7 +382,7 @@ def test_as_design_codes_natural_levels():
                       {"p": [160, 180, 200, 220]})
     np.testing.assert_allclose(d["p"], [-1, -1 / 3, 1 / 3, 1], rtol=1e-12)
     assert d["p_natural"].tolist() == [160, 180, 200, 220]
-    r = doe.analyze(d, "y", model="main")
+    r = doe.analyze(d, "y", model="main", categorical=[])  # numeric on request
     assert r.coefficients["p"] == pytest.approx(1.5, rel=1e-12)  # y = 2.5 + 1.5 x
     cat = doe.analyze(d.assign(y=[1.0, 2, 3, 5]), "y", model="main", categorical="p")
     assert list(cat.effects.index) == ["p[T.180]", "p[T.200]", "p[T.220]"]
@@ -399,3 +409,216 @@ def test_bad_analysis_options_raise_one_exception_naming_the_option(kwargs, opti
         doe.analyze(d, **{"response": "y", **kwargs})
     with pytest.raises(FabParameterError, match="'alpha' parameter of lenth"):
         doe.lenth(pd.Series([1.0, 2.0, 3.0]), alpha=0)
+
+
+# --- issue 23: the ANOVA as Montgomery, Minitab and statsmodels print it -----------------
+
+# Montgomery (2013), 8th ed., Example 3.1 (Sec. 3.3): plasma etch rate (Å/min) at four
+# RF power settings, five wafers each (Table 3.1); ANOVA in Table 3.4.
+ETCH_POWER = {160: [575, 542, 530, 539, 570], 180: [565, 593, 590, 579, 610],
+              200: [600, 651, 610, 637, 629], 220: [725, 700, 715, 685, 710]}
+
+
+def test_montgomery_example_6_2_reduced_model_table_and_statsmodels():
+    """Example 6.2, reduced model A, C, D, AC, AD (the Design-Expert output Montgomery
+    prints for it): Model SS 5535.81 on 5 df, F 56.74, p < 0.0001; coefficient of A
+    10.81 with standard error 1.10 and 95 % interval (8.35, 13.27). Checked also against
+    statsmodels' OLS on the same formula."""
+    d = filtration_design()
+    r = doe.analyze(d, "rate", model=["A", "C", "D", "A:C", "A:D"])
+    model = r.anova.loc["Model"]
+    assert model["sum_sq"] == pytest.approx(5535.81, abs=0.005) and model["df"] == 5
+    assert model["F"] == pytest.approx(56.74, abs=0.005) and model["PR(>F)"] < 1e-4
+    a = r.coef_table.loc["A"]
+    assert a["estimate"] == pytest.approx(10.81, abs=0.005)
+    assert a["se"] == pytest.approx(1.10, abs=0.005)
+    assert (a["ci_low"], a["ci_high"]) == pytest.approx((8.35, 13.27), abs=0.005)
+    assert r.lenth is None  # 10 residual df: the F tests judge the effects, not Lenth
+    fit = smf.ols("rate ~ A + C + D + A:C + A:D", d).fit()
+    assert model["F"] == pytest.approx(fit.fvalue, rel=1e-12)
+    assert model["PR(>F)"] == pytest.approx(fit.f_pvalue, rel=1e-9)
+    ci = fit.conf_int(0.05)
+    for term in ["Intercept", "A", "C", "D", "A:C", "A:D"]:
+        row = r.coef_table.loc[term]
+        assert row["se"] == pytest.approx(fit.bse[term], rel=1e-12)
+        assert row["t"] == pytest.approx(fit.tvalues[term], rel=1e-12)
+        assert row["p"] == pytest.approx(fit.pvalues[term], rel=1e-9)
+        assert (row["ci_low"], row["ci_high"]) == pytest.approx(tuple(ci.loc[term]), rel=1e-12)
+        if term != "Intercept":  # effect = 2 x coefficient, its standard error too
+            assert r.effect_table.loc[term, "se"] == pytest.approx(2 * fit.bse[term], rel=1e-12)
+            assert r.effect_table.loc[term, "t"] == pytest.approx(fit.tvalues[term], rel=1e-12)
+    # Montgomery's treatment labels and totals: a = 71, abcd = 96 (Table 6.10)
+    cells = r.cell_means.set_index("treatment")
+    assert cells.loc["(1)", "total"] == 45 and cells.loc["a", "total"] == 71
+    assert cells.loc["abcd", "mean"] == pytest.approx(96.0, rel=1e-12)
+    assert r.level_means.loc[("A", 1.0), "total"] == sum(FILTRATION[1::2])
+
+
+def test_saturated_model_uses_lenth_and_leaves_f_and_se_undefined():
+    """Example 6.2 full model: 16 runs, 16 parameters. No residual df, so no F, t or
+    standard error (NaN, as Minitab prints '*'); Lenth's margin judges the effects."""
+    r = doe.analyze(filtration_design(), "rate", model="full")
+    assert r.fit.df_resid == 0 and r.lenth is not None
+    assert r.anova.loc["Model", "sum_sq"] == pytest.approx(5730.9375, abs=1e-9)  # = total
+    assert np.isnan(r.anova.loc["Model", "F"])
+    assert r.effect_table["se"].isna().all() and r.coef_table["p"].isna().all()
+    assert "saturated" in r.summary()
+
+
+def test_montgomery_example_11_1_first_order_model_without_curvature_indicator():
+    """Example 11.1 (Sec. 11.2, the data of Example 6.6): the first-order model fitted to
+    the 4 factorial and 5 centre runs is y = 40.44 + 0.775 x1 + 0.325 x2, with the ANOVA
+    Model (regression) SS 2.8250 on 2 df, residual 0.1772 on 6 df split into lack of fit
+    (interaction 0.0025 + pure quadratic 0.0027) and pure error 0.1720 on 4 df, total
+    3.0022 on 8 df."""
+    d = doe.full_factorial(["A", "B"], center_points=5)
+    d["y"] = [39.3, 40.9, 40.0, 41.5, 40.3, 40.5, 40.7, 40.2, 40.6]
+    r = doe.analyze(d, "y", model="main", curvature=False)
+    assert r.curvature is None and "Curvature" not in r.anova.index
+    assert r.coefficients.to_dict() == pytest.approx({"Intercept": 40.44, "A": 0.775, "B": 0.325},
+                                                     abs=0.005)
+    a = r.anova
+    assert a.loc["Model", "sum_sq"] == pytest.approx(2.8250, abs=5e-5) and a.loc["Model", "df"] == 2
+    assert a.loc["Residual", "sum_sq"] == pytest.approx(0.1772, abs=5e-5) and a.loc["Residual", "df"] == 6
+    assert a.loc["Lack of fit", "sum_sq"] == pytest.approx(0.0025 + 0.0027, abs=1e-4)
+    assert a.loc["Lack of fit", "df"] == 2
+    assert a.loc["Pure error", "sum_sq"] == pytest.approx(0.1720, abs=5e-5) and a.loc["Pure error", "df"] == 4
+    assert a.loc["Total", "sum_sq"] == pytest.approx(3.0022, abs=5e-5)
+    # with the indicator (the default) the intercept is the factorial runs' mean
+    assert doe.analyze(d, "y", model="main").coefficients["Intercept"] == pytest.approx(40.425, abs=1e-9)
+    with pytest.raises(FabParameterError, match="'curvature' parameter of analyze"):
+        doe.analyze(d, "y", curvature="no")
+
+
+def test_montgomery_example_3_1_one_way_anova_from_a_typed_table():
+    """Example 3.1: a factor declared with four numeric levels is categorical by default,
+    so the table gives the one-way ANOVA of Table 3.4: SS_power 66,870.55 on 3 df,
+    F 66.80, SS_E 5339.20 on 16 df, total 72,209.75; treatment totals 2756, 2937, 3127,
+    3535 and means 551.2, 587.4, 625.4, 707.0. The same as statsmodels' anova_lm."""
+    frame = pd.DataFrame([(p, y) for p, ys in ETCH_POWER.items() for y in ys], columns=["power", "rate"])
+    d = doe.as_design(frame, {"power": [160, 180, 200, 220]})
+    r = doe.analyze(d, "rate", model="main")
+    assert r.categorical == ["power"]
+    a = r.anova
+    assert a.loc["power", "sum_sq"] == pytest.approx(66870.55, abs=0.005) and a.loc["power", "df"] == 3
+    assert a.loc["power", "F"] == pytest.approx(66.80, abs=0.005)
+    assert a.loc["Residual", "sum_sq"] == pytest.approx(5339.20, abs=0.005) and a.loc["Residual", "df"] == 16
+    assert a.loc["Total", "sum_sq"] == pytest.approx(72209.75, abs=0.005)
+    assert a.loc["Model", "F"] == pytest.approx(a.loc["power", "F"], rel=1e-12)  # one term
+    means = r.level_means.loc["power"]
+    assert means["total"].tolist() == [2756, 2937, 3127, 3535]
+    np.testing.assert_allclose(means["mean"], [551.2, 587.4, 625.4, 707.0], rtol=1e-12)
+    assert list(means.index) == ["160", "180", "200", "220"]
+    reference = anova_lm(smf.ols("rate ~ C(power)", frame).fit())
+    assert a.loc["power", "PR(>F)"] == pytest.approx(reference.loc["C(power)", "PR(>F)"], rel=1e-9)
+    # a level selected by its natural value, its label or its coded value
+    for spelling in ([160, 220], ["160", "220"], [-1.0, 1.0]):
+        np.testing.assert_allclose(r.predict({"power": spelling}), [551.2, 707.0], rtol=1e-12)
+
+
+def test_categorical_effects_have_standard_errors_from_statsmodels():
+    d = mixed_design()
+    r = doe.analyze(d, "y", model="main")
+    fit_treat = smf.ols('y ~ C(gas, Treatment("N2")) + power', d.assign(gas=d["gas_natural"])).fit()
+    ci = fit_treat.conf_int(0.05)
+    for level in ("Ar", "O2"):
+        name = f'C(gas, Treatment("N2"))[T.{level}]'
+        row = r.effect_table.loc[f"gas[T.{level}]"]
+        assert row["se"] == pytest.approx(fit_treat.bse[name], rel=1e-10)
+        assert row["p"] == pytest.approx(fit_treat.pvalues[name], rel=1e-8)
+        assert (row["ci_low"], row["ci_high"]) == pytest.approx(tuple(ci.loc[name]), rel=1e-10)
+    assert r.one_df_effects == ["power"]  # the two gas contrasts are correlated
+    both = doe.analyze(d, "y", model="main+2fi")  # gas:power is not fitted: said, not silent
+    assert "gas:power" in both.dropped and "gas:power" not in both.effects.index
+
+
+def test_effects_and_anova_model_row_equal_statsmodels_with_blocks_and_curvature():
+    d = random_blocked_design()
+    r = doe.analyze(d, "y", model="main+2fi")
+    data = d.assign(blk=d["block"].astype(str), cp=d["center_point"].astype(float))
+    fit = smf.ols("y ~ p + q + r + p:q + p:r + q:r + C(blk, Sum) + cp", data).fit()
+    # Minitab's and JMP's Model row: every term but the intercept (blocks, curvature too)
+    assert r.anova.loc["Model", "F"] == pytest.approx(fit.fvalue, rel=1e-12)
+    assert r.anova.loc["Model", "PR(>F)"] == pytest.approx(fit.f_pvalue, rel=1e-9)
+    assert r.anova.loc["Model", "df"] == fit.df_model
+    assert list(r.anova.index[:1]) == ["Model"] and r.anova.index[-1] == "Total"
+
+
+def test_analysis_runs_on_patsy_design_info_with_the_factor_names():
+    """Issue 23 #4: the formula names the factors themselves (no x0/x1 renaming), also
+    when a factor is called C (patsy's categorical builtin) or is not an identifier."""
+    d = filtration_design()
+    r = doe.analyze(d, "rate", model=["A", "C", "D", "A:C", "A:D"])
+    assert r.fit.model.exog_names == ["Intercept", "A", "C_", "D", "A:C_", "A:D"]
+    assert r.columns == {"C": "C_"}
+    assert r.term_names["A:C_"] == "A:C"
+    named = doe.full_factorial({"temp (C)": (20, 40), "gas": ["N2", "Ar", "O2"]}, replicates=2)
+    named["y"] = 1.0 + 2.0 * named["temp (C)"] + named["gas"] + np.random.default_rng(0).normal(0, 0.1, 12)
+    fit = doe.analyze(named, "y", model="main")
+    col = fit.columns["temp (C)"]
+    assert col.isidentifier() and fit.term_names[col] == "temp (C)"
+    assert fit.effects["temp (C)"] == pytest.approx(2 * fit.fit.params[col], rel=1e-12)
+    np.testing.assert_allclose(fit.predict({"temp (C)": [1.0], "gas": ["Ar"]}),
+                               fit.fit.predict(pd.DataFrame({col: [1.0], "gas": ["Ar"],
+                                                             "_centre": [0.0]})), rtol=1e-12)
+
+
+def test_contour_plot_averages_a_categorical_factor_instead_of_holding_it_at_zero():
+    """Issue 23 follow-up: gas has levels N2, Ar, O2 (coded -1, 0, 1); holding it at 0.0
+    would silently mean Ar. Left out, the surface averages over the three levels."""
+    import fabnb.plot.doe as dplot
+
+    d = doe.full_factorial({"gas": ["N2", "Ar", "O2"], "power": (300, 700), "time": (10, 20)},
+                           replicates=2)
+    shift = d["gas_natural"].map({"N2": 0.0, "Ar": 30.0, "O2": -6.0})
+    d["y"] = 10 + shift + 1.5 * d["power"] - d["time"] + np.random.default_rng(0).normal(0, 0.1, len(d))
+    r = doe.analyze(d, "y", model="main")
+    ax = dplot.contour_plot(r, "power", "time", extent=(-1, 1), levels=5)
+    drawn = ax.collections[0].levels  # filled-contour boundaries span the plotted surface
+    z_avg = r.predict({"power": [-1.0, 1.0], "time": [1.0, -1.0]})  # its lowest and highest corner
+    z_ar = r.predict({"power": [-1.0, 1.0], "time": [1.0, -1.0], "gas": ["Ar", "Ar"]})
+    assert drawn.min() <= z_avg.min() and z_avg.max() <= drawn.max()
+    assert z_ar.max() > drawn.max() + 10  # Ar (coded 0.0) lies 22 above the average surface
+    assert ax.get_title() == "Fitted y (averaged over gas)"
+    held = dplot.contour_plot(r, "power", "time", hold={"gas": "Ar"}, levels=5, extent=(-1, 1))
+    assert held.collections[0].levels.max() >= z_ar.max() > drawn.max() + 10
+    with pytest.raises(FabParameterError, match="'x' parameter of contour_plot"):
+        dplot.contour_plot(r, "gas", "power")
+    matplotlib.pyplot.close("all")
+
+
+def test_half_normal_plot_shows_only_one_df_effects():
+    import fabnb.plot.doe as dplot
+
+    d = doe.full_factorial({"gas": ["N2", "Ar", "O2"], "A": (0, 1), "B": (0, 1)})
+    d["y"] = d["A"] * 3 + d["gas"] + np.random.default_rng(1).normal(0, 0.5, len(d))
+    r = doe.analyze(d, "y", model="main")
+    ax = dplot.half_normal_plot(r)
+    xs = next(ln for ln in ax.get_lines() if ln.get_gid() == "effects").get_xdata()
+    assert len(xs) == 2 and len(r.effects) == 4
+    np.testing.assert_allclose(xs, np.sort(np.abs(r.effects[["A", "B"]].to_numpy())), rtol=1e-12)
+    assert "2 categorical contrast(s) not shown" in ax.get_title()
+    matplotlib.pyplot.close("all")
+
+
+def test_minitab_layout_groups_terms_and_tests_each_group_as_statsmodels_does():
+    """Example 6.2 reduced model in Minitab's layout: Model, Linear (A, C, D), 2-Way
+    Interactions (A*C, A*D), Error, Total. A group's F is the joint test of its terms,
+    the same as statsmodels' anova_lm comparing the model without them."""
+    d = filtration_design()
+    r = doe.analyze(d, "rate", model=["A", "C", "D", "A:C", "A:D"])
+    t = r.minitab_anova()
+    assert list(t.index) == ["Model", "  Linear", "    A", "    C", "    D", "  2-Way Interactions",
+                             "    A*C", "    A*D", "Error", "Total"]
+    assert t["DF"].tolist() == [5, 3, 1, 1, 1, 2, 1, 1, 10, 15]
+    full = smf.ols("rate ~ A + C + D + A:C + A:D", d).fit()
+    without = smf.ols("rate ~ A + C + D", d).fit()
+    reference = anova_lm(without, full)
+    assert t.loc["  2-Way Interactions", "F-Value"] == pytest.approx(reference["F"].iloc[1], rel=1e-10)
+    assert t.loc["  2-Way Interactions", "Adj SS"] == pytest.approx(reference["ss_diff"].iloc[1], rel=1e-10)
+    assert t.loc["    A*C", "F-Value"] == pytest.approx(67.34, abs=0.005)  # Montgomery's table
+    assert t.loc["Model", "F-Value"] == pytest.approx(56.74, abs=0.005)
+    coefficients = r.coded_coefficients()
+    assert coefficients.loc["A*C", "Effect"] == pytest.approx(-18.125, abs=1e-9)
+    assert coefficients.loc["A", "SE Coef"] == pytest.approx(1.10, abs=0.005)
+    assert np.isnan(coefficients.loc["Intercept", "Effect"])  # the intercept has no effect

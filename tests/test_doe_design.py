@@ -10,7 +10,7 @@ import pytest
 
 from fabnb import doe
 from fabnb.doe._catalogue import CATALOGUE
-from fabnb.errors import FabFitError, FabParameterError
+from fabnb.errors import FabDataError, FabFitError, FabParameterError
 
 LETTERS = "ABCDEFGHJKL"
 
@@ -374,3 +374,71 @@ def test_bad_options_raise_one_exception_naming_the_option(call, option):
     """Issue 25 #6: every bad option in fabnb.doe is a FabParameterError naming it."""
     with pytest.raises(FabParameterError, match=option):
         call()
+
+
+# --- issue 23: a fraction typed in from a book keeps its generators ------------------
+
+def book_table(generators, runs_order=None, centre=0):
+    """A two-level fraction on base factors A, B, C as a book prints it: the base in
+    standard order and each generated column the signed product of its word (built here
+    from the columns themselves, not by fabnb), then ``centre`` centre runs."""
+    rows = [{f: (1 if i >> j & 1 else -1) for j, f in enumerate("ABC")} for i in range(8)]
+    for gen in generators:
+        target, word = gen.split("=")
+        sign = -1 if word.startswith("-") else 1
+        for row in rows:
+            row[target] = sign * int(np.prod([row[c] for c in word.lstrip("-")]))
+    frame = pd.DataFrame(rows)
+    frame = frame.iloc[runs_order] if runs_order is not None else frame
+    zeros = pd.DataFrame(0, index=range(centre), columns=frame.columns)
+    return pd.concat([frame, zeros], ignore_index=True)
+
+
+def test_as_design_infers_the_defining_relation_of_a_typed_fraction():
+    """Montgomery (2013), 8th ed., Example 8.1 (Sec. 8.2): the 2^(4-1) fraction with
+    I = ABCD and its published alias pairs AB = CD, AC = BD, AD = BC; alias_structure
+    raised on it before (no generators in the metadata)."""
+    book = book_table(["D=ABC"], runs_order=[3, 0, 6, 5, 1, 7, 2, 4], centre=3)
+    d = doe.as_design(book.assign(y=np.arange(11.0)), list("ABCD"))
+    assert d.attrs["doe"]["generators"] == ["D=ABC"] and doe.resolution(d) == 4
+    text = str(doe.alias_structure(d, max_order=2))
+    assert "Defining relation: I = ABCD" in text
+    for line in ("AB = CD", "AC = BD", "AD = BC"):
+        assert line in text.splitlines()
+
+
+@pytest.mark.parametrize("gens", [["D=AB", "E=AC"], ["D=-AB", "E=AC"], ["D=ABC"]])
+def test_typed_fraction_has_the_same_aliases_as_the_generated_one(gens):
+    """A book's table (rows shuffled) has the alias chains of the fraction fabnb builds
+    from the same generators; Montgomery's Table 8.14 lists the 2^(5-2) with D = AB,
+    E = AC, whose defining relation is I = ABD = ACE = BCDE."""
+    names = list("ABCDE"[:3 + len(gens)])
+    typed = doe.as_design(book_table(gens, runs_order=np.random.default_rng(0).permutation(8)), names)
+    made = doe.fractional_factorial(names, generators=gens)
+    assert typed.attrs["doe"]["defining_relation"] == made.attrs["doe"]["defining_relation"]
+    assert doe.alias_structure(typed).chains == doe.alias_structure(made).chains
+    assert doe.resolution(doe.fold_over(typed)) == doe.resolution(doe.fold_over(made))
+    if gens == ["D=AB", "E=AC"]:
+        assert typed.attrs["doe"]["defining_relation"] == "I = ABD = ACE = BCDE"
+
+
+def test_as_design_checks_and_keeps_given_generators():
+    book = book_table(["D=ABC"])
+    kept = doe.as_design(book, list("ABCD"), generators=["D=ABC"])
+    assert kept.attrs["doe"]["generators"] == ["D=ABC"]
+    with pytest.raises(FabDataError, match="do not satisfy generator 'D=-ABC': in row 0"):
+        doe.as_design(book, list("ABCD"), generators=["D=-ABC"])
+    with pytest.raises(FabParameterError, match="generator"):
+        doe.as_design(book, list("ABCD"), generators=["D=AX"])
+
+
+def test_irregular_or_full_typed_tables():
+    full = doe.as_design(book_table([]), list("ABC"))
+    assert doe.alias_structure(full).defining_relation == "I" and doe.resolution(full) == math.inf
+    missing_run = doe.as_design(book_table(["D=ABC"]).iloc[:7], list("ABCD"))
+    with pytest.raises(FabFitError, match="regular two-level fractions only"):
+        doe.alias_structure(missing_run)  # an incomplete fraction has no alias chains
+    with pytest.raises(FabDataError, match="not a regular fraction"):
+        doe.as_design(book_table(["D=ABC"]).iloc[:7], list("ABCD"), generators=["D=ABC"])
+    blocked = book_table([]).assign(block=lambda f: np.where(f["A"] * f["B"] * f["C"] > 0, "II", "I"))
+    assert doe.alias_structure(doe.as_design(blocked, list("ABC"))).block_confounded == ["ABC"]

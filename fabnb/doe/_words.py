@@ -174,3 +174,38 @@ def parse_generator(text, names, labels):
             "so neither can be estimated; put at least two factors on the right (e.g. 'D=ABC')"
         )
     return target.bit_length() - 1, sign, word | target
+
+
+def constant_words(runs, k):
+    """Words constant over a set of two-level runs: the defining relation of the runs.
+
+    ``runs`` are bit masks (bit ``j`` set = factor ``j`` at its low level, -1). The
+    product column of word ``w`` at run ``r`` is ``(-1)^popcount(w & r)``, so ``w`` is
+    constant exactly when ``popcount(w & (r ^ r0))`` is even for every run: the words
+    form the null space over GF(2) of the differences ``r ^ r0``. Returns a basis of that
+    space as ``(sign, mask)`` (sign of the word at ``r0``), one word per *free* factor
+    after elimination with the lowest factors as pivots, so the free factors are the
+    generated ones (``D = ABC`` rather than ``A = BCD``), and the free factor of each.
+
+    >>> runs = [0b0000, 0b0011, 0b0101, 0b0110, 0b1001, 0b1010, 0b1100, 0b1111]  # I = ABCD
+    >>> constant_words(runs, 4)
+    ([(1, 15)], [3])
+    """
+    pivots = {}  # pivot bit -> fully reduced row of the difference space
+    for r in runs:
+        row = r ^ runs[0]
+        for bit, pivot_row in pivots.items():
+            if row >> bit & 1:
+                row ^= pivot_row
+        if row:
+            bit = (row & -row).bit_length() - 1
+            for other in pivots:
+                if pivots[other] >> bit & 1:
+                    pivots[other] ^= row
+            pivots[bit] = row
+    free = [f for f in range(k) if f not in pivots]
+    words = []
+    for f in free:
+        mask = (1 << f) | sum(1 << bit for bit, row in pivots.items() if row >> f & 1)
+        words.append((-1 if (mask & runs[0]).bit_count() % 2 else 1, mask))
+    return words, free

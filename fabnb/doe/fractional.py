@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .._params import Integral, Interval, check_option, check_params
-from ..errors import FabFitError, FabParameterError
+from ..errors import FabDataError, FabFitError, FabParameterError
 from . import _words as W
 from ._catalogue import CATALOGUE
 from ._layout import RULES, Factor, assemble, design_meta, parse_factors
-from .factorial import BLOCK_RULES, two_level
+from .factorial import BLOCK_RULES, _relation_str, two_level
 
 MAX_CATALOGUE_RUNS = 64
 
@@ -246,3 +246,85 @@ def fold_over(design, factors=None, seed=None):
         "folded": W.word_str(folded, labels),
     })
     return assemble(np.vstack([coded, mirror]), factors_, info, block, replicate, seed)
+
+
+def fraction_meta(coded, block, names, generators=None):
+    """Generators, defining relation, resolution and block words of a two-level run
+    table typed in from elsewhere (:func:`fabnb.doe.as_design`), found from its columns.
+
+    A word belongs to the defining relation when its product column is constant (±1)
+    over the factorial runs (centre runs, all zero, are left out). The runs form a
+    *regular* fraction when they are every one of the ``2^(k-p)`` settings that satisfy
+    the ``p`` independent words (replicates allowed); only then are the words returned,
+    since in an irregular set of runs (a Plackett-Burman design, a fraction with a run
+    missing) effects are partially aliased and there are no alias chains. Block words are
+    the further words constant within every block. ``generators`` typed from the book
+    (``["D=ABC"]``) are checked against the columns and kept as written.
+
+    Returns the metadata dict (empty when the runs are not a regular two-level fraction
+    and no generators were given).
+
+    >>> import numpy as np
+    >>> x = np.array([[a, b, c, a * b * c] for c in (-1, 1) for b in (-1, 1) for a in (-1, 1)])
+    >>> fraction_meta(x, np.ones(8), list("ABCD"))["defining_relation"]
+    'I = ABCD'
+    """
+    k = len(names)
+    labels = W.factor_labels(names)
+    coded = np.asarray(coded, dtype=float)
+    corner = np.all(np.abs(coded) == 1, axis=1)
+    centre = np.all(coded == 0, axis=1)
+    generators = [generators] if isinstance(generators, str) else list(generators or [])
+    given = [W.parse_generator(g, names, labels) for g in generators]
+    if not corner.any() or not np.all(corner | centre):
+        if given:
+            raise FabDataError(
+                f"generators {generators} given, but the factor columns are not a two-level "
+                "design (every run must be at -1/+1, or at the centre 0, in every factor); "
+                "check the typed-in table"
+            )
+        return {}
+    runs = [int(sum(1 << j for j in range(k) if x[j] < 0)) for x in coded[corner]]
+    basis, free = W.constant_words(runs, k)
+    group = W.span(basis)
+    rows = np.flatnonzero(corner)
+    for (_, sign, word), text in zip(given, generators):
+        if group.get(word) != sign:
+            column = np.prod(coded[np.ix_(rows, W.bits(word))], axis=1)
+            bad = int(rows[np.flatnonzero(column != sign)[0]])
+            raise FabDataError(
+                f"the factor columns do not satisfy generator {text!r}: in row {bad} the product "
+                f"of {W.word_str(word, labels)} is {-sign:+d}, not {sign:+d}; check the table "
+                "or the generator"
+            )
+    if len(set(runs)) != 2 ** (k - len(basis)):
+        if given:
+            raise FabDataError(
+                f"the runs are not a regular fraction: {len(set(runs))} distinct factorial runs, "
+                f"but the defining relation fixes {2 ** (k - len(basis))}; add the missing runs"
+            )
+        return {}
+    words = W.defining_relation(basis)
+    if given:
+        gens = [f"{labels[t]}={W.signed_str(s, w ^ (1 << t), labels)}" for t, s, w in given]
+    else:
+        gens = [f"{labels[f]}={W.signed_str(s, m ^ (1 << f), labels)}" for (s, m), f in zip(basis, free)]
+    block = np.asarray(block)[corner]
+    first = {}
+    for r, b in zip(runs, block):
+        first.setdefault(b, r)
+    within = [r ^ first[b] for r, b in zip(runs, block)]
+    block_words, known = [], dict(group)
+    for _, mask in W.constant_words(within, k)[0]:
+        if mask not in known:
+            block_words.append((1, mask))
+            known = W.span(basis + block_words)
+    return {
+        "generators": gens,
+        "words": [list(w) for w in words],
+        "defining_relation": _relation_str(words, labels),
+        "resolution": W.resolution(words),
+        "word_length_pattern": W.word_length_pattern(words, k),
+        "block_words": [list(w) for w in block_words],
+        "block_generators": [W.word_str(m, labels) for _, m in block_words],
+    }

@@ -35,14 +35,24 @@ def half_normal_quantiles(m):
 
 
 def half_normal_plot(result, ax=None, label_all=False):
-    """Daniel's half-normal plot of |effects| with Lenth's ME and SME as vertical lines;
-    effects beyond ME are labelled (all with ``label_all``).
+    """Daniel's half-normal plot of |effects| with Lenth's ME and SME as vertical lines
+    (when the model is saturated and Lenth's method applies); effects beyond ME are
+    labelled (all with ``label_all``, or when there is no Lenth margin).
+
+    Only the one-degree-of-freedom effects are plotted (``result.one_df_effects``, the
+    ones Lenth's method pools): the treatment contrasts of a categorical factor with more
+    than two levels are correlated, so they are not independent draws of the half-normal
+    distribution; the title says how many were left out. The i-th smallest of ``m``
+    absolute effects is plotted at the half-normal quantile
+    ``Φ⁻¹(0.5 + 0.5 (i - 0.5) / m)`` (Montgomery, *Design and Analysis of Experiments*,
+    Sec. 6.5).
 
     The sorted absolute effects are the x data of the Axes' first line (gid
     ``"effects"``); the margins are lines with gids ``"lenth-me"`` and ``"lenth-sme"``.
     """
     ax = _axes(ax)
-    effects = result.effects.abs().sort_values()
+    effects = result.effects[result.one_df_effects].abs().sort_values()
+    left_out = len(result.effects) - len(effects)
     q = half_normal_quantiles(len(effects))
     ax.plot(effects.to_numpy(), q, "o", color="#1f77b4", gid="effects")
     if result.lenth is not None:
@@ -59,7 +69,8 @@ def half_normal_plot(result, ax=None, label_all=False):
             ax.annotate(name, (value, y), xytext=(4, 0), textcoords="offset points", fontsize=8)
     ax.set_xlabel("|effect|")
     ax.set_ylabel("half-normal quantile")
-    ax.set_title(f"Half-normal plot: {result.response}")
+    note = f" ({left_out} categorical contrast(s) not shown)" if left_out else ""
+    ax.set_title(f"Half-normal plot: {result.response}{note}")
     return ax
 
 
@@ -148,11 +159,17 @@ def residual_plots(result):
 
 
 def contour_plot(result, x, y, hold=None, ax=None, extent=None, levels=15):
-    """Contours of the fitted response over coded factors ``x`` and ``y`` (the others at
-    ``hold``, default 0); marks the stationary point when there is one."""
+    """Contours of the fitted response over coded numeric factors ``x`` and ``y``; marks
+    the stationary point when there is one.
+
+    The other factors are held at ``hold`` (factor -> coded value, or level label for a
+    categorical factor); a numeric factor not in ``hold`` is held at its centre (0), a
+    categorical factor not in ``hold`` is averaged over its levels (0.0 need not be one
+    of its levels, see :meth:`fabnb.doe.DoeResult.predict`)."""
     factors = list(result.factors)
-    check_option("contour_plot", "x", x, factors)
-    check_option("contour_plot", "y", y, [f for f in factors if f != x])
+    numeric = [f for f in factors if f not in result.categorical]
+    check_option("contour_plot", "x", x, numeric)
+    check_option("contour_plot", "y", y, [f for f in numeric if f != x])
     unknown = sorted(set(hold or {}) - set(factors))
     if unknown:  # a misspelt factor would silently be held at 0
         raise FabParameterError(f"The 'hold' parameter of contour_plot names unknown factor(s) "
@@ -163,7 +180,9 @@ def contour_plot(result, x, y, hold=None, ax=None, extent=None, levels=15):
                                 f"with low < high. Got {extent!r} instead.")
     ax = _axes(ax)
     gx, gy = np.meshgrid(np.linspace(lo, hi, 81), np.linspace(lo, hi, 81))
-    points = {f: np.full(gx.size, (hold or {}).get(f, 0.0)) for f in result.factors}
+    held = {f: (hold or {}).get(f, 0.0) for f in numeric}
+    held.update({f: v for f, v in (hold or {}).items() if f in result.categorical})
+    points = {f: np.full(gx.size, v, dtype=object if isinstance(v, str) else float) for f, v in held.items()}
     points[x], points[y] = gx.ravel(), gy.ravel()
     z = result.predict(points).reshape(gx.shape)
     cs = ax.contourf(gx, gy, z, levels=levels, cmap="viridis")
@@ -173,5 +192,7 @@ def contour_plot(result, x, y, hold=None, ax=None, extent=None, levels=15):
     if sp is not None and lo <= sp.coded[x] <= hi and lo <= sp.coded[y] <= hi:
         ax.plot(sp.coded[x], sp.coded[y], "r*", ms=12, label=f"stationary ({sp.kind})")
         ax.legend(fontsize=8)
-    ax.set(xlabel=f"{x} (coded)", ylabel=f"{y} (coded)", title=f"Fitted {result.response}")
+    averaged = [f for f in result.categorical if f not in held]
+    title = f"Fitted {result.response}" + (f" (averaged over {', '.join(averaged)})" if averaged else "")
+    ax.set(xlabel=f"{x} (coded)", ylabel=f"{y} (coded)", title=title)
     return ax
