@@ -11,6 +11,8 @@ Example
 >>> ds = fabnb.synth.fab("small", seed=0)
 >>> ds.fab.summary()["wafers"] == ds.sizes["wafer"]
 True
+>>> ds.fab.test("t02"), list(ds.fab.capability().columns[:3])
+('T02', ['unit', 'lsl', 'usl'])
 >>> lot = ds.fab.lot(str(ds.lot.values[0]))
 >>> set(lot.lot.values.tolist()) == {str(ds.lot.values[0])}
 True
@@ -101,6 +103,33 @@ class FabAccessor:
 
         return radial_signature(self._ds, test, wafer=wafer, **kw)
 
+    def test_fails(self, by_wafer=False):
+        """Test-fail Pareto: fails per test and by first failing test
+        (:func:`fabnb.summary.test_fail_pareto`)."""
+        from .summary import test_fail_pareto
+
+        return test_fail_pareto(self._ds, by_wafer=by_wafer)
+
+    def capability(self):
+        """Cp, Cpk, Pp, Ppk, mean, sd and fails per test (:func:`fabnb.summary.capability`)."""
+        from .summary import capability
+
+        return capability(self._ds)
+
+    def first_pass_yield(self, kind="hbin"):
+        """First-pass and final yield per wafer, retest recovery
+        (:func:`fabnb.summary.first_pass_yield`)."""
+        from .summary import first_pass_yield
+
+        return first_pass_yield(self._ds, kind=kind)
+
+    def test(self, test):
+        """The dataset's name of ``test`` given by name, number, clean name or a unique part
+        (:func:`fabnb.summary.resolve_test`)."""
+        from .summary import resolve_test
+
+        return resolve_test(self._ds, test)
+
     def summary(self) -> dict:
         """Product, number of lots, wafers, tests and dies, overall yield
         (:func:`fabnb.summary.overview`)."""
@@ -139,6 +168,13 @@ class FabAccessor:
         from .plot import bin_pareto
 
         return bin_pareto(self._ds, **kw)
+
+    def histogram(self, test, wafer=None, **kw):
+        """Histogram of a test against its limits (:func:`fabnb.plot.limits_histogram`);
+        returns the Axes."""
+        from .plot import limits_histogram
+
+        return limits_histogram(self._ds, test, wafer=wafer, **kw)
 
     def radial_profile(self, test, wafers=None, **kw):
         """Radial profile chart (:func:`fabnb.plot.radial_profile`); returns the Axes."""

@@ -6,6 +6,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import numpy as np
+import xarray as xr
 import pytest
 from conftest import make_dataset
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -129,7 +130,7 @@ def test_bin_map_legend_lists_bins_present(holey):
     codes, counts = np.unique(holey["hbin"].sel(wafer="L0001-01").values, return_counts=True)
     texts = [t.get_text() for t in ax.get_legend().get_texts()]
     assert len(texts) == len(codes)
-    expected = {f"1 PASS ({counts[codes == 1][0]})", f"6 LEAK ({counts[codes == 6][0]})",
+    expected = {f"1 PASS · pass ({counts[codes == 1][0]})", f"6 LEAK · fail ({counts[codes == 6][0]})",
                 f"untested ({counts[codes == -1][0]})"}
     assert expected <= set(texts)
     dies = dies_of(ax)
@@ -316,3 +317,132 @@ def test_plot_options_of_the_analysis_figures_are_checked():
     study = pd.DataFrame({"test": ["T1"], "method": ["kde"], "abs_yield_error": [0.01], "ks": [0.1]})
     with pytest.raises(FabParameterError, match="'value' parameter of study_error_plot"):
         dens.study_error_plot(study, value="yield_error", ax=axes())
+
+
+# --------------------------------------------------------------------------- real tester data
+
+
+@pytest.fixture(scope="module")
+def lot2():
+    """The real STDF wafer ``lot2.stdf``: no die size in the file, so x/y are die pitches."""
+    import warnings
+
+    from conftest import SHARED_DATA
+
+    from fabnb.io import read_stdf
+    from fabnb.io.stdf import StdfWarning
+
+    path = SHARED_DATA / "stdf" / "lot2.stdf"
+    if not path.is_file():
+        pytest.skip(f"real STDF sample {path} is absent (the shared data folder sits beside the checkout)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", StdfWarning)
+        return read_stdf(path, progress=False)
+
+
+def _by_number(ds, number):
+    return str(ds["test"].values[list(ds["test_num"].values).index(number)])
+
+
+# --------------------------------------------------------------------------- bin palette
+
+
+def _alike(a, b):
+    return np.linalg.norm(np.subtract(to_rgba(a)[:3], to_rgba(b)[:3])) < 0.1
+
+
+@pytest.mark.parametrize("codes", [
+    [-1, 1, 2, 7, 8, 16, 17, 20],  # the widget's old code-mod-9 collisions: 2/20, 8/17, 7/16
+    list(range(-1, 41)),
+    [1, 2, 20, 164, 1001, 1002, 2045, 32767],
+])
+def test_bin_palette_gives_every_bin_of_a_map_its_own_colour(codes):
+    palette = plot.bin_palette(codes)
+    assert sorted(palette) == sorted(set(codes))
+    colours = list(palette.values())
+    assert not [(a, b) for i, a in enumerate(colours) for b in colours[i + 1:] if _alike(a, b)]
+    assert len(set(plot.bin_hex(codes).values())) == len(codes)
+    assert palette[1] == to_rgba(_draw.PASS_COLOR)
+    assert plot.bin_palette([-1])[-1] == to_rgba(_draw.UNTESTED_COLOR)
+
+
+def test_bin_palette_is_keyed_on_the_code():
+    one, two = plot.bin_palette([1, 2, 10, 15]), plot.bin_palette([-1, 1, 3, 4, 10, 20, 99])
+    assert one[10] == two[10] and one[1] == two[1]
+    assert plot.bin_palette([10])[10] == one[10]  # alone, too
+    for code in (0, 18, 164, 1001, 32767):  # codes beyond the table: their colour stays theirs too
+        assert plot.bin_palette([code])[code] == plot.bin_palette([-1, 1, 2, 3, code])[code]
+    assert plot.bin_palette([0, 2])[2] == plot.bin_palette([2])[2]  # a table colour never moves
+
+
+def test_bin_maps_of_two_bin_sets_colour_a_code_alike(lot2, holey):
+    """A real wafer and a synthetic one share bin 2 (and pass): same colours on both maps."""
+    colours = {}
+    for ds in (lot2, holey.assign(hbin=xr.where(holey["hbin"] == 6, 44, holey["hbin"]))):
+        wafer = str(ds.wafer.values[0])
+        ax = plot.bin_map(ds, wafer=wafer, ax=axes())
+        faces = dies_of(ax).get_facecolor()
+        codes = ds["hbin"].sel(wafer=wafer).values
+        palette = plot.bin_palette(np.unique(codes))
+        np.testing.assert_allclose(faces, [palette[c] for c in codes])
+        for code in np.unique(codes):
+            colours.setdefault(int(code), set()).add(tuple(faces[codes == code][0]))
+    assert all(len(seen) == 1 for seen in colours.values())
+    assert {1, 2}.issubset(colours)
+
+
+def test_bin_legend_says_pass_or_fail(lot2):
+    ax = plot.bin_map(lot2, ax=axes())
+    texts = [t.get_text() for t in ax.get_legend().get_texts()]
+    codes, counts = np.unique(lot2["hbin"].values, return_counts=True)
+    assert f"1 · pass ({counts[codes == 1][0]})" in texts
+    assert f"8 · fail ({counts[codes == 8][0]})" in texts
+
+
+# --------------------------------------------------------------------------- histogram
+
+
+def limits_histogram_of_a_real_test_by_number(lot2):
+    name = _by_number(lot2, 1460)
+    ax = plot.limits_histogram(lot2, 1460, ax=axes())
+    v = lot2["value"].sel(test=name).values.ravel()
+    lsl, usl = float(lot2.lsl.sel(test=name)), float(lot2.usl.sel(test=name))
+    measured = v[np.isfinite(v)]
+    assert sum(p.get_height() for p in ax.patches) == measured.size
+    texts = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert texts == [f"LSL {lsl:g} ({(measured < lsl).sum()} of {measured.size} dies below)",
+                     f"USL {usl:g} ({(measured > usl).sum()} of {measured.size} dies above)"]
+    assert [ln.get_xdata()[0] for ln in ax.get_lines()] == pytest.approx([lsl, usl])
+    assert ax.get_xlabel() == "Rds on <> RDS_ON [ohm]"
+    assert f"{v.size - measured.size} dies not measured" in ax.get_title()
+
+
+def limits_histogram_shows_the_failing_dies_in_their_own_bars():
+    ds = make_dataset(n_wafers=2, n_tests=1, seed=5)  # limits ±2 on standard normal values
+    ax = plot.limits_histogram(ds, "T01", wafer=["L0001-01", "L0001-02"], ax=axes(), bins=30)
+    v = ds["value"].sel(test="T01").values.ravel()
+    below, inside, above = (ax.containers[k] for k in range(3))
+    assert sum(p.get_height() for p in below) == (v < -2).sum()
+    assert sum(p.get_height() for p in above) == (v > 2).sum()
+    assert len(below) == 30
+    assert ax.get_title().endswith("2 wafers")
+    with pytest.raises(FabParameterError, match="'bins'"):
+        plot.limits_histogram(ds, "T01", bins=0, ax=axes())
+
+
+# --------------------------------------------------------------------------- units
+
+
+def test_die_pitch_units_label_every_axis(lot2):
+    assert lot2["x"].attrs["units"] == "die pitch"
+    ax = plot.wafer_map(lot2, 1590, ax=axes())
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("x [die pitch]", "y [die pitch]")
+    assert ax.figure.axes[-1].get_ylabel() == "Svrr <> EA_SVRR [db]"
+    assert plot.bin_map(lot2, ax=axes()).get_xlabel() == "x [die pitch]"
+    assert plot.stacked_map(lot2, ax=axes()).get_ylabel() == "y [die pitch]"
+    assert plot.radial_profile(lot2, "RDS_ON", ax=axes()).get_xlabel() == "radius [die pitch]"
+
+
+def test_mm_units_by_default(small):
+    assert plot.wafer_map(small, ax=axes()).get_xlabel() == "x [mm]"
+    assert plot.radial_profile(small, "T01", ax=axes()).get_xlabel() == "radius [mm]"

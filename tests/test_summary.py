@@ -314,3 +314,254 @@ def test_dask_chunked_dataset_gives_the_same_tables(fab):
     pd.testing.assert_frame_equal(summary.bin_counts(chunked), summary.bin_counts(fab))
     xr.testing.assert_allclose(summary.fail_rate_by_die(chunked).compute(),
                                summary.fail_rate_by_die(fab))
+
+
+# --------------------------------------------------------------------------- real tester data
+
+
+@pytest.fixture(scope="module")
+def lot2():
+    """The real STDF wafer ``lot2.stdf`` (one wafer, 74 tests, retests) read by fabnb."""
+    from conftest import SHARED_DATA
+
+    from fabnb.io import read_stdf
+    from fabnb.io.stdf import StdfWarning
+
+    path = SHARED_DATA / "stdf" / "lot2.stdf"
+    if not path.is_file():
+        pytest.skip(f"real STDF sample {path} is absent (the shared data folder sits beside the checkout)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", StdfWarning)  # its stale RTST_CNT etc.: tested in test_stdf
+        return read_stdf(path, progress=False)
+
+
+def _by_number(ds, number):
+    """The test name whose ``test_num`` is ``number``, looked up without fabnb."""
+    return str(ds["test"].values[list(ds["test_num"].values).index(number)])
+
+
+def test_resolve_test_by_number_clean_name_side_and_substring(lot2):
+    svrr, rds, imax = (_by_number(lot2, n) for n in (1590, 1460, 1470))
+    assert "\t" in imax and "  " in rds  # the file's own padding and tab
+    assert summary.resolve_test(lot2, 1590) == svrr
+    assert summary.resolve_test(lot2, "1590") == svrr
+    assert summary.resolve_test(lot2, np.int64(1590)) == svrr
+    assert summary.resolve_test(lot2, "Rds on <> RDS_ON") == rds
+    assert summary.resolve_test(lot2, "  rds ON <>  rds_on ") == rds
+    assert summary.resolve_test(lot2, "Imax bef zap <> IMAX") == imax
+    assert summary.resolve_test(lot2, "RDS_ON") == rds  # one side of "description <> label"
+    assert summary.resolve_test(lot2, "IMAX") == imax  # a side, though a substring of three
+    assert summary.resolve_test(lot2, "svrr") == svrr  # a unique substring
+    assert summary.resolve_test(lot2, rds) == rds  # the exact name still works
+    assert summary.resolve_tests(lot2, [1590, "RDS_ON"]) == [svrr, rds]
+
+
+def test_resolve_test_names_the_candidates(lot2):
+    with pytest.raises(FabDataError, match="ambiguous") as err:
+        summary.resolve_test(lot2, "sim1")
+    assert "1132 sim1 ref <> Simule_1" in str(err.value) and "1150 sim10 ref <> Simule_10" in str(err.value)
+    with pytest.raises(FabDataError, match="nearest: 1460 Rds on <> RDS_ON"):
+        summary.resolve_test(lot2, "Rds off")
+    with pytest.raises(FabDataError, match="unknown test 1591"):
+        summary.resolve_test(lot2, 1591)
+
+
+def test_resolve_test_without_test_numbers(fab):
+    assert summary.resolve_test(fab, "t02") == "T02"
+    assert summary.resolve_tests(fab) == ["T01", "T02", "T03"]
+    with pytest.raises(FabDataError, match=r"ambiguous: it matches 3 tests \(T01, T02, T03\)"):
+        summary.resolve_test(fab, "T0")
+    with pytest.raises(FabDataError, match="no tests selected"):
+        summary.resolve_tests(fab, [])
+
+
+def test_functions_taking_a_test_accept_its_number(lot2):
+    rds = _by_number(lot2, 1460)
+    np.testing.assert_array_equal(summary.spec_status(lot2, 1460).values,
+                                  summary.spec_status(lot2, rds).values)
+    assert list(summary.zone_stats(lot2, "RDS_ON")["n"]) == list(summary.zone_stats(lot2, rds)["n"])
+
+
+# --------------------------------------------------------------------------- test fails
+
+
+def fails_dataset():
+    """Two wafers, four dies, three tests with limits [0, 1]; the fails are set by hand."""
+    ds = make_dataset(n_wafers=2, n_tests=3, die_mm=40.0).isel(die=slice(0, 4))
+    ds = ds.assign_coords(lsl=("test", [0.0, 0.0, 0.0]), usl=("test", [1.0, 1.0, 1.0]))
+    v = np.full((2, 4, 3), 0.5)
+    v[0, 0] = [-1.0, 2.0, 0.5]  # T01 low (first), T02 high
+    v[0, 1] = [0.5, 2.0, 2.0]   # T02 high (first), T03 high
+    v[0, 2] = [0.5, np.nan, -3.0]  # T03 low; T02 not measured
+    v[1, 0] = [0.5, 0.5, 5.0]   # T03 high
+    v[1, 3] = [np.nan, np.nan, np.nan]
+    ds["value"] = (("wafer", "die", "test"), v)
+    ds["hbin"] = (("wafer", "die"), np.array([[2, 2, 3, 1], [2, 7, 1, -1]]))  # die (1, 1): no failing test
+    return ds
+
+
+def test_fail_pareto_by_construction():
+    ds = fails_dataset()
+    first = summary.first_fail(ds)
+    assert first.values.tolist() == [["T01", "T02", "T03", ""], ["T03", "", "", ""]]
+    table = summary.test_fail_pareto(ds)
+    assert list(table.index) == ["T03", "T02", "T01"]  # first fails, then fails break the tie
+    assert table.loc["T03"].to_dict() == {
+        "unit": "V", "fails": 3, "fails_low": 1, "fails_high": 2, "first_fails": 2,
+        "share": pytest.approx(0.5), "cumulative_share": pytest.approx(0.5)}
+    assert table["fails"].tolist() == [3, 2, 1]
+    assert table["first_fails"].tolist() == [2, 1, 1]
+    assert table["cumulative_share"].iloc[-1] == pytest.approx(1.0)
+    assert table.attrs == {"failing_dies": 5, "failing_dies_without_failing_test": 1}
+    per_wafer = summary.test_fail_pareto(ds, by_wafer=True)
+    assert per_wafer.loc["L0001-01", "first_fails"].to_dict() == {"T01": 1, "T02": 1, "T03": 1}
+    assert per_wafer.loc["L0001-02", "first_fails"].to_dict() == {"T03": 1, "T01": 0, "T02": 0}
+
+
+def test_fail_pareto_prefers_the_tester_record():
+    ds = fails_dataset()
+    flag = np.zeros((2, 4, 3), dtype=np.int8)
+    flag[0, 0, 1] = 1  # the tester failed T02 on die 0 only
+    ds["test_flag"] = (("wafer", "die", "test"), flag)
+    ds["first_fail_test"] = (("wafer", "die"), np.array([["T02", "", "", ""], ["", "", "", ""]]))
+    table = summary.test_fail_pareto(ds)
+    assert table.index[0] == "T02"
+    assert table["fails"].to_dict() == {"T01": 0, "T02": 1, "T03": 0}
+    assert table["fails_high"].to_dict() == {"T01": 0, "T02": 2, "T03": 2}  # the limits still say so
+    ds["first_fail_test"][0, 0] = "T77"
+    with pytest.raises(FabDataError, match="T77"):
+        summary.test_fail_pareto(ds)
+
+
+def test_fail_pareto_of_the_real_file_matches_its_records(lot2):
+    table = summary.test_fail_pareto(lot2)
+    names = pd.Series(lot2["first_fail_test"].values.ravel())
+    ref = names[names != ""].value_counts()
+    assert table["first_fails"][table["first_fails"] > 0].to_dict() == ref.to_dict()
+    flagged = (lot2["test_flag"] == 1).sum(("wafer", "die")).to_series()
+    assert table["fails"].to_dict() == flagged.to_dict()
+    assert table["first_fails"].is_monotonic_decreasing
+    assert table.loc[_by_number(lot2, 1460), "test_num"] == 1460
+
+
+# --------------------------------------------------------------------------- capability
+
+
+def one_wafer(values, lsl, usl):
+    """One wafer, one test holding ``values`` exactly, limits ``lsl``/``usl``."""
+    ds = make_dataset(n_wafers=1, n_tests=1, die_mm=5.0).isel(die=slice(0, len(values)))
+    ds["value"] = (("wafer", "die", "test"), np.asarray(values, dtype=float)[None, :, None])
+    return ds.assign_coords(lsl=("test", [lsl]), usl=("test", [usl]))
+
+
+def with_mean_sd(mean, sd, n=50, seed=0):
+    """``n`` values whose sample mean and sample sd (ddof=1) are exactly ``mean``, ``sd``."""
+    z = np.random.default_rng(seed).normal(size=n)
+    return mean + sd * (z - z.mean()) / z.std(ddof=1)
+
+
+def test_capability_nist_worked_example():
+    # NIST/SEMATECH e-Handbook of Statistical Methods, §6.1.6 "What is Process Capability?",
+    # example: USL = 20, LSL = 8, mean 16, s = 2 -> Cp = 1.0, Cpk = min(0.6667, 1.3333) = 0.6667
+    cap = summary.capability(one_wafer(with_mean_sd(16.0, 2.0), 8.0, 20.0)).loc["T01"]
+    assert cap["cp"] == pytest.approx(1.0, rel=1e-12)
+    assert cap["cpk"] == pytest.approx(4 / 6, rel=1e-12)
+    assert cap["cpk"] == pytest.approx(0.6667, abs=5e-5)
+    # one wafer: within-wafer sd is the overall sd, so Pp/Ppk equal Cp/Cpk
+    assert (cap["pp"], cap["ppk"]) == (pytest.approx(1.0, rel=1e-12), pytest.approx(4 / 6, rel=1e-12))
+    assert cap["count"] == 50 and cap["fails_low"] + cap["fails_high"] == 0
+
+
+def test_capability_montgomery_one_sided_example():
+    # Montgomery, Introduction to Statistical Quality Control, 6th ed., §8.3.1 (bottle
+    # bursting strength): LSL = 200 psi only, x̄ = 264, s = 32 -> Cpl = 64 / 96 = 0.67
+    cap = summary.capability(one_wafer(with_mean_sd(264.0, 32.0, n=100), 200.0, np.nan)).loc["T01"]
+    assert cap["cpk"] == pytest.approx(0.67, abs=5e-3)
+    assert cap["cpk"] == pytest.approx(64 / 96, rel=1e-12)
+    assert np.isnan(cap["cp"]) and np.isnan(cap["pp"])  # Cp needs both limits
+
+
+def test_capability_within_wafer_sd_is_the_anova_pooled_sd(fab_small):
+    import statsmodels.formula.api as smf
+
+    ds = fab_small[0]
+    cap = summary.capability(ds)
+    for test in ("T01", "T14"):
+        frame = ds["value"].sel(test=test).to_dataframe().reset_index().dropna(subset=["value"])
+        fit = smf.ols("value ~ C(wafer)", data=frame).fit()  # residual MSE = pooled within-wafer variance
+        row = cap.loc[test]
+        np.testing.assert_allclose(row["sd_within"], np.sqrt(fit.mse_resid), rtol=1e-10)
+        np.testing.assert_allclose(row["sd"], frame["value"].std(ddof=1), rtol=1e-10)
+        lsl, usl = float(ds.lsl.sel(test=test)), float(ds.usl.sel(test=test))
+        mean = frame["value"].mean()
+        if np.isfinite(lsl) and np.isfinite(usl):
+            np.testing.assert_allclose(row["cp"], (usl - lsl) / (6 * np.sqrt(fit.mse_resid)), rtol=1e-10)
+        assert row["sd_within"] < row["sd"]  # the synthetic lot has wafer-to-wafer shifts
+
+
+def test_capability_of_the_real_file_matches_numpy(lot2):
+    cap = summary.capability(lot2)
+    assert cap.attrs["untestable"] == {}
+    constant = cap.loc[_by_number(lot2, 1300)]  # USL only, every die measured 0.0
+    assert constant["sd"] == 0 and constant["ppk"] == np.inf and np.isnan(constant["pp"])
+    for number in (1460, 1590, 1175):
+        name = _by_number(lot2, number)
+        v = lot2["value"].sel(test=name).values.ravel()
+        v = v[np.isfinite(v)]
+        lsl, usl = float(lot2.lsl.sel(test=name)), float(lot2.usl.sel(test=name))
+        s, m = np.std(v, ddof=1), np.mean(v)
+        row = cap.loc[name]
+        assert row["count"] == v.size and row["test_num"] == number
+        np.testing.assert_allclose([row["mean"], row["sd"], row["sd_within"]], [m, s, s], rtol=1e-10)
+        k = min(usl - m, m - lsl) / (3 * s)
+        np.testing.assert_allclose([row["ppk"], row["cpk"]], [k, k], rtol=1e-10)
+        np.testing.assert_allclose([row["pp"], row["cp"]], [(usl - lsl) / (6 * s)] * 2, rtol=1e-10)
+        assert row["fails_low"] == int((v < lsl).sum()) and row["fails_high"] == int((v > usl).sum())
+
+
+def test_capability_names_what_it_cannot_compute():
+    ds = one_wafer([1.0, np.nan, np.nan], 0.0, 2.0)
+    cap = summary.capability(ds)
+    assert cap.attrs["untestable"] == {"T01": "1 measured value(s)"}
+    assert np.isnan(cap.loc["T01", "cpk"])
+    cap = summary.capability(one_wafer([1.0, 2.0], np.nan, np.nan))
+    assert cap.attrs["untestable"] == {"T01": "no spec limits"}
+
+
+# --------------------------------------------------------------------------- retests
+
+
+def test_first_pass_yield_of_the_real_file(lot2):
+    table = summary.first_pass_yield(lot2)
+    first, final = lot2["hbin_first"].values[0], lot2["hbin"].values[0]
+    touched = lot2["touchdowns"].values[0]
+    tested = final != -1
+    row = table.loc[str(lot2.wafer.values[0])]
+    assert row["tested"] == tested.sum()
+    assert row["passed_first"] == ((first == 1) & tested).sum()
+    assert row["passed"] == (final == 1).sum()
+    assert row["retested"] == (touched > 1).sum() == 113  # the README's 113 retested sites
+    assert row["recovered"] == ((first != 1) & (final == 1)).sum()
+    assert row["first_pass_yield"] < row["yield"]
+    np.testing.assert_allclose(row["recovery"], row["recovered"] / (row["tested"] - row["passed_first"]),
+                               rtol=1e-12)
+
+
+def test_first_pass_yield_needs_first_pass_bins_when_dies_were_retested(fab):
+    table = summary.first_pass_yield(fab)  # no touchdowns: nothing retested
+    np.testing.assert_array_equal(table["passed_first"], table["passed"])
+    retested = fab.assign(touchdowns=(("wafer", "die"), np.full((fab.sizes["wafer"], fab.sizes["die"]), 2)))
+    with pytest.raises(FabDataError, match="hbin_first"):
+        summary.first_pass_yield(retested)
+    first = retested.assign(hbin_first=xr.where(retested["hbin"] == 1, 3, retested["hbin"]))
+    table = summary.first_pass_yield(first)
+    assert (table["passed_first"] == 0).all()
+    np.testing.assert_array_equal(table["recovered"], table["passed"])
+    np.testing.assert_allclose(table["recovery"], table["passed"] / table["tested"], rtol=1e-12)
+
+
+def test_accessor_delegates_the_new_tables(lot2):
+    assert lot2.fab.test(1460) == _by_number(lot2, 1460)
+    pd.testing.assert_frame_equal(lot2.fab.capability(), summary.capability(lot2))
+    pd.testing.assert_frame_equal(lot2.fab.test_fails(), summary.test_fail_pareto(lot2))
+    pd.testing.assert_frame_equal(lot2.fab.first_pass_yield(), summary.first_pass_yield(lot2))

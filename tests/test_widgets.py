@@ -196,7 +196,7 @@ def test_selection_outside_the_grid_and_empty_selection(ds):
 
 
 @pytest.mark.parametrize("make, words", [
-    (lambda d: WaferMap(d, test="T99"), ["'T99'", "not in the dataset", "T01"]),
+    (lambda d: WaferMap(d, test="T99"), ["'T99'", "unknown test", "T01"]),
     (lambda d: WaferMap(d.drop_vars(["x", "y"])), ["no die coordinate(s) 'x', 'y'"]),
     (lambda d: WaferMap(d, wafer="L0009-01"), ["'L0009-01'", "not in the dataset"]),
     (lambda d: WaferMap(d, wafer=10), ["position 10", "out of range"]),
@@ -386,3 +386,70 @@ def test_explorer_unknown_test_or_wafer_is_named(probe_ds):
         SamplingExplorer(probe_ds, test="T99")
     with pytest.raises(FabDataError, match="unknown wafer.*L0009-01"):
         SamplingExplorer(probe_ds, wafer="L0009-01")
+
+
+# --------------------------------------------------------------------------- real tester data
+
+
+@pytest.fixture(scope="module")
+def lot2():
+    """The real STDF wafer ``lot2.stdf`` (test numbers, padded names, die-pitch units)."""
+    from conftest import SHARED_DATA
+
+    from fabnb.io import read_stdf
+    from fabnb.io.stdf import StdfWarning
+
+    path = SHARED_DATA / "stdf" / "lot2.stdf"
+    if not path.is_file():
+        pytest.skip(f"real STDF sample {path} is absent (the shared data folder sits beside the checkout)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", StdfWarning)
+        return read_stdf(path, progress=False)
+
+
+def _by_number(ds, number):
+    return str(ds["test"].values[list(ds["test_num"].values).index(number)])
+
+
+def test_wafermap_takes_a_test_by_number_and_shows_number_and_clean_name(lot2):
+    m = _quiet(ds=lot2, test=1590)
+    assert m.test == _by_number(lot2, 1590) and m.message == ""
+    np.testing.assert_allclose(decode_f32(m.values), lot2["value"].sel(test=m.test).values[0], rtol=1e-6)
+    assert m.test_labels[m.tests.index(m.test)] == "1590 Svrr <> EA_SVRR"
+    assert m.test_labels[m.tests.index(_by_number(lot2, 1470))] == "1470 Imax bef zap <> IMAX"  # tab gone
+    m.test = "1460"  # what the picker or a user types
+    assert m.test == _by_number(lot2, 1460) and m.unit == "ohm"
+    m.test = "RDS_ON"
+    assert m.test == _by_number(lot2, 1460)
+
+
+def test_wafermap_explains_an_ambiguous_test(lot2):
+    with pytest.warns(FabWidgetWarning, match="ambiguous"):
+        m = WaferMap(lot2, test="sim1")
+    assert "1132 sim1 ref <> Simule_1" in m.message and "Pick a test" in m.message
+    m.test = "1132"
+    assert m.message == "" and m.test == _by_number(lot2, 1132)
+
+
+def test_wafermap_bin_colours_come_from_the_palette(lot2, ds):
+    from fabnb.plot import bin_hex
+
+    m = _quiet(ds=lot2, var="hbin")
+    codes = np.union1d(np.unique(lot2["hbin"].values), [-1, 1])
+    assert m.bin_colors == {str(k): v for k, v in bin_hex(codes).items()}
+    assert len(set(m.bin_colors.values())) == len(m.bin_colors)
+    other = _quiet(ds=ds.assign(hbin=ds["hbin"].where(ds["hbin"] != 2, 8)), var="hbin")  # bins 1 and 8
+    assert other.bin_colors["8"] == m.bin_colors["8"] and other.bin_colors["1"] == m.bin_colors["1"]
+
+
+def test_wafermap_units_follow_the_coordinates(lot2, ds):
+    assert _quiet(ds=lot2).geometry["units"] == "die pitch"
+    assert _quiet(ds=ds).geometry["units"] == "mm"
+
+
+def test_sampling_explorer_picker_shows_number_and_clean_name(lot2):
+    from fabnb.widgets import SamplingExplorer
+
+    ex = SamplingExplorer(lot2, test=1460, budget=0.05, step=0.025, seed=0)
+    assert ex.test_pick.value == _by_number(lot2, 1460)
+    assert ex.test_pick.label == "1460 Rds on <> RDS_ON"

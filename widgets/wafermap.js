@@ -10,7 +10,8 @@
 //
 // For tests and tooling the root element exposes:
 //   root.fabnbDieClientXY(i) -> {x, y} viewport position of die i's centre
-//   root.fabnbClientXY(x, y) -> {x, y} viewport position of wafer point (x, y) in mm
+//   root.fabnbClientXY(x, y) -> {x, y} viewport position of wafer point (x, y) (in the
+//                             units of the die coordinates: mm or die pitch)
 //   root.fabnbSelection()     -> the selected die indices
 //   root.dataset.renderMs     last re-render time (data received -> drawn), ms
 //   root.dataset.switchMs     last picker change -> new wafer drawn (kernel round trip), ms
@@ -20,10 +21,10 @@
 
 const VIRIDIS = ["#440154", "#482878", "#3e4989", "#31688e", "#26828e",
   "#1f9e89", "#35b779", "#6ece58", "#b5de2b", "#fde725"];
-const BIN_PALETTE = ["#d62728", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2",
-  "#1f77b4", "#bcbd22", "#17becf", "#7f7f7f"];
-const PASS_COLOR = "#3fa34d";
-const UNTESTED_COLOR = "#e4e4e4";
+// bin colours come from Python (fabnb.plot.bin_palette via the `bin_colors` trait, keyed
+// on the code), so maps, reports and this widget agree; a code the trait lacks (none,
+// unless the trait is stale) is drawn in a neutral dark grey rather than a guessed colour
+const UNKNOWN_BIN_COLOR = "#404040";
 const NAN_COLOR = "#d0d0d0";
 const N_COLORS = 256;
 const DRAG_PX = 4;
@@ -47,15 +48,20 @@ const LUT = (() => {
   return out;
 })();
 
-function binColor(b) {
-  if (b === 1) return PASS_COLOR;
-  if (b < 0) return UNTESTED_COLOR;
-  return BIN_PALETTE[(b - 2 + BIN_PALETTE.length * 8) % BIN_PALETTE.length];
+function binColor(b, colors) {
+  return (colors && colors[String(b)]) || UNKNOWN_BIN_COLOR;
+}
+
+// Legend text of a bin: code, name, pass/fail (bin 1 passes: the dataset contract).
+function binLabel(b, names, count) {
+  if (b < 0) return `untested (${count})`;
+  const name = names && names[String(b)] ? ` ${names[String(b)]}` : "";
+  return `${b}${name} \u00B7 ${b === 1 ? "pass" : "fail"} (${count})`;
 }
 
 // Fill colour of a die from its colour key (bin code, or LUT index with N_COLORS = NaN).
-function dieColor(key, isBins) {
-  if (isBins) return binColor(key);
+function dieColor(key, isBins, colors) {
+  if (isBins) return binColor(key, colors);
   return key === N_COLORS ? NAN_COLOR : LUT[key];
 }
 
@@ -110,12 +116,14 @@ function picker(label, cls) {
   return [wrap, sel];
 }
 
-function setOptions(sel, options, value) {
+// Options of a <select>: values `options`, shown as `labels` (same order) when given.
+function setOptions(sel, options, value, labels) {
+  const text = (i) => (labels && labels.length === options.length ? labels[i] : options[i]);
   const same = sel.options.length === options.length &&
-    options.every((o, i) => sel.options[i].value === o);
+    options.every((o, i) => sel.options[i].value === o && sel.options[i].textContent === text(i));
   if (!same) {
-    sel.replaceChildren(...options.map((o) => {
-      const opt = h("option", "", o);
+    sel.replaceChildren(...options.map((o, i) => {
+      const opt = h("option", "", text(i));
       opt.value = o;
       return opt;
     }));
@@ -161,6 +169,13 @@ function render({ model, el }) {
     buffers: {}, scale: 1, cx: 0, cy: 0, size: 0, hover: -1, drag: null,
     t0: null, pickT0: null, pickWafer: null, renders: 0, scheduled: false,
   };
+
+  // The shown test as the picker names it ("<number> <clean name>"), else its name.
+  function testLabel() {
+    const k = (model.get("tests") || []).indexOf(model.get("test"));
+    const labels = model.get("test_labels") || [];
+    return k >= 0 && k < labels.length ? labels[k] : model.get("test");
+  }
 
   // ------------------------------------------------------------- data decoding
   function decode() {
@@ -252,8 +267,9 @@ function render({ model, el }) {
     const w = g.die_w * state.scale, hh = g.die_h * state.scale;
     const gap = Math.min(w, hh) > 5 ? 0.6 : 0;
     const isBins = model.get("var") === "hbin";
+    const colors = model.get("bin_colors");
     for (const [key, list] of groups) {
-      ctx.fillStyle = dieColor(key, isBins);
+      ctx.fillStyle = dieColor(key, isBins, colors);
       ctx.beginPath();
       for (const i of list) {
         ctx.rect(state.cx + state.x[i] * state.scale - w / 2 + gap / 2,
@@ -267,7 +283,7 @@ function render({ model, el }) {
       ctx.fillStyle = "rgba(255, 255, 255, 0.6)";
       ctx.fill(outline);
       for (const i of sel) {
-        ctx.fillStyle = dieColor(keys[i], isBins);
+        ctx.fillStyle = dieColor(keys[i], isBins, colors);
         ctx.fillRect(...dieRect(i));
       }
       ctx.beginPath();
@@ -288,15 +304,15 @@ function render({ model, el }) {
       for (const b of codes) {
         const row = h("div", "fabnb-wm-legend-row");
         const sw = h("span", "fabnb-wm-swatch");
-        sw.style.background = binColor(b);
-        row.append(sw, h("span", "", `${b < 0 ? "untested" : b === 1 ? "1 pass" : b} (${groups.get(b).length})`));
+        sw.style.background = binColor(b, model.get("bin_colors"));
+        row.append(sw, h("span", "", binLabel(b, model.get("bin_names"), groups.get(b).length)));
         legend.append(row);
       }
       return;
     }
     const unit = model.get("unit");
     const known = (model.get("tests") || []).includes(model.get("test"));
-    legend.append(h("div", "fabnb-wm-legend-title", known ? `${model.get("test")}${unit ? ` [${unit}]` : ""}` : "value"));
+    legend.append(h("div", "fabnb-wm-legend-title", known ? `${testLabel()}${unit ? ` [${unit}]` : ""}` : "value"));
     const lo = model.get("vmin"), hi = model.get("vmax");
     if (lo === null || hi === null) {
       legend.append(h("div", "fabnb-wm-legend-note", "no colour scale"));
@@ -329,7 +345,7 @@ function render({ model, el }) {
 
   function drawStatus() {
     const sel = model.get("selected") || [];
-    const where = `wafer ${model.get("wafer")} \u00B7 ${model.get("var") === "hbin" ? "hard bin" : model.get("test")}`;
+    const where = `wafer ${model.get("wafer")} \u00B7 ${model.get("var") === "hbin" ? "hard bin" : testLabel()}`;
     if (!sel.length) {
       status.textContent = `${where} \u00B7 No dies selected: click a die (shift-click adds), or drag a ${model.get("select_mode") === "lasso" ? "lasso" : "box"}.`;
       status.classList.add("fabnb-wm-empty");
@@ -353,7 +369,7 @@ function render({ model, el }) {
     try {
       decode();
       setOptions(waferSel, model.get("wafers") || [], model.get("wafer"));
-      setOptions(testSel, model.get("tests") || [], model.get("test"));
+      setOptions(testSel, model.get("tests") || [], model.get("test"), model.get("test_labels"));
       setOptions(varSel, model.get("variables") || [], model.get("var"));
       testSel.disabled = model.get("var") === "hbin";
       controls.hidden = !model.get("controls");
@@ -462,11 +478,11 @@ function render({ model, el }) {
     const unit = model.get("unit");
     tooltip.replaceChildren(
       h("div", "fabnb-wm-tip-head", `die ${i} \u00B7 col ${state.col[i]}, row ${state.row[i]}`),
-      h("div", "", `x ${state.x[i].toFixed(2)} mm, y ${state.y[i].toFixed(2)} mm`),
-      h("div", "", `${model.get("test") || "value"}: ${fmt(v, unit)}`),
+      h("div", "", `x ${state.x[i].toFixed(2)}, y ${state.y[i].toFixed(2)} ${state.geom.units || "mm"}`),
+      h("div", "", `${testLabel() || "value"}: ${fmt(v, unit)}`),
     );
     if ((model.get("variables") || []).includes("hbin")) {
-      tooltip.append(h("div", "", `bin ${b < 0 ? "untested" : b}`));
+      tooltip.append(h("div", "", `bin ${binLabel(b, model.get("bin_names"), 1).replace(/ \(1\)$/, "")}`));
     }
     tooltip.hidden = false;
     const left = px + 14 + 180 > state.size ? px - 190 : px + 14;
@@ -579,7 +595,7 @@ function render({ model, el }) {
   root.fabnbDieClientXY = (i) => (i >= 0 && i < (state.x ? state.x.length : 0) ? root.fabnbClientXY(state.x[i], state.y[i]) : null);
 
   const keys = ["x", "y", "col", "row", "values", "bins", "geometry", "wafer", "test", "var",
-    "scale", "wafers", "tests", "variables", "selected", "select_mode", "message", "data_wafer", "size", "controls", "unit",
+    "scale", "wafers", "tests", "test_labels", "bin_colors", "bin_names", "variables", "selected", "select_mode", "message", "data_wafer", "size", "controls", "unit",
     "lsl", "usl", "vmin", "vmax"];
   for (const k of keys) model.on(`change:${k}`, schedule);
   renderNow();

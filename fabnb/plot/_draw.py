@@ -9,10 +9,12 @@ nothing recomputes data limits (the outline fixes the view).
 
 from __future__ import annotations
 
+import colorsys
+
 import matplotlib as mpl
 import numpy as np
 from matplotlib.collections import LineCollection, PathCollection
-from matplotlib.colors import Normalize, to_rgba
+from matplotlib.colors import Normalize, to_hex, to_rgba
 from matplotlib.patches import Circle, Polygon
 from matplotlib.path import Path
 
@@ -25,10 +27,18 @@ UNTESTED_COLOR = "#e6e6e6"
 OTHER_COLOR = "#7f7f7f"  # the Pareto's "other" bar: tab10's grey, never a fail colour
 BELOW_COLOR = "#1f3fbf"
 ABOVE_COLOR = "#d62728"
-# tab10 + tab20 without their greens and greys, which mean "pass" and "untested"
+# bins 2…17: tab10 and tab20's light shades without their greens and greys (they mean
+# "pass" and "untested"), and tab20's light cyan swapped for tab20b's plum (light cyan
+# is too close to light blue to tell apart on a map)
 _FAIL_COLORS = [c for i, c in enumerate(mpl.colormaps["tab10"].colors) if i not in (2, 7)] + [
-    c for i, c in enumerate(mpl.colormaps["tab20"].colors) if i % 2 and i not in (5, 15)
-]
+    c for i, c in enumerate(mpl.colormaps["tab20"].colors) if i % 2 and i not in (5, 15, 19)
+] + [to_rgba("#7b4173")[:3]]
+PALETTE_FIXED = {PASS_BIN: to_rgba(PASS_COLOR), UNTESTED_BIN: to_rgba(UNTESTED_COLOR)}
+_GOLDEN = (np.sqrt(5) - 1) / 2
+#: a colliding code steps its hue walk by this many codes (odd, not a multiple of 3)
+_HUE_STRIDE = 7
+#: RGB distance below which two bin colours are too alike to tell apart on a map
+_MIN_GAP = 0.12
 _NOTCH_ANGLE = {"right": 0.0, "up": np.pi / 2, "left": np.pi, "down": -np.pi / 2}
 #: the notch is drawn enlarged (a real 300 mm notch is ~1 mm deep, invisible at map scale)
 _NOTCH_SIZE = 0.035
@@ -131,8 +141,8 @@ def overlay_dies(ax, ds, mask, paths=None, **kw) -> PathCollection | None:
 
 
 def outline(ax, ds, *, edge_exclusion=True, lw=1.0, pad=0.04):
-    """Wafer outline with the notch at ``attrs["notch"]``, dashed edge-exclusion ring,
-    equal aspect and mm axes."""
+    """Wafer outline with the notch at ``attrs["notch"]``, dashed edge-exclusion ring and
+    equal aspect (lengths in the unit of ``x``/``y``, :func:`length_unit`)."""
     radius = ds.attrs["wafer_diameter_mm"] / 2
     notch = _NOTCH_ANGLE.get(ds.attrs.get("notch", "down"), -np.pi / 2)
     half = _NOTCH_SIZE
@@ -152,9 +162,17 @@ def outline(ax, ds, *, edge_exclusion=True, lw=1.0, pad=0.04):
     ax.set_aspect("equal")
 
 
-def mm_labels(ax):
-    ax.set_xlabel("x [mm]")
-    ax.set_ylabel("y [mm]")
+def length_unit(ds) -> str:
+    """Unit of the die coordinates: ``x.attrs["units"]`` ("mm", or "die pitch" when the
+    file gave no die size), "mm" when unset (the contract's default)."""
+    return str(ds["x"].attrs.get("units") or "mm")
+
+
+def position_labels(ax, ds):
+    """Label the map axes ``x [unit]`` / ``y [unit]`` in the dataset's length unit."""
+    unit = length_unit(ds)
+    ax.set_xlabel(f"x [{unit}]")
+    ax.set_ylabel(f"y [{unit}]")
 
 
 def zone_boundaries(ax, ds, **kw) -> LineCollection:
@@ -200,19 +218,74 @@ def value_norm(values, vmin=None, vmax=None) -> Normalize:
     return Normalize(lo if vmin is None else vmin, hi if vmax is None else vmax)
 
 
-def bin_palette(codes) -> dict[int, tuple]:
-    """Colour of each bin code: pass green, untested light grey, fails distinct colours.
+def _fail_color(code: int) -> tuple:
+    """The colour of fail bin ``code``, a function of the code alone.
 
-    Fail colours follow the sorted fail codes, so one dataset's wafers share colours.
+    Codes 2…17 take the 16 colours of ``_FAIL_COLORS`` in code order; every other code
+    walks the hue circle by the golden ratio (consecutive codes land far apart; no two
+    codes get the same hue, since k·φ mod 1 never repeats), skipping the greens that
+    mean "pass", at one of three lightness levels.
     """
-    fails = sorted({int(c) for c in codes} - {PASS_BIN, UNTESTED_BIN})
-    palette = {PASS_BIN: to_rgba(PASS_COLOR), UNTESTED_BIN: to_rgba(UNTESTED_COLOR)}
-    for k, code in enumerate(fails):
-        palette[code] = to_rgba(_FAIL_COLORS[k % len(_FAIL_COLORS)])
-    return palette
+    if _in_table(code):
+        return to_rgba(_FAIL_COLORS[code - 2])
+    hue = (0.40 + 0.85 * ((code * _GOLDEN) % 1.0)) % 1.0  # 0.25…0.40 (green) left out
+    r, g, b = colorsys.hls_to_rgb(hue, (0.42, 0.58, 0.32)[code % 3], 0.75)
+    return (r, g, b, 1.0)
+
+
+def _in_table(code: int) -> bool:
+    return 2 <= code < 2 + len(_FAIL_COLORS)
+
+
+def bin_palette(codes) -> dict[int, tuple]:
+    """Colour (RGBA) of each bin code: pass (1) green, untested (-1) light grey, each
+    fail bin its own colour.
+
+    The colour is a function of the code (:func:`_fail_color`: a fixed table for bins
+    2–17, golden-ratio hues beyond), so bin 10 looks the same in every map, report and
+    widget whichever other bins are present.  Two codes far apart (beyond the table)
+    can land on nearly the same hue; when both are in ``codes``, the higher one moves to
+    the next free hue of its walk, so no two bins of one map look alike (the only case
+    where a colour depends on the other codes).  :func:`bin_hex` gives the ``"#rrggbb"``
+    strings the widgets take.
+
+    >>> from fabnb.plot import bin_palette
+    >>> bin_palette([1, 10])[10] == bin_palette([2, 3, 10, 20])[10]
+    True
+    """
+    wanted = sorted({int(c) for c in np.asarray(codes).ravel()})
+    # pass, untested and the table's bins (2–17) never move: they go first, and pass and
+    # untested count as taken even when absent, so their presence moves no other colour
+    table = [c for c in wanted if c not in PALETTE_FIXED and _in_table(c)]
+    palette: dict[int, tuple] = {**PALETTE_FIXED, **{c: _fail_color(c) for c in table}}
+    for code in wanted:
+        if code in palette:
+            continue
+        color = _fail_color(code)
+        if _gap(color, palette) < _MIN_GAP:
+            # the free-est of the next hues of its walk (a map with dozens of bins runs out
+            # of far-apart colours: then it takes the one farthest from all the others)
+            candidates = [_fail_color(code + step * _HUE_STRIDE) for step in range(1, 65)]
+            color = max(candidates, key=lambda c: _gap(c, palette))
+        palette[code] = color
+    return {code: palette[code] for code in wanted}
+
+
+def _gap(color, palette) -> float:
+    """RGB distance from ``color`` to the nearest colour already in ``palette``."""
+    others = np.array([c[:3] for c in palette.values()])
+    return float(np.min(np.linalg.norm(others - np.asarray(color[:3]), axis=1)))
+
+
+def bin_hex(codes) -> dict[int, str]:
+    """:func:`bin_palette` as ``"#rrggbb"`` strings (what the WaferMap widget draws with)."""
+    return {code: to_hex(color) for code, color in bin_palette(codes).items()}
 
 
 def bin_label(code: int, name: str, count: int) -> str:
+    """Legend text of a bin: code, name (when known), pass/fail and die count,
+    e.g. ``"6 LEAK · fail (12)"``, ``"1 · pass (1389)"``, ``"untested (40)"``."""
     if code == UNTESTED_BIN:
         return f"untested ({count})"
-    return f"{code} {name} ({count})" if name else f"{code} ({count})"
+    verdict = "pass" if code == PASS_BIN else "fail"
+    return f"{code} {name} · {verdict} ({count})" if name else f"{code} · {verdict} ({count})"

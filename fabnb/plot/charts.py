@@ -112,9 +112,9 @@ def radial_profile(ds, test, wafers=None, ax=None, n_rings=12, legend_max=10, ti
             ax.axhline(level, ls="--", color="#555555", lw=0.8)
             ax.annotate(limit.upper(), (1, level), xycoords=("axes fraction", "data"),
                         xytext=(2, 0), textcoords="offset points", va="center", fontsize=8)
-    ax.set_xlabel("radius [mm]")
+    ax.set_xlabel(f"radius [{_draw.length_unit(ds)}]")
     ax.set_ylabel(_value_label(ds, test))
     if not thin:
         ax.legend(fontsize="small", ncols=2 if len(ids) > 5 else 1)
-    ax.set_title(f"radial profile of {test}" if title is None else title)
+    ax.set_title(f"radial profile of {summary.clean_test_name(test)}" if title is None else title)
     return ax

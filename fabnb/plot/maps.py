@@ -3,7 +3,8 @@ gallery of small multiples.
 
 Every map is one collection of die rectangles (``die_width_mm × die_height_mm``, gid
 ``"fabnb-dies"``, one path per die in die order) inside the wafer outline, notch at ``attrs["notch"]``, edge-exclusion ring dashed, equal
-aspect in mm.  The numbers (bins, spec status, fail rate) come from :mod:`fabnb.summary`.
+aspect, axes in the unit of ``x``/``y`` ("mm", or "die pitch" when the tester file gave
+no die size).  The numbers (bins, spec status, fail rate) come from :mod:`fabnb.summary`.
 
 Example
 -------
@@ -54,13 +55,14 @@ def _unit(ds, test: str) -> str:
 
 
 def _value_label(ds, test: str) -> str:
-    unit = _unit(ds, test)
-    return f"{test} [{unit}]" if unit else test
+    """``"<clean test name> [unit]"`` (whitespace of real tester names normalised)."""
+    unit, name = _unit(ds, test), summary.clean_test_name(test)
+    return f"{name} [{unit}]" if unit else name
 
 
 def _map_frame(ax, ds, title):
     _draw.outline(ax, ds)
-    _draw.mm_labels(ax)
+    _draw.position_labels(ax, ds)
     ax.set_title(title)
 
 
@@ -120,7 +122,7 @@ def wafer_map(ds, test=None, wafer=None, ax=None, spec_limits=False, zones=False
                              edgecolors="black", linewidths=0.5)
             handles.append(Patch(color=color, label=f"{text} ({int(hit.sum())})"))
         ax.legend(handles=handles, loc="upper left", fontsize="small", framealpha=0.8)
-    _map_frame(ax, ds, f"{wafer} · {test}" if title is None else title)
+    _map_frame(ax, ds, f"{wafer} · {summary.clean_test_name(test)}" if title is None else title)
     return ax
 
 

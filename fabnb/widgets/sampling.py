@@ -67,7 +67,8 @@ class SamplingExplorer(W.VBox):
     ds : xarray.Dataset
         Contract Dataset with ``value``; the measurements play the oracle.
     test, wafer : str, optional
-        Test and wafer (default the first of each).
+        Test (name, number, clean name or a unique part, see
+        :func:`fabnb.summary.resolve_test`) and wafer (default the first of each).
     method : {"gp", "gp-ps", "gp-st", "gp-st-ps"}
     budget, step : float
         Final sample fraction and increment (the paper: 10 % in 2.5 % steps), in the
@@ -97,7 +98,8 @@ class SamplingExplorer(W.VBox):
             raise FabDataError("SamplingExplorer needs a contract Dataset with 'value'")
         self._ds, self._seed = ds, seed
         wafers = [str(w) for w in ds["wafer"].values]
-        tests = [str(t) for t in ds["test"].values]
+        # the picker shows number and clean name; its value is the dataset's test name
+        tests = list(zip(summary.test_labels(ds), (str(t) for t in ds["test"].values)))
         # unknown ids: a FabDataError naming them, not the Dropdown's TraitError
         self.wafer_pick = W.Dropdown(options=wafers, value=summary.resolve_wafer(ds, wafer),
                                      description="wafer")
@@ -259,8 +261,8 @@ class SamplingExplorer(W.VBox):
         eps = "n/a" if not np.isfinite(self.epsilon) else f"{100 * self.epsilon:.2f} %"
         share = 100 * self.n_sampled / max(1, np.isfinite(self._truth).sum())
         self.status.value = (
-            f"<b>{self.method_pick.value}</b> · wafer {self.wafer_pick.value} · "
-            f"{self.test_pick.value}: <b class='fabnb-n-sampled'>{self.n_sampled}</b> dies "
+            f"<b>{self.method_pick.value}</b> · wafer {html.escape(self.wafer_pick.value)} · "
+            f"{html.escape(summary.clean_test_name(self.test_pick.value))}: <b class='fabnb-n-sampled'>{self.n_sampled}</b> dies "
             f"sampled ({share:.1f} %) · ε = <b>{eps}</b> · click dies to add samples by hand"
         )
 

@@ -3,13 +3,19 @@
 The kernel slices the contract Dataset and sends the browser only the current wafer,
 as binary buffers (little-endian ``float32``/``int32`` bytes, never JSON lists):
 
-- once per dataset: die centres ``x``/``y`` (mm) and ``col``/``row`` indices;
+- once per dataset: die centres ``x``/``y`` (in their ``units``: "mm", or "die pitch"
+  when the tester file gave no die size) and ``col``/``row`` indices;
 - on every wafer/test/variable switch: ``values`` (float32, NaN = not measured) and
   ``bins`` (int32 hard bin, -1 = untested) of that wafer.
 
 The front end (``widgets/wafermap.js``) draws the dies on a canvas with the wafer
 outline and notch, a colour legend, a hover tooltip, click, box and free-hand lasso
-selection (dies whose centres fall inside the drawn shape) and the wafer/test pickers.  The only numerics here are the colour limits: robust limits
+selection (dies whose centres fall inside the drawn shape) and the wafer/test pickers
+(the test picker shows each test's number and clean name; a test may be given as anything
+:func:`fabnb.summary.resolve_test` accepts: name, number, clean name or a unique part).
+Bin colours come from :func:`fabnb.plot.bin_palette` (the ``bin_colors`` trait, one colour
+per code of the whole dataset), so the widget, the matplotlib maps and the reports agree.
+The only numerics here are the colour limits: robust limits
 ``[P1, P99]`` of the test's finite values, over all wafers (``scale="test"``, so
 wafers are comparable) or over the shown wafer (``scale="wafer"``).
 
@@ -39,8 +45,10 @@ import numpy as np
 import traitlets
 import xarray as xr
 
+from fabnb import summary
 from fabnb._params import Integral, Interval, StrOptions, check_params
 from fabnb.errors import FabDataError, FabParameterError
+from fabnb.plot import bin_hex
 
 from ._image import static_png
 from ._static import static_file
@@ -122,8 +130,9 @@ class WaferMap(anywidget.AnyWidget):
     ds : xarray.Dataset
         A contract Dataset (``fabnb.schema``): die coordinates ``x``, ``y``, ``col``,
         ``row`` and ``value`` (wafer, die, test) and/or ``hbin`` (wafer, die).
-    test : str, optional
-        Test to show; default the first test.
+    test : str or int, optional
+        Test to show (name, test number, clean name or a unique part of the name, see
+        :func:`fabnb.summary.resolve_test`); default the first test.
     wafer : str or int, optional
         Wafer id (or position along ``wafer``); default the first wafer.
     var : {"value", "hbin"}
@@ -144,7 +153,15 @@ class WaferMap(anywidget.AnyWidget):
         What a drag draws: a rectangle, or a free-hand polygon selecting the dies whose
         centres fall inside it.  Toggled by the map's "select" button.
     wafer, test, var, scale
-        What is shown; settable from Python or the pickers.
+        What is shown; settable from Python or the pickers (``test`` also by number or
+        clean name: it is resolved to the dataset's test name).
+    test_labels : list of str
+        What the test picker shows, parallel to ``tests``: ``"<number> <clean name>"``.
+    bin_colors : dict
+        ``{"<code>": "#rrggbb"}`` for every hard bin code of the dataset
+        (:func:`fabnb.plot.bin_hex`); the front end colours bins with it.
+    bin_names : dict
+        ``{"<code>": name}`` of the bins the dataset names (:func:`fabnb.summary.bin_names`).
     message
         Readable explanation of bad input, shown in the widget ("" when all is well).
 
@@ -173,6 +190,9 @@ class WaferMap(anywidget.AnyWidget):
     scale = traitlets.Unicode("test").tag(sync=True)
     wafers = traitlets.List(traitlets.Unicode()).tag(sync=True)
     tests = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    test_labels = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    bin_colors = traitlets.Dict().tag(sync=True)
+    bin_names = traitlets.Dict().tag(sync=True)
     variables = traitlets.List(traitlets.Unicode()).tag(sync=True)
     selected = traitlets.List(traitlets.Int()).tag(sync=True)
     select_mode = traitlets.Enum(SELECT_MODES, default_value="box").tag(sync=True)
@@ -253,8 +273,25 @@ class WaferMap(anywidget.AnyWidget):
         self._test_limits = {}
         self._geometry_problems = self._load_geometry(ds)
         self.tests = [str(t) for t in ds["test"].values] if "test" in ds.coords else []
+        self.test_labels = summary.test_labels(ds) if self.tests else []
+        codes = np.unique(ds["hbin"].values) if "hbin" in ds else np.array([], dtype=int)
+        # untested and pass always present: the front end may show them before any data
+        self.bin_colors = {str(k): v for k, v in bin_hex(np.union1d(codes, [-1, 1])).items()}
+        self.bin_names = {str(k): v for k, v in summary.bin_names(ds).items()} if "hbin" in ds else {}
         self.wafers = [str(w) for w in ds["wafer"].values] if "wafer" in ds.coords else []
         self.variables = [v for v in VARIABLES if v in ds.data_vars]
+
+    def _find_test(self, problems: list) -> bool:
+        """Resolve ``test`` to the dataset's name (:func:`fabnb.summary.resolve_test`:
+        a number or clean name becomes the name); an unknown or ambiguous test stays as
+        given and is explained in ``problems``.  True when the test is known."""
+        if self.test not in self.tests:
+            try:
+                self.test = summary.resolve_test(self._ds, self.test)
+            except FabDataError as err:
+                problems.append(f"Cannot show test {self.test!r}: {err}. Pick a test above.")
+                return False
+        return True
 
     # ------------------------------------------------------------------ data
     def _load_geometry(self, ds: xr.Dataset) -> list[str]:
@@ -280,6 +317,7 @@ class WaferMap(anywidget.AnyWidget):
             "die_w": die_w,
             "die_h": die_h,
             "notch": str(ds.attrs.get("notch", "down")),
+            "units": str(ds["x"].attrs.get("units") or "mm"),
             "n_die": int(ds.sizes["die"]),
         }
         self.x, self.y = _f32(x), _f32(y)
@@ -332,7 +370,7 @@ class WaferMap(anywidget.AnyWidget):
         values = empty
         unit, lsl, usl, lims = "", None, None, (float("nan"), float("nan"))
         if "value" in ds:
-            if self.test in self.tests:
+            if self._find_test(problems):
                 values = ds["value"].sel(wafer=self.wafer, test=self.test).values.astype(float)
                 unit = str(ds["unit"].sel(test=self.test).values) if "unit" in ds.coords else ""
                 lsl, usl = (self._limit(name) for name in ("lsl", "usl"))
@@ -342,11 +380,6 @@ class WaferMap(anywidget.AnyWidget):
                         f"Wafer {self.wafer} has no measured '{self.test}' values (all NaN): "
                         "nothing to colour. Pick another wafer or test."
                     )
-            else:
-                known = ", ".join(self.tests[:6]) + (", ..." if len(self.tests) > 6 else "")
-                problems.append(
-                    f"Test {self.test!r} is not in the dataset (tests: {known}). Pick a test above."
-                )
         self.values = _f32(values)
         self.data_wafer = self.wafer
         self.unit, self.lsl, self.usl = unit, lsl, usl

@@ -1,6 +1,7 @@
 """WaferMap in a real JupyterLab + headless Chromium: render, hover, click, box and lasso
 selection seen by the kernel, linked views, wafer switching speed, bad-input messages,
-and no error in the browser console.
+the real STDF folder (bin colours against ``fabnb.plot.bin_palette``, test picked by
+number, die-pitch units), and no error in the browser console.
 
 Screenshots of every step: tests/_artifacts/browser/<test name>/.
 """
@@ -23,7 +24,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
 TESTS_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(TESTS_DIR))
-from conftest import make_dataset
+from conftest import SHARED_DATA, make_dataset
 
 SETUP = f"""\
 import sys
@@ -200,7 +201,7 @@ def test_wafermap_bad_input_messages(page, jupyter_server, artifacts):
     lab.open("wafermap_bad.ipynb")
     lab.run_all()
     expected = {
-        1: "Test 'NOPE' is not in the dataset",
+        1: "Cannot show test 'NOPE': unknown test 'NOPE'",
         2: "no die coordinate(s) 'x', 'y'",
         3: "has no measured 'T01' values (all NaN)",
     }
@@ -220,3 +221,87 @@ def test_wafermap_bad_input_messages(page, jupyter_server, artifacts):
     assert "No dies selected" in ok.locator(".fabnb-wm-status").inner_text()
     lab.shot("empty-selection", ok)
     assert page.fabnb_errors == []  # nothing at all in the console, not only ours
+
+
+def _canvas_rgb(root, die: int) -> list[int]:
+    """RGB of the map canvas at die ``die``'s centre (device pixels)."""
+    return root.evaluate("""(el, i) => {
+        const c = el.querySelector("canvas.fabnb-wm-canvas");
+        const p = el.fabnbDieClientXY(i), r = c.getBoundingClientRect();
+        const k = c.width / r.width;
+        const d = c.getContext("2d").getImageData(Math.round((p.x - r.left) * k),
+                                                   Math.round((p.y - r.top) * k), 1, 1).data;
+        return [d[0], d[1], d[2]];
+    }""", die)
+
+
+def _hex_rgb(color: str) -> list[int]:
+    return [int(color[k:k + 2], 16) for k in (1, 3, 5)]
+
+
+def test_wafermap_on_the_real_stdf_folder(page, jupyter_server, artifacts):
+    """Read the real tester folder in the notebook, check every bin's colour on the canvas
+    and in the legend against ``bin_palette``, then pick a test by its number."""
+    import warnings
+
+    import fabnb
+    from fabnb.io.stdf import StdfWarning
+    from fabnb.plot import bin_hex
+
+    folder = SHARED_DATA / "stdf"
+    if not folder.is_dir():
+        pytest.skip(f"real STDF folder {folder} is absent (the shared data folder sits beside the checkout)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", StdfWarning)  # the files' stale summary counts
+        warnings.filterwarnings("ignore", "fabnb.io.read: .*not a data file")  # the README
+        ds = fabnb.io.read(folder, progress=False)
+    wafer = str(ds.wafer.values[0])
+    codes = ds["hbin"].sel(wafer=wafer).values
+    palette = bin_hex(np.union1d(np.unique(ds["hbin"].values), [-1, 1]))
+    assert {2, 20, 8, 17, 7, 16} <= set(palette)  # the old widget's code-mod-9 collisions
+    svrr = str(ds["test"].values[list(ds["test_num"].values).index(1590)])
+    write_notebook(jupyter_server.root / "wafermap_stdf.ipynb", [
+        "import warnings\nimport fabnb\nfrom fabnb.widgets import WaferMap\n"
+        "warnings.simplefilter('ignore')\n"
+        f"ds = fabnb.io.read({str(folder)!r}, progress=False)",
+        f"m = WaferMap(ds, wafer={wafer!r}, var='hbin', size=460)\nm",
+        'print("SHOWN", repr(m.test), m.var, m.message == "")',
+    ])
+    lab = Lab(page, jupyter_server, artifacts)
+    lab.open("wafermap_stdf.ipynb")
+    lab.run_all()
+    root = _root(lab, 1)
+    lab.shot("stdf-bins", root)
+
+    # every bin on the canvas has the palette's colour, whatever else is on the wafer
+    for code in np.unique(codes):
+        die = int(np.flatnonzero(codes == code)[len(np.flatnonzero(codes == code)) // 2])
+        got = _canvas_rgb(root, die)
+        assert np.abs(np.subtract(got, _hex_rgb(palette[int(code)]))).max() <= 2, (code, got)
+    # the legend: one swatch per bin present, in the palette's colour, saying pass/fail
+    rows = root.locator(".fabnb-wm-legend-row")
+    assert rows.count() == np.unique(codes).size
+    for k in range(rows.count()):
+        text = rows.nth(k).inner_text()
+        code = -1 if text.startswith("untested") else int(text.split()[0])
+        assert ("pass" in text) == (code == 1) and ("fail" in text) == (code > 1)
+        swatch = rows.nth(k).locator(".fabnb-wm-swatch").evaluate("e => getComputedStyle(e).backgroundColor")
+        assert [int(v) for v in re.findall(r"\d+", swatch)[:3]] == _hex_rgb(palette[code])
+
+    # a test by its number: the picker lists "<number> <clean name>"; the kernel resolves it
+    root.locator("select.fabnb-wm-var").select_option("value")
+    root.locator("select.fabnb-wm-test").select_option(label="1590 Svrr <> EA_SVRR")
+    root.locator(".fabnb-wm-status", has_text="1590 Svrr <> EA_SVRR").wait_for()
+    lab.run_cell(2)
+    assert f"SHOWN {svrr!r} value True" in lab.output_text(2)
+    lab.shot("stdf-test-1590", root)
+
+    # die-pitch coordinates are labelled as such in the tooltip
+    measured = np.flatnonzero(np.isfinite(ds["value"].sel(wafer=wafer, test=svrr).values))
+    page.mouse.move(*_die_xy(root, int(measured[0])))
+    tooltip = root.locator(".fabnb-wm-tooltip")
+    tooltip.wait_for(state="visible")
+    assert "die pitch" in tooltip.inner_text() and "mm" not in tooltip.inner_text()
+    assert "1590 Svrr <> EA_SVRR" in tooltip.inner_text()
+    lab.shot("stdf-tooltip", root)
+    assert page.fabnb_errors == []
