@@ -219,7 +219,7 @@ def test_lot_output_names():
     assert lot_output("r.html", "A/B 1").as_posix() == "r_A_B_1.html"
 
 
-ANALYSIS_TEMPLATES = ["lot_report", "doe_tutorial", "killer_tool", "metrology_vm", "r2r_control",
+ANALYSIS_TEMPLATES = ["lot_report", "doe_tutorial", "killer_tool", "metrology_vm", "pat_screen", "r2r_control",
                       "spc_fdc", "virtual_probe_study", "vmin_study", "yield_study"]
 #: templates that simulate their own process instead of analysing a contract Dataset
 SELF_SIMULATING = {"doe_tutorial", "r2r_control"}
@@ -469,6 +469,7 @@ def test_spc_report_on_a_netcdf_file_shows_that_file(tmp_path):
 @pytest.mark.parametrize("template, parameters", [
     ("vmin_study", {}),
     ("killer_tool", {"n_bootstrap": 20}),
+    ("pat_screen", {}),
 ])
 def test_truth_using_templates_run_on_a_file_without_simulator_truth(tmp_path, template, parameters):
     """A fab's own file has no simulator behind it: the template leaves the truth out and

@@ -7,7 +7,7 @@ import statsmodels.formula.api as smf
 import xarray as xr
 
 import fabnb
-from fabnb import FabDataError
+from fabnb import FabDataError, FabParameterError
 from fabnb.schema import validate
 from fabnb.synth import fab, tables, truth
 from fabnb.synth._build import build
@@ -297,3 +297,93 @@ def test_truth_follows_a_subset_and_rejects_foreign_data(small):
 
 def test_synth_is_reachable_lazily():
     assert fabnb.synth.fab is fab
+
+
+# --------------------------------------------------------------------------- latent defects
+
+def test_latent_rate_zero_leaves_the_presets_unchanged(small):
+    """latent_rate 0 (the presets' value) draws nothing: passed explicitly it gives the
+    same fab bit for bit (the committed studies and many tests pin these arrays)."""
+    zero = fab("small", seed=0, latent_rate=0.0)
+    assert zero.attrs["synth"] != small.attrs["synth"]  # a genuine second build, not a cache hit
+    for name in ("value", "hbin", "sbin", "vmin", "etest_value", "tool"):
+        np.testing.assert_array_equal(zero[name].values, small[name].values, err_msg=name)
+    t = truth(zero)
+    assert not t["latent"].any() and not t["latent_test"].any() and not t["weak_site"].any()
+    np.testing.assert_array_equal(t["defect"].values, truth(small)["defect"].values)
+
+
+@pytest.mark.parametrize("overrides, words", [
+    ({"latent_rate": 1.5}, "latent_rate=1.5 must lie in [0, 1]"),
+    ({"latent_rate": "some"}, "latent_rate='some' is not a number"),
+    ({"outlier_rate": -0.1}, "outlier_rate=-0.1 must lie"),
+    ({"die_width_mm": 0}, "die_width_mm=0.0 must be positive"),
+    ({"n_lots": 2.5}, "n_lots=2.5 must be an int"),
+    ({"n_wafers": 3}, "unknown synth override(s) n_wafers"),
+])
+def test_bad_overrides_are_parameter_errors_naming_the_override(overrides, words):
+    with pytest.raises(FabParameterError) as info:
+        fab("small", **overrides)
+    assert words in str(info.value)
+    assert isinstance(info.value, FabDataError)  # callers that catch data errors still do
+
+
+def test_etch_simulator_options_are_parameter_errors():
+    from fabnb.synth.etch import etch_response, true_response
+
+    with pytest.raises(FabParameterError, match="'response' parameter of true_response"):
+        true_response(pd.DataFrame({"power": [1.0]}), "yield")
+    design = pd.DataFrame({"power": [1.0]})
+    design.attrs["doe"] = {"factors": ["power", "bias"]}
+    with pytest.raises(FabParameterError, match=r"\['bias'\] are not knobs"):
+        etch_response(design)
+
+
+@pytest.fixture(scope="module")
+def latent_fab():
+    ds = fab("small", seed=1, latent_rate=0.02)
+    return ds, truth(ds), build(ds.attrs["synth"])
+
+
+def test_latent_dies_pass_every_spec_and_shift_one_test_group(latent_fab):
+    from fabnb.synth._catalog import TESTS
+
+    ds, t, _ = latent_fab
+    latent, shifted = t["latent"].values, t["latent_test"].values
+    assert 60 <= latent.sum() <= 200  # ~2 % of the passing dies and their neighbours' share
+    assert (ds["hbin"].values[latent] == 1).all()  # they pass every spec...
+    assert not shifted[~latent].any()
+    group = np.array([s.group for s in TESTS.values()])
+    w, d = np.nonzero(latent)
+    for i, j in zip(w, d):  # ...and carry a shift in 2 or more tests of one group
+        tests = np.nonzero(shifted[i, j])[0]
+        assert tests.size >= 2 and np.unique(group[tests]).size == 1
+    # the shift is a few die-noise sigmas (3-8 x 0.75-1.25, plus the die's own noise)
+    z = ((ds["value"] - t["field"]) / t["noise_sd"]).values[shifted & ~t["outlier"].values]
+    assert 3.0 < np.median(np.abs(z)) < 7.0 and np.abs(z).max() < 14
+    # towards the only spec limit of one-sided tests: up for leakage, down for speed
+    upper_only = np.isnan(ds["lsl"].values) & np.isfinite(ds["usl"].values)
+    up = z[np.broadcast_to(upper_only, shifted.shape)[shifted & ~t["outlier"].values]]
+    assert up.size > 10 and (up > 0).mean() > 0.95
+
+
+def test_latent_dies_gather_next_to_kills_and_at_weak_sites(latent_fab):
+    from fabnb.synth._latent import killed_neighbours
+
+    ds, t, b = latent_fab
+    killed = t["defect"].values | t["killer_defect"].values
+    n_killed = killed_neighbours(killed, ds["col"].values, ds["row"].values)
+    carrier = b.latent.carrier
+    weak = t["weak_site"].values
+    alive = ~killed & ~weak
+    lonely = carrier[alive & (n_killed == 0)].mean()
+    crowded = carrier[alive & (n_killed >= 2)].mean()
+    assert crowded > 4 * lonely  # model: 0.02 (1 + 4 n) -> 0.02 vs >= 0.18
+    # a weak site is the same location on every wafer of its lot, fails often, and its
+    # surviving dies carry latent defects half the time
+    lots = ds["lot"].values
+    for lot in np.unique(lots):
+        assert (weak[lots == lot] == weak[lots == lot][0]).all()
+    assert weak.any()
+    assert 0.4 < killed[weak].mean() < 0.8
+    assert 0.3 < carrier[weak & ~killed].mean() < 0.7

@@ -54,7 +54,8 @@ def screen_map(ds, result, wafer=None, ax=None, title=None, legend=True):
     ax = _draw.new_axes(ax)
     _draw.die_collection(ax, ds, facecolors=list(colours))
     if legend:
-        ax.legend(handles=handles, loc="upper left", fontsize="small", framealpha=0.85)
+        # beside the map, not on it: the legend would hide the dies in the corner
+        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize="small", framealpha=0.85)
     _map_frame(ax, ds, f"{wafer} · screen" if title is None else title)
     return ax
 

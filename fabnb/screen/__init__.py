@@ -14,9 +14,9 @@ from .gdbn import bad_neighbours, gdbn, gdbn_cluster
 from .nnr import nnr
 from .pat import (dynamic_pat_flags, dynamic_pat_limits, load_limits, pat_flags, pat_limits,
                   save_limits)
-from .screen import DEFAULT_RULES, PAT_BINS, screen, yield_loss
+from .screen import DEFAULT_RULES, PAT_BINS, RULE_NAMES, screen, yield_loss
 from .zpat import zpat
 
 __all__ = ["pat_limits", "pat_flags", "dynamic_pat_limits", "dynamic_pat_flags", "save_limits", "load_limits",
            "gdbn", "gdbn_cluster", "bad_neighbours", "nnr", "zpat", "screen", "yield_loss", "PAT_BINS",
-           "DEFAULT_RULES"]
+           "DEFAULT_RULES", "RULE_NAMES"]

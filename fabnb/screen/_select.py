@@ -34,8 +34,8 @@ def values(ds: xr.Dataset, tests: list[str]) -> np.ndarray:
     if [str(t) for t in value["test"].values] != tests:
         value = value.sel(test=tests)
     v = np.asarray(value.transpose("wafer", "die", "test").values, dtype=float)
-    bad = np.argwhere(np.isinf(v))
-    if bad.size:
+    if np.isinf(v).any():  # only then find where (a full argwhere costs more than the check)
+        bad = np.argwhere(np.isinf(v))
         w, d, t = bad[0]
         raise FabDataError(f"value holds {len(bad)} infinite entries, first at wafer {str(ds['wafer'].values[w])!r}, "
                            f"die {int(d)}, test {tests[t]!r}: correct or set them to NaN (not measured)")

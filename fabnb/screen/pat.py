@@ -82,9 +82,14 @@ def pat_limits(ds: xr.Dataset, tests=None, k: float = 6.0, *, method: str = "rob
     """
     check_params("pat_limits", RULES, {"k": k, "method": method, "min_parts": min_parts, "errors": errors})
     names = _select.select_tests(ds, tests)
-    v = _select.values(ds, names)
+    return static_limits(ds, names, _select.values(ds, names), _select.passing(ds, kind), k, method=method,
+                         min_parts=min_parts, kind=kind, errors=errors)
+
+
+def static_limits(ds, names, v, passing, k, *, method, min_parts, kind, errors) -> pd.DataFrame:
+    """:func:`pat_limits` on the value cube ``v`` (wafer, die, test) already taken from ``ds``."""
     lsl, usl = _select.spec_limits(ds, names)
-    keep = _select.passing(ds, kind)[:, :, None] & _select.inside(v, lsl, usl)
+    keep = passing[:, :, None] & _select.inside(v, lsl, usl)
     flat = (v.reshape(-1, len(names)), keep.reshape(-1, len(names)))
     centre, sigma, n = location_scale(*flat, method, axis=0)
     status = _status(n, sigma, min_parts)
@@ -113,7 +118,7 @@ def _fallback_notice(table: pd.DataFrame, what: str, errors: str) -> None:
            f"limits: {listing}")
     if errors == "raise":
         raise FabFitError(msg + "; lower min_parts, add reference wafers or leave these tests out")
-    warnings.warn(msg, stacklevel=3)
+    warnings.warn(msg, stacklevel=4)  # the caller of pat_limits (or of screen)
 
 
 def pat_flags(ds: xr.Dataset, limits: pd.DataFrame) -> xr.DataArray:
@@ -122,18 +127,27 @@ def pat_flags(ds: xr.Dataset, limits: pd.DataFrame) -> xr.DataArray:
     ``limits`` is what :func:`pat_limits` (or :func:`load_limits`) returns; every test
     in it must be in ``ds``.  Unmeasured values (NaN) are never flagged.
     """
+    names = limit_tests(ds, limits)
+    out = outside(_select.values(ds, names), limits["pat_lsl"].to_numpy(float), limits["pat_usl"].to_numpy(float))
+    return xr.DataArray(out, dims=("wafer", "die", "test"),
+                        coords={"wafer": ds["wafer"].values, "test": names}, name="pat_fail")
+
+
+def limit_tests(ds: xr.Dataset, limits: pd.DataFrame) -> list[str]:
+    """The tests of a PAT-limits table, each checked to be in ``ds``."""
     for col in ("pat_lsl", "pat_usl"):
         if col not in limits:
             raise FabDataError(f"PAT limits lack the column {col!r}; use pat_limits() or load_limits()")
     missing = [t for t in limits.index if t not in set(map(str, ds["test"].values))]
     if missing:
         raise FabDataError(f"PAT limits name tests the dataset does not have: {missing}")
-    names = [str(t) for t in limits.index]
-    v = _select.values(ds, names)
-    lo, hi = limits["pat_lsl"].to_numpy(float), limits["pat_usl"].to_numpy(float)
-    out = np.isfinite(v) & ~_select.inside(v, lo, hi)
-    return xr.DataArray(out, dims=("wafer", "die", "test"),
-                        coords={"wafer": ds["wafer"].values, "test": names}, name="pat_fail")
+    return [str(t) for t in limits.index]
+
+
+def outside(v: np.ndarray, lo, hi) -> np.ndarray:
+    """Measured values (finite) outside [lo, hi]; a NaN limit does not bound."""
+    with np.errstate(invalid="ignore"):
+        return (v < lo) | (v > hi)
 
 
 def dynamic_pat_limits(ds: xr.Dataset, static: pd.DataFrame, *, by: str = "wafer", k: float | None = None,
@@ -148,24 +162,29 @@ def dynamic_pat_limits(ds: xr.Dataset, static: pd.DataFrame, *, by: str = "wafer
     """
     k = float(static.attrs.get("reference", {}).get("k", 6.0)) if k is None else k
     check_params("dynamic_pat_limits", RULES, {"k": k, "method": method, "min_parts": min_parts, "by": by})
-    names = [str(t) for t in static.index]
-    v = _select.values(ds, names)
+    names = limit_tests(ds, static)
+    return dynamic_limits(ds, names, _select.values(ds, names), _select.passing(ds, kind), static, by=by, k=k,
+                          method=method, min_parts=min_parts)
+
+
+def dynamic_limits(ds, names, v, passing, static, *, by, k, method, min_parts) -> xr.Dataset:
+    """:func:`dynamic_pat_limits` on the value cube ``v`` (wafer, die, test) already taken
+    from ``ds``."""
     s_lo, s_hi = static["pat_lsl"].to_numpy(float), static["pat_usl"].to_numpy(float)
-    keep = _select.passing(ds, kind)[:, :, None] & _select.inside(v, s_lo, s_hi)
-    if by == "wafer":
+    keep = passing[:, :, None] & _select.inside(v, s_lo, s_hi)
+    if by == "wafer":  # every wafer at once: one pass along the die axis
         groups = np.arange(ds.sizes["wafer"])
+        centre, sigma, n = location_scale(v, keep, method, axis=1)
     elif "lot" not in ds.coords:
         raise FabDataError("dynamic PAT by lot needs the 'lot' coordinate on wafers")
     else:
         groups = pd.factorize(np.asarray(ds["lot"].values).astype(str))[0]
-    n_groups = groups.max() + 1
-    shape = (n_groups, len(names))
-    centre, sigma, n = (np.empty(shape), np.empty(shape), np.empty(shape, dtype=np.int64))
-    for g in range(n_groups):  # a few lots at most; by wafer this is one vectorised call per wafer
-        members = groups == g
-        gv = v[members].reshape(-1, len(names))
-        gk = keep[members].reshape(-1, len(names))
-        centre[g], sigma[g], n[g] = location_scale(gv, gk, method, axis=0)
+        shape = (groups.max() + 1, len(names))
+        centre, sigma, n = (np.empty(shape), np.empty(shape), np.empty(shape, dtype=np.int64))
+        for g in range(shape[0]):  # one pass per lot (a handful)
+            members = groups == g
+            centre[g], sigma[g], n[g] = location_scale(v[members].reshape(-1, len(names)),
+                                                       keep[members].reshape(-1, len(names)), method, axis=0)
     ok = _status(n, sigma, min_parts) == "ok"
     with np.errstate(invalid="ignore"):
         lo = np.where(ok, np.fmax(centre - k * sigma, s_lo), s_lo)
@@ -181,10 +200,8 @@ def dynamic_pat_limits(ds: xr.Dataset, static: pd.DataFrame, *, by: str = "wafer
 def dynamic_pat_flags(ds: xr.Dataset, dynamic: xr.Dataset) -> xr.DataArray:
     """Dies (wafer, die, test) outside their wafer's dynamic PAT limits."""
     names = [str(t) for t in dynamic["test"].values]
-    v = _select.values(ds, names)
-    lo = dynamic["dpat_lsl"].values[:, None, :]
-    hi = dynamic["dpat_usl"].values[:, None, :]
-    out = np.isfinite(v) & ~_select.inside(v, lo, hi)
+    out = outside(_select.values(ds, names), dynamic["dpat_lsl"].values[:, None, :],
+                  dynamic["dpat_usl"].values[:, None, :])
     return xr.DataArray(out, dims=("wafer", "die", "test"),
                         coords={"wafer": ds["wafer"].values, "test": names}, name="dpat_fail")
 

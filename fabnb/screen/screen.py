@@ -1,6 +1,11 @@
 """One screening run: every rule on a lot, one result per die, a PAT bin beside the
 tester's bins, and the yield each rule costs.
 
+The value cube is taken from ``ds`` once and handed to every parametric rule (static
+and dynamic PAT, NNR share the rule functions' code, so ``screen`` flags exactly what
+:func:`~fabnb.screen.pat_flags`, :func:`~fabnb.screen.dynamic_pat_flags` and
+:func:`~fabnb.screen.nnr` flag); each rule is one NumPy/Numba pass over the lot.
+
 Rules run in the order given; a passing die flagged by several rules gets the PAT bin
 of the first (``PAT_BINS``), the tester's ``hbin``/``sbin`` are never changed.  Dies
 that failed at the tester keep their bin in ``pat_bin`` and are not flagged by any rule
@@ -26,15 +31,19 @@ import xarray as xr
 
 from .._params import StrOptions, check_params
 from ..errors import FabParameterError
-from . import _select
-from .gdbn import bad_neighbours, gdbn, gdbn_cluster
-from .nnr import nnr
-from .pat import dynamic_pat_flags, dynamic_pat_limits, pat_flags, pat_limits
+from . import _select, pat
+from .gdbn import RULES as gdbn_rules
+from .gdbn import bad_neighbours, gdbn_cluster
+from .nnr import RULES as nnr_rules
+from .nnr import residual_flags
 from .zpat import zpat
 
 PAT_BINS = {"static_pat": 91, "dynamic_pat": 92, "nnr": 93, "gdbn": 94, "gdbn_cluster": 95, "zpat": 96}
 RULE_NAMES = tuple(PAT_BINS)
 DEFAULT_RULES = ("static_pat", "dynamic_pat", "nnr", "gdbn", "zpat")
+RULES = {"k": pat.RULES["k"], "nnr_k": nnr_rules["k"], "dynamic_by": pat.RULES["by"],
+         "dynamic_method": pat.RULES["method"], "min_parts": pat.RULES["min_parts"],
+         "min_bad": gdbn_rules["min_bad"]}
 
 
 def screen(ds: xr.Dataset, rules=DEFAULT_RULES, *, tests=None, limits: pd.DataFrame | None = None,
@@ -60,46 +69,59 @@ def screen(ds: xr.Dataset, rules=DEFAULT_RULES, *, tests=None, limits: pd.DataFr
         check_params("screen", {"rules": [StrOptions(set(RULE_NAMES))]}, {"rules": rule})
     if not rules:
         raise FabParameterError("screen needs at least one rule; choose from " + ", ".join(RULE_NAMES))
+    check_params("screen", RULES, {"k": k, "nnr_k": nnr_k, "dynamic_by": dynamic_by,
+                                   "dynamic_method": dynamic_method, "min_parts": min_parts, "min_bad": min_bad})
+    if "nnr" in rules:
+        check_params("screen", {"rings": nnr_rules["rings"]}, {"rings": rings})
     codes = {**PAT_BINS, **(bins or {})}
     passing = _select.passing(ds, kind)
     coords = {"wafer": ds["wafer"].values}
     out = xr.Dataset(coords=coords)
     notes = []
     needs_limits = {"static_pat", "dynamic_pat"} & set(rules)
+    names = _select.select_tests(ds, tests) if limits is None else pat.limit_tests(ds, limits)
+    v = _select.values(ds, names) if needs_limits or "nnr" in rules else None  # taken once for all rules
     if needs_limits:
         if limits is None:
-            limits = pat_limits(ds, tests, k, min_parts=min_parts, kind=kind)
-        out = out.assign_coords(test=[str(t) for t in limits.index])
+            limits = pat.static_limits(ds, names, v, passing, k, method="robust", min_parts=min_parts, kind=kind,
+                                       errors="warn")
+        out = out.assign_coords(test=names)
         out["pat_lsl"] = ("test", limits["pat_lsl"].to_numpy(float))
         out["pat_usl"] = ("test", limits["pat_usl"].to_numpy(float))
         if "status" in limits:
             fallback = limits.index[limits["status"] != "ok"].tolist()
             if fallback:
                 notes.append(f"static PAT fell back to spec limits for {fallback}")
+    dims = ("wafer", "die", "test")
     if "static_pat" in rules:
-        fail = pat_flags(ds, limits) & passing[:, :, None]
-        out["static_pat_fail"] = fail
-        out["static_pat"] = fail.any("test")
+        fail = pat.outside(v, limits["pat_lsl"].to_numpy(float), limits["pat_usl"].to_numpy(float))
+        fail &= passing[:, :, None]
+        out["static_pat_fail"] = (dims, fail)
+        out["static_pat"] = (("wafer", "die"), fail.any(-1))
     if "dynamic_pat" in rules:
-        dyn = dynamic_pat_limits(ds, limits, by=dynamic_by, method=dynamic_method, min_parts=min_parts, kind=kind)
-        fail = dynamic_pat_flags(ds, dyn) & passing[:, :, None]
+        dyn_k = float(limits.attrs.get("reference", {}).get("k", k))
+        check_params("screen", {"k": pat.RULES["k"]}, {"k": dyn_k})  # the k the limits were made with
+        dyn = pat.dynamic_limits(ds, names, v, passing, limits, by=dynamic_by, k=dyn_k, method=dynamic_method,
+                                 min_parts=min_parts)
+        fail = pat.outside(v, dyn["dpat_lsl"].values[:, None, :], dyn["dpat_usl"].values[:, None, :])
+        fail &= passing[:, :, None]
         out["dpat_lsl"], out["dpat_usl"] = dyn["dpat_lsl"], dyn["dpat_usl"]
-        out["dynamic_pat_fail"] = fail
-        out["dynamic_pat"] = fail.any("test")
+        out["dynamic_pat_fail"] = (dims, fail)
+        out["dynamic_pat"] = (("wafer", "die"), fail.any(-1))
         n_static = int((dyn["status"] == "static").sum())
         if n_static:
             notes.append(f"dynamic PAT kept the static limits for {n_static} (group, test) pairs with too few parts")
     if "nnr" in rules:
-        res = nnr(ds, tests if limits is None else list(limits.index), k=nnr_k, rings=rings, kind=kind)
-        out = out.assign_coords(test=res["test"].values) if "test" not in out.coords else out
+        res = residual_flags(ds, names, v, passing, nnr_k, rings, 3)
+        out = out.assign_coords(test=names) if "test" not in out.coords else out
         out["nnr_residual"] = res["residual"]
         out["nnr_fail"] = res["nnr_fail"]
-        out["nnr"] = res["nnr_fail"].any("test")
+        out["nnr"] = (("wafer", "die"), res["nnr_fail"].values.any(-1))
         if res.attrs["unscreened"]:
             notes.append(f"NNR: {res.attrs['unscreened']} measured values had too few measured neighbours")
     if "gdbn" in rules:
         out["bad_neighbours"] = bad_neighbours(ds, rings, weights, kind)
-        out["gdbn"] = gdbn(ds, min_bad, rings, weights, kind)
+        out["gdbn"] = (("wafer", "die"), passing & (out["bad_neighbours"].values >= min_bad))
     if "gdbn_cluster" in rules:
         out["gdbn_cluster"] = gdbn_cluster(ds, min_cluster, kind)
     if "zpat" in rules:

@@ -39,6 +39,16 @@ order in the lot), ``σ_t ε`` die noise.  ``truth["field"]`` is ``value`` witho
 ``σ_t ε``; a fraction ``outlier_rate`` (0.1 %) of values are replaced by
 ``field ± U(6, 14)·scale_t`` (``truth["outlier"]``).
 
+**Latent defects** (:mod:`._latent`; off in the presets: ``latent_rate`` 0 draws
+nothing and leaves every preset's data as it was).  With ``latent_rate = ρ > 0``, each
+die location of a lot is a *weak site* with probability ρ (killed on each wafer with
+probability 0.6, a latent defect with probability 0.5 where it survives), and any other
+surviving die carries a latent defect with probability ``ρ·(1 + 4·killed
+neighbours)``.  A carrier's defect shifts 2+ tests of one test group by 3-8 die-noise
+sigmas in one direction; the carriers that still pass every spec are
+``truth["latent"]`` (wafer, die), the dies an outlier screen (:mod:`fabnb.screen`)
+should catch: ``fab("small", seed=1, latent_rate=0.01)``.
+
 **Bins** (:mod:`._bins`).  Random clustered defects (isolated kills, blobs, scratches,
 edge arcs; intensity × route factor 0.6/1.0/1.8 × lot factor) and, on wafers that ran
 ``S22-C3``, the killer's edge-arc signature kill dies (functional soft bins 21/22, hard
@@ -90,7 +100,9 @@ def fab(preset: str = "default", seed: int = 0, **overrides) -> xr.Dataset:
         Any key of ``PRESETS[preset]``: ``n_lots``, ``wafers_per_lot`` (int or
         ``(lo, hi)``), ``wafer_diameter_mm``, ``die_width_mm``, ``die_height_mm``,
         ``edge_exclusion_mm``, ``span_days``, ``start``, ``vmin_fraction``,
-        ``outlier_rate``, ``product``.  An unknown name raises ``FabDataError``.
+        ``outlier_rate``, ``latent_rate`` (latent-defect dies, 0 in the presets; see
+        :mod:`fabnb.synth._latent`), ``product``.  An unknown name or a bad value
+        raises ``FabParameterError`` (a ``FabDataError``) naming it.
 
     Returns
     -------
@@ -118,7 +130,11 @@ def truth(ds: xr.Dataset) -> dict:
     """Ground truth of a synthetic Dataset, restricted to its wafers, dies and tests.
 
     Keys: ``field`` (wafer, die, test) noise-free values; ``noise_sd`` (test) die-noise
-    sd; ``outlier`` (wafer, die, test) bool; ``spatial`` (die, test) static field;
+    sd; ``outlier`` (wafer, die, test) bool; ``latent`` (wafer, die) bool, dies that
+    pass every spec but carry a latent defect (none unless ``latent_rate > 0``),
+    ``latent_test`` (wafer, die, test) their shifted tests (not part of ``field``),
+    ``weak_site`` (wafer, die) the lot's recurring weak locations; ``spatial`` (die,
+    test) static field;
     ``lot_trend`` Dataset (``order``, ``tau`` per wafer, ``amplitude``/``angle`` per
     lot and test, ``attrs["formula"]``); ``etest_loading`` (test, etest);
     ``inter_bias`` (wafer, vmin_test); ``intra_bias`` (zone, vmin_test);

@@ -26,12 +26,12 @@ import xarray as xr
 
 from ..geometry import die_grid, zone_labels
 from ..schema import empty_like_grid
-from . import _bins, _catalog, _fields, _routing, _tables, _vmin
+from . import _bins, _catalog, _fields, _latent, _routing, _tables, _vmin
 from ._presets import parse_key, resolve
 
 STREAMS = {"routing": 0, "spatial": 1, "etest": 2, "wafer": 3, "noise_level": 4, "noise": 5,
            "outliers": 6, "defects": 7, "killer": 8, "bins": 9, "vmin": 10, "trace_loss": 11,
-           "trace": 12, "tool_state": 13, "intensity": 14}
+           "trace": 12, "tool_state": 13, "intensity": 14, "latent": 15}
 
 
 def stream(seed: int, name: str) -> np.random.Generator:
@@ -52,6 +52,7 @@ class Build:
     effects: _fields.WaferEffects
     routing: _routing.Routing
     binning: _bins.Binning
+    latent: _latent.Latent
     used_killer: np.ndarray  # (W,)
     vmin: _vmin.VminModel
     windows: pd.DataFrame  # traced runs
@@ -132,6 +133,14 @@ def build(key: str) -> Build:
     signature = _bins.killer_kills(stream(seed, "killer"), x, y, radius, rt.wafer.size)
     used_killer = rt.tool[:, _catalog.STEPS.index(_routing.KILLER_STEP)] == _routing.KILLER_TOOL
     tests = _catalog.spec_table()
+    noise_sd = noise_z * tests["scale"].to_numpy()
+    if p["latent_rate"] > 0:  # at 0 no draw at all: the presets' fabs stay as they were
+        latent = _latent.simulate(stream(seed, "latent"), value, noise_sd, grid["col"].values,
+                                  grid["row"].values, defect | (signature & used_killer[:, None]),
+                                  rt.lot_index, p["latent_rate"])
+        defect = defect | latent.weak_kill
+    else:
+        latent = _latent.none(defect.shape)
     binning = _bins.assign_bins(stream(seed, "bins"), value, tests["lsl"].to_numpy(),
                                 tests["usl"].to_numpy(), defect, signature, used_killer)
 
@@ -147,7 +156,6 @@ def build(key: str) -> Build:
     ds = _dataset(key, p, grid, rt, value, binning, etest_value, vmin)
     _read_only(value, spatial, binning.hbin, binning.sbin, binning.defect, binning.killer_defect,
                binning.wafer_yield, binning.yield_without_killer, used_killer, vmin.vmin,
-               vmin.inter_bias, vmin.intra_bias, vmin.weights)
-    noise_sd = noise_z * tests["scale"].to_numpy()
+               vmin.inter_bias, vmin.intra_bias, vmin.weights, latent.carrier, latent.weak_site)
     return Build(key, seed, p, ds, field_model, noise_sd, outliers, spatial,
-                 effects, rt, binning, used_killer, vmin, windows, data_loss)
+                 effects, rt, binning, latent, used_killer, vmin, windows, data_loss)

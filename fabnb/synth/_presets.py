@@ -20,7 +20,7 @@ import numbers
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from ..errors import FabDataError
+from ..errors import FabDataError, FabParameterError
 
 _PRESETS = {
     "default": {
@@ -35,6 +35,7 @@ _PRESETS = {
         "start": "2026-01-05T06:00:00",
         "vmin_fraction": 0.12,
         "outlier_rate": 0.001,
+        "latent_rate": 0.0,
     },
     "small": {
         "product": "FABNB-SYN200",
@@ -48,6 +49,7 @@ _PRESETS = {
         "start": "2026-01-05T06:00:00",
         "vmin_fraction": 0.12,
         "outlier_rate": 0.001,
+        "latent_rate": 0.0,
     },
 }
 #: The named configurations (read-only); every key may be overridden in ``fab(**overrides)``.
@@ -55,49 +57,47 @@ PRESETS: Mapping[str, Mapping] = MappingProxyType(
     {name: MappingProxyType(params) for name, params in _PRESETS.items()})
 
 _POSITIVE_FLOATS = ("wafer_diameter_mm", "die_width_mm", "die_height_mm", "span_days")
+_RATES = ("vmin_fraction", "outlier_rate", "latent_rate")
 
 
 def _wafers_per_lot(value) -> tuple[int, int]:
     lo, hi = (value, value) if isinstance(value, numbers.Integral) else tuple(value)
     if not (isinstance(lo, numbers.Integral) and isinstance(hi, numbers.Integral)):
-        raise FabDataError(
+        raise FabParameterError(
             f"override wafers_per_lot must be an int or (lo, hi) ints, got {value!r}")
     if not 1 <= lo <= hi <= 25:
-        raise FabDataError(f"override wafers_per_lot={value!r} must satisfy 1 <= lo <= hi <= 25")
+        raise FabParameterError(f"override wafers_per_lot={value!r} must satisfy 1 <= lo <= hi <= 25")
     return int(lo), int(hi)
 
 
 def resolve(preset: str, overrides: dict) -> dict:
     """The preset's parameters updated by ``overrides``, checked and normalised.
 
-    Raises :class:`~fabnb.errors.FabDataError` naming an unknown preset, an unknown
+    Raises :class:`~fabnb.errors.FabParameterError` naming an unknown preset, an unknown
     override or an override with a bad value.
     """
     if preset not in PRESETS:
-        raise FabDataError(f"unknown synth preset {preset!r}; choose one of {sorted(PRESETS)}")
+        raise FabParameterError(f"unknown synth preset {preset!r}; choose one of {sorted(PRESETS)}")
     params = dict(PRESETS[preset])
     unknown = sorted(set(overrides) - set(params))
     if unknown:
-        raise FabDataError(
+        raise FabParameterError(
             f"unknown synth override(s) {', '.join(unknown)}; allowed: {', '.join(sorted(params))}"
         )
     params.update(overrides)
-    try:
-        for name in _POSITIVE_FLOATS:
+    for name in (*_POSITIVE_FLOATS, "edge_exclusion_mm", *_RATES):
+        try:
             params[name] = float(params[name])
-            if not params[name] > 0:
-                raise FabDataError(f"override {name}={params[name]} must be positive")
-        params["edge_exclusion_mm"] = float(params["edge_exclusion_mm"])
-        for name in ("vmin_fraction", "outlier_rate"):
-            params[name] = float(params[name])
-            if not 0 <= params[name] <= 1:
-                raise FabDataError(f"override {name}={params[name]} must lie in [0, 1]")
-    except (TypeError, ValueError) as exc:
-        if isinstance(exc, FabDataError):
-            raise
-        raise FabDataError(f"synth override has a non-numeric value: {exc}") from None
+        except (TypeError, ValueError):
+            raise FabParameterError(f"override {name}={params[name]!r} is not a number") from None
+    for name in _POSITIVE_FLOATS:
+        if not params[name] > 0:
+            raise FabParameterError(f"override {name}={params[name]} must be positive")
+    for name in _RATES:
+        if not 0 <= params[name] <= 1:
+            raise FabParameterError(f"override {name}={params[name]} must lie in [0, 1]")
     if not isinstance(params["n_lots"], numbers.Integral) or not 1 <= params["n_lots"] <= 9999:
-        raise FabDataError(f"override n_lots={params['n_lots']!r} must be an int in 1..9999")
+        raise FabParameterError(f"override n_lots={params['n_lots']!r} must be an int in 1..9999")
     params["n_lots"] = int(params["n_lots"])
     params["wafers_per_lot"] = _wafers_per_lot(params["wafers_per_lot"])
     params["product"] = str(params["product"])
@@ -117,7 +117,7 @@ def _jsonable(value):
 def synth_key(preset: str, seed: int, overrides: dict) -> str:
     """Canonical JSON of a build's inputs (NetCDF/Zarr-safe attribute value)."""
     if not isinstance(seed, numbers.Integral) or seed < 0:
-        raise FabDataError(f"seed must be a non-negative int, got {seed!r}")
+        raise FabParameterError(f"seed must be a non-negative int, got {seed!r}")
     resolve(preset, overrides)  # fail early, naming the bad override
     clean = {k: _jsonable(v) for k, v in overrides.items()}
     return json.dumps({"overrides": clean, "preset": preset, "seed": int(seed)}, sort_keys=True)

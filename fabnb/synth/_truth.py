@@ -38,6 +38,10 @@ def truth_dict(b: Build) -> dict:
     e_scale = np.array([v[3] for v in _catalog.ETESTS.values()])
     outlier = np.zeros(ds["value"].shape, dtype=bool)
     outlier[b.outliers] = True
+    latent_test = np.zeros(ds["value"].shape, dtype=bool)
+    latent_test[b.latent.shifted] = True
+    latent = b.latent.carrier & (b.binning.hbin == 1)  # a carrier that fails at test is no latent die
+    latent_test &= latent[:, :, None]
     trend = xr.Dataset(
         {"order": ("wafer", rt.order), "tau": ("wafer", eff.tau),
          "amplitude": (("lot", "test"), eff.trend_amplitude * scale),
@@ -81,6 +85,10 @@ def truth_dict(b: Build) -> dict:
         "used_killer": xr.DataArray(b.used_killer, dims="wafer", coords=wafer),
         "route": xr.DataArray(rt.route, dims="wafer", coords=wafer, name="route"),
         "lane": xr.DataArray(rt.lane, dims="wafer", coords=wafer, name="lane"),
+        "latent": xr.DataArray(latent, dims=("wafer", "die"), coords=wafer, name="latent"),
+        "latent_test": xr.DataArray(latent_test, dims=("wafer", "die", "test"),
+                                    coords={**wafer, **test}, name="latent_test"),
+        "weak_site": xr.DataArray(b.latent.weak_site, dims=("wafer", "die"), coords=wafer),
         "defect": xr.DataArray(b.binning.defect, dims=("wafer", "die"), coords=wafer),
         "killer_defect": xr.DataArray(b.binning.killer_defect, dims=("wafer", "die"), coords=wafer),
         "yield": xr.DataArray(b.binning.wafer_yield, dims="wafer", coords=wafer),

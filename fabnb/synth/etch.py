@@ -24,7 +24,8 @@ True
 
 import numpy as np
 
-from ..errors import FabDataError
+from .._params import check_option
+from ..errors import FabParameterError
 
 #: factor -> (low, high, unit)
 FACTORS = {
@@ -67,8 +68,7 @@ def true_response(design, response="etch_rate"):
     >>> float(true_response(pd.DataFrame({"power": [1.0], "pressure": [1.0]}))[0])
     590.0
     """
-    if response not in TRUTH:
-        raise FabDataError(f"unknown response {response!r}; the etch process has {list(TRUTH)}")
+    check_option("true_response", "response", response, TRUTH)
     present = [c for c in FACTORS if c in design.columns]
     x = {f: design[f].to_numpy(dtype=float) if f in present else np.zeros(len(design))
          for f in FACTORS}
@@ -114,6 +114,6 @@ def etch_response(design, seed=0, noise_sd=None):
 def _check_names(names):
     unknown = [n for n in names if n not in FACTORS]
     if unknown:
-        raise FabDataError(
+        raise FabParameterError(
             f"factor(s) {unknown} are not knobs of the etch process; use {list(FACTORS)}"
         )
