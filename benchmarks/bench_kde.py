@@ -13,19 +13,10 @@ Times are best of ``--repeat`` after a warm-up call (Numba compile excluded).
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 
-
-def _best(fn, repeat):
-    out = fn()
-    best = np.inf
-    for _ in range(repeat):
-        start = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - start)
-    return best, out
+from benchmarks import best_of
 
 
 def _row(name, seconds, base, dev=None):
@@ -55,7 +46,7 @@ def main(argv=None):
 
     print("\n(a) fixed bandwidth, 2,048-point grid")
     h = float(KDE(bandwidth="scipy_silverman").fit(x).bandwidth_[0])
-    t0, ours = _best(lambda: KDE(kernel="epanechnikov", bandwidth=h).fit(x).pdf(grid), args.repeat)
+    t0, ours = best_of(lambda: KDE(kernel="epanechnikov", bandwidth=h).fit(x).pdf(grid), args.repeat)
     dev = lambda f: float(np.max(np.abs(f - ours)) / ours.max())
     _row("fabnb KDE epanechnikov", t0, t0, 0.0)
     for name, fn in [
@@ -63,9 +54,9 @@ def main(argv=None):
         ("KDEpy TreeKDE epa", lambda: TreeKDE(kernel="epa", bw=h).fit(x).evaluate(grid)),
         ("KDEpy NaiveKDE epa", lambda: NaiveKDE(kernel="epa", bw=h).fit(x).evaluate(grid)),
     ]:
-        t, f = _best(fn, args.repeat)
+        t, f = best_of(fn, args.repeat)
         _row(name, t, t0, dev(f))
-    t0g, ours_g = _best(lambda: KDE(kernel="gaussian", bandwidth="scipy_silverman").fit(x).pdf(grid), args.repeat)
+    t0g, ours_g = best_of(lambda: KDE(kernel="gaussian", bandwidth="scipy_silverman").fit(x).pdf(grid), args.repeat)
     devg = lambda f: float(np.max(np.abs(f - ours_g)) / ours_g.max())
     _row("fabnb KDE gaussian (scipy_silverman)", t0g, t0g, 0.0)
 
@@ -80,11 +71,11 @@ def main(argv=None):
         ("sklearn KernelDensity (kd_tree, exact)", lambda: np.exp(sk.fit(x[:, None]).score_samples(grid[:, None]))),
         ("statsmodels KDEUnivariate (no FFT)", statsmodels_fit),
     ]:
-        t, f = _best(fn, args.repeat)
+        t, f = best_of(fn, args.repeat)
         _row(name, t, t0g, devg(f))
 
     print("\n(a') adaptive Epanechnikov (pilot at the data + local factors), 2,048-point grid")
-    t0a, ours_a = _best(lambda: KDE(bandwidth=h, adaptive=True).fit(x).pdf(grid), args.repeat)
+    t0a, ours_a = best_of(lambda: KDE(bandwidth=h, adaptive=True).fit(x).pdf(grid), args.repeat)
     lam = KDE(bandwidth=h, adaptive=True).fit(x).local_factors_
     deva = lambda f: float(np.max(np.abs(f - ours_a)) / ours_a.max())
     _row("fabnb KDE(adaptive=True)", t0a, t0a, 0.0)
@@ -98,13 +89,13 @@ def main(argv=None):
 
     slow = [("KDEpy TreeKDE pilot + TreeKDE(bw=h·λ)", TreeKDE), ("KDEpy NaiveKDE pilot + NaiveKDE(bw=h·λ)", NaiveKDE)]
     for name, cls in [] if args.skip_slow_anchors else slow:
-        t, f = _best(kdepy_adaptive(cls), 1)
+        t, f = best_of(kdepy_adaptive(cls), 1)
         _row(name, t, t0a, deva(f))
     print(f"  (fabnb λ range {lam.min():.2f}..{lam.max():.2f})")
 
     print("\n(b) 1,000,000 synthetic draws + yield (fit included)")
     lsl, usl = -2.5, 3.5
-    t0y, est = _best(lambda: estimate_yield(x, lsl, usl, method="kde", n_bootstrap=0, seed=1), args.repeat)
+    t0y, est = best_of(lambda: estimate_yield(x, lsl, usl, method="kde", n_bootstrap=0, seed=1), args.repeat)
     exact = KDE(adaptive=True).fit(x).mass(lsl, usl)
     _row("fabnb estimate_yield(kde adaptive, 1e6 dies)", t0y, t0y)
     print(f"    yield {est.estimate:.5f}, exact mass of the fitted density {exact:.5f}")
@@ -113,14 +104,14 @@ def main(argv=None):
         draws = kde.sample(1_000_000, seed=2)
         return np.mean((draws >= lsl) & (draws <= usl))
 
-    t_s, _ = _best(draws_and_yield, args.repeat)
+    t_s, _ = best_of(draws_and_yield, args.repeat)
     _row("fabnb 1e6 draws + yield (fitted KDE)", t_s, t0y)
-    t_h, _ = _best(lambda: estimate_yield(x, lsl, usl, method="histogram", n_bootstrap=0, seed=1), args.repeat)
+    t_h, _ = best_of(lambda: estimate_yield(x, lsl, usl, method="histogram", n_bootstrap=0, seed=1), args.repeat)
     _row("fabnb estimate_yield(histogram, 1e6 dies)", t_h, t0y)
     sk_fixed = KernelDensity(kernel="gaussian", bandwidth=float(np.std(x, ddof=1) * (n * 3 / 4) ** -0.2)).fit(x[:, None])
-    t_k, _ = _best(lambda: sk_fixed.sample(1_000_000, random_state=1), 1)
+    t_k, _ = best_of(lambda: sk_fixed.sample(1_000_000, random_state=1), 1)
     _row("sklearn KernelDensity.sample(1e6) (gaussian)", t_k, t0y)
-    t_g, _ = _best(lambda: gaussian_kde(x).resample(1_000_000, seed=1), 1)
+    t_g, _ = best_of(lambda: gaussian_kde(x).resample(1_000_000, seed=1), 1)
     _row("scipy gaussian_kde.resample(1e6)", t_g, t0y)
 
     print("\n(c) d-dimensional adaptive Epanechnikov on the data (pilot + final estimate)")
@@ -136,7 +127,7 @@ def _adaptive_d(xd, skip_anchor):
 
     d = xd.shape[1]
     hd = KDE(bandwidth="scipy_silverman").fit(xd).bandwidth_
-    t0, ours = _best(lambda: KDE(bandwidth="scipy_silverman", adaptive=True).fit(xd).pdf(xd[:2048]), 1)
+    t0, ours = best_of(lambda: KDE(bandwidth="scipy_silverman", adaptive=True).fit(xd).pdf(xd[:2048]), 1)
     _row(f"fabnb KDE d={d} adaptive", t0, t0, 0.0)
     if skip_anchor:
         return
@@ -148,7 +139,7 @@ def _adaptive_d(xd, skip_anchor):
         factors = (pilot / np.exp(np.mean(np.log(pilot)))) ** -0.5
         return TreeKDE(kernel="epa", bw=bw * factors).fit(z).evaluate(z[:2048]) / np.prod(hd)
 
-    t, f = _best(kdepy, 1)
+    t, f = best_of(kdepy, 1)
     _row(f"KDEpy TreeKDE d={d} pilot + adaptive", t, t0, float(np.max(np.abs(f - ours)) / ours.max()))
 
 if __name__ == "__main__":

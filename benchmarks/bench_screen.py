@@ -26,15 +26,7 @@ import warnings
 
 import numpy as np
 
-
-def _best(fn, repeat):
-    out = fn()
-    best = np.inf
-    for _ in range(repeat):
-        start = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - start)
-    return best, out
+from benchmarks import best_of
 
 
 def main(argv=None):
@@ -62,8 +54,8 @@ def main(argv=None):
         q1, med, q3 = np.nanquantile(np.where(keep, v, np.nan), [0.25, 0.5, 0.75], axis=0)
         return np.fmax(med - 6 * (q3 - q1) / 1.35, lsl)
 
-    t_ours, lim = _best(lambda: S.pat_limits(ds), args.repeat)
-    t_ref, ref = _best(numpy_limits, args.repeat)
+    t_ours, lim = best_of(lambda: S.pat_limits(ds), args.repeat)
+    t_ref, ref = best_of(numpy_limits, args.repeat)
     dev = float(np.nanmax(np.abs(lim["pat_lsl"].to_numpy() - ref)))
     print(f"  static PAT limits   fabnb {t_ours * 1e3:8.1f} ms   np.nanquantile {t_ref * 1e3:8.1f} ms"
           f"   x{t_ref / t_ours:6.1f}   max |Δ limit| {dev:.1e}")
@@ -83,8 +75,8 @@ def main(argv=None):
                 out[w, :, t] = med[row, col]
         return out
 
-    t_ours, res = _best(lambda: S.nnr(ds), args.repeat)
-    t_ref, med = _best(scipy_nnr_median, 1)
+    t_ours, res = best_of(lambda: S.nnr(ds), args.repeat)
+    t_ref, med = best_of(scipy_nnr_median, 1)
     t_ref *= len(tests) / n_tests_ref
     ours = ds["value"].values[:, :, :n_tests_ref] - res["residual"].values[:, :, :n_tests_ref]
     both = np.isfinite(ours) & np.isfinite(med)
@@ -93,7 +85,7 @@ def main(argv=None):
           f"   x{t_ref / t_ours:6.0f}   max |Δ estimate| {dev:.1e}")
 
     rules = S.RULE_NAMES
-    t_all, out = _best(lambda: S.screen(ds, rules=rules), args.repeat)
+    t_all, out = best_of(lambda: S.screen(ds, rules=rules), args.repeat)
     cpu = time.process_time()
     S.screen(ds, rules=rules)
     cpu = time.process_time() - cpu  # what the screen itself costs when other jobs share the cores
