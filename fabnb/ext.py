@@ -3,8 +3,9 @@
 - Contract Datasets display as a compact HTML summary (lots, wafers, tests, yield by
   lot, a mini wafer map: ``ds.fab._repr_html_()``); any other Dataset, and any lazy
   (Dask-backed) one, keeps xarray's own repr.
-- ``%fab_open PATH [-o NAME]`` reads any format :func:`fabnb.io.read` knows into a
-  validated Dataset, returns it and optionally stores it in the user variable ``NAME``.
+- ``%fab_open PATH [PATH ...] [-o NAME]`` reads any format :func:`fabnb.io.read` knows
+  (a file, a folder of wafer files, a glob, or several paths) into one validated
+  Dataset, returns it and optionally stores it in the user variable ``NAME``.
 - ``%fab_report TEMPLATE [key=value ...] [-o OUT.html]`` runs a report template
   (:func:`fabnb.report.run`) and returns the :class:`~fabnb.report.Report`.
 
@@ -12,6 +13,7 @@ Example (in a notebook)
 -----------------------
 >>> %load_ext fabnb                                           # doctest: +SKIP
 >>> %fab_open data/lot.zarr -o ds                             # doctest: +SKIP
+>>> %fab_open "probe/LOT42/*.stdf" -o lot                     # doctest: +SKIP
 >>> %fab_report lot_report preset=small title="Lot A" -o out/a.html   # doctest: +SKIP
 """
 
@@ -21,7 +23,7 @@ import shlex
 
 import xarray as xr
 from IPython.core.magic import Magics, line_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument, magic_arguments
 
 from .errors import FabDataError
 from .schema import validate
@@ -53,15 +55,18 @@ class FabMagics(Magics):
     """``%fab_open`` and ``%fab_report``."""
 
     @magic_arguments()
-    @argument("path", help="file or folder readable by fabnb.io.read (Zarr, NetCDF, CSV, STDF, ...)")
+    @argument("path", nargs="+", help="file(s), folder or glob readable by fabnb.io.read "
+              "(Zarr, NetCDF, CSV, STDF, E142, ...)")
     @argument("-o", "--output", dest="name", help="store the Dataset in this user variable")
     @line_magic
     def fab_open(self, line):
-        """Read PATH into a validated contract Dataset: ``%fab_open PATH [-o NAME]``."""
+        """Read PATH(s) into one validated contract Dataset:
+        ``%fab_open PATH [PATH ...] [-o NAME]`` (a file, a folder, a glob, several paths)."""
         from .io import read
 
-        args = parse_argstring(self.fab_open, line)
-        ds = validate(read(args.path))
+        # shell-like words: a quoted glob or a path with spaces is one argument
+        args = self.fab_open.parser.parse_args(shlex.split(line))
+        ds = validate(read(args.path if len(args.path) > 1 else args.path[0]))
         if args.name:
             self.shell.user_ns[args.name] = ds
         return ds

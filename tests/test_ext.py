@@ -83,3 +83,28 @@ def test_extension_in_a_real_kernel(tmp_path):
 
     printed = "".join(o.get("text", "") for o in refused.outputs)
     assert "ReportError" in printed and "'colour'" in printed
+
+
+def test_fab_open_takes_a_folder_a_glob_and_several_paths(tmp_path):
+    """``%fab_open`` reads what fabnb.io.read reads: a lot folder, a glob, several files."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from fabnb.ext import FabMagics
+
+    shell = InteractiveShell.instance()
+    shell.register_magics(FabMagics)
+    ds = make_dataset(n_wafers=3)
+    lot = tmp_path / "lot"
+    lot.mkdir()
+    for k in range(3):
+        fabnb.io.write_netcdf(ds.isel(wafer=[k]), lot / f"w{k + 1}.nc")
+    want = list(ds["wafer"].values)
+    by_folder = shell.run_line_magic("fab_open", f"{lot} -o by_folder")
+    assert list(by_folder["wafer"].values) == want
+    assert shell.user_ns["by_folder"] is by_folder
+    by_glob = shell.run_line_magic("fab_open", f'"{lot}/w*.nc"')
+    several = shell.run_line_magic("fab_open", f"{lot / 'w1.nc'} {lot / 'w3.nc'}")
+    assert by_glob.identical(by_folder)
+    assert list(several["wafer"].values) == [want[0], want[2]]
+    with pytest.raises(fabnb.FabDataError, match="no file matches"):
+        shell.run_line_magic("fab_open", f"{lot}/*.stdf")

@@ -1,9 +1,12 @@
 """Everything that reads or writes a contract Dataset.
 
 - ``store``: NetCDF and Zarr with exact round trips, atomic writes, ``open_zarr`` for Dask.
-- ``long``: long (narrow-tall) tables, CSV and Parquet.
+- ``long``: long (narrow-tall) and wide (one row per die) tables, CSV and Parquet.
 - ``stdf``: STDF V4 wafer-sort files.
 - ``e142``: SEMI E142 / G85 XML wafer maps.
+
+``read`` takes a file, a folder, a glob or a list of files of any of these and returns
+one Dataset (several files: :mod:`fabnb.io._combine`).
 
 Names load from their module on first use, so ``import fabnb.io`` stays cheap.
 """
@@ -16,6 +19,7 @@ _EXPORTS = {
     "read": "store", "atomic_path": "store",
     "from_long_table": "long", "to_long_table": "long",
     "read_table": "long", "write_table": "long",
+    "to_wide_table": "long", "from_wide_table": "long",
     "read_stdf": "stdf", "write_stdf": "stdf",
     "read_e142": "e142", "write_e142": "e142",
 }

@@ -5,14 +5,15 @@ The caller (:mod:`fabnb.io.stdf`) streams a file through a fixed-size buffer and
 
 - opens a part at PIR and closes it at PRR (bins, X/Y, part id), per (head, site) slot,
   so interleaved sites of multi-site testing keep their own results;
-- appends one result row (part, test, raw float32 value, TEST_FLG) per PTR and one per
-  element of an MPR, looking the test up in an open-addressing hash table keyed by
-  ``(TEST_NUM, element)`` (element -1 for a PTR);
+- appends one result row (part, test, raw float32 value, TEST_FLG) per PTR, one per
+  element of an MPR and one (value NaN: a functional test has pass/fail only) per FTR,
+  looking the test up in an open-addressing hash table keyed by ``(TEST_NUM, element)``
+  (element -1 for a PTR, -2 for an FTR);
 - takes the test's defaults (TEST_TXT, UNITS, OPT_FLAG, scales, limits) from the first
   record of that test that carries them, as STDF V4 prescribes;
 - walks every field of PIR/PRR/PTR/MPR and flags a record whose fields overrun its
   length or leave trailing bytes (this is what catches most corrupted lengths);
-- lists the rare records (MIR, WIR, WRR, WCR, HBR, SBR, PCR, MRR) for Python to decode
+- lists the rare records (MIR, WIR, WRR, WCR, HBR, SBR, PCR, TSR, MRR) for Python to decode
   and counts every other record type, separately for those inside a part (between a
   PIR and its PRR): a PTR whose type bytes were corrupted into a skipped type lands
   there, so the caller can say how many results it may have lost.
@@ -38,17 +39,26 @@ ISSUE_MALFORMED, ISSUE_NO_PART, ISSUE_NO_PIR, ISSUE_SKIPPED_IN_PART = 0, 1, 2, 3
 N_ISSUES = 4
 
 # record codes: REC_TYP * 256 + REC_SUB
-PIR, PRR, PTR, MPR = 5 * 256 + 10, 5 * 256 + 20, 15 * 256 + 10, 15 * 256 + 15
+PIR, PRR, PTR, MPR, FTR = 5 * 256 + 10, 5 * 256 + 20, 15 * 256 + 10, 15 * 256 + 15, 15 * 256 + 20
+#: element of an FTR's test key (a functional test shares TEST_NUM space with PTRs)
+FTR_SUB = -2
 WIR, WRR = 2 * 256 + 10, 2 * 256 + 20
 RARE = np.array(
-    [1 * 256 + 10, 1 * 256 + 20, 1 * 256 + 30, 1 * 256 + 40, 1 * 256 + 50, 2 * 256 + 30],
+    [1 * 256 + 10, 1 * 256 + 20, 1 * 256 + 30, 1 * 256 + 40, 1 * 256 + 50, 2 * 256 + 30,
+     10 * 256 + 30],
     dtype=np.int64,
-)  # MIR MRR PCR HBR SBR WCR (WIR/WRR are rare too, handled with the wafer counter)
+)  # MIR MRR PCR HBR SBR WCR TSR (WIR/WRR are rare too, handled with the wafer counter)
 
 # field layouts after the 12 fixed leading bytes; >0 fixed size, 0 Cn/Bn,
-# -2 N1 x j (nibbles), -3 R4 x k, -4 U2 x j
+# -2 N1 x j (nibbles), -3 R4 x k, -4 U2 x j, -5 U2 x k, -6 N1 x k, -7 Dn (U2 bit count)
 PTR_TAIL = np.array([0, 0, 1, 1, 1, 1, 4, 4, 0, 0, 0, 0, 4, 4], dtype=np.int64)
 MPR_TAIL = np.array([-2, -3, 0, 0, 1, 1, 1, 1, 4, 4, 4, 4, -4, 0, 0, 0, 0, 0, 4, 4], dtype=np.int64)
+# FTR after TEST_NUM, HEAD, SITE, TEST_FLG (7 bytes): OPT_FLAG .. VECT_OFF, RTN_ICNT (j),
+# PGM_ICNT (k), RTN_INDX, RTN_STAT, PGM_INDX, PGM_STAT, FAIL_PIN, VECT_NAM, TIME_SET,
+# OP_CODE, TEST_TXT, ALARM_ID, PROG_TXT, RSLT_TXT, PATG_NUM, SPIN_MAP
+FTR_TAIL = np.array([1, 4, 4, 4, 4, 4, 4, 2, 2, 2, -4, -2, -5, -6, -7, 0, 0, 0, 0, 0, 0, 0, 1, -7],
+                    dtype=np.int64)
+FTR_TXT, FTR_COUNTS = 18, 34  # TEST_TXT field; byte offset of RTN_ICNT, PGM_ICNT in the body
 PRR_TAIL = np.array([1, 1, 1, 2, 2, 2, 2, 2, 4, 0, 0, 0], dtype=np.int64)  # from HEAD_NUM
 # indices of fields inside the tails
 PTR_TXT, PTR_OPT, PTR_RES, PTR_LO, PTR_HI, PTR_UNITS = 0, 2, 3, 6, 7, 8
@@ -110,6 +120,14 @@ def _walk(b, i, end, tail, j, k, big, at):
             size = 4 * k
         elif size == -4:
             size = 2 * j
+        elif size == -5:
+            size = 2 * k
+        elif size == -6:
+            size = (k + 1) // 2
+        elif size == -7:
+            if i + 2 > end:
+                return False
+            size = 2 + (_u2(b, i, big) + 7) // 8
         if i + size > end:
             return False
         at[f] = i
@@ -222,8 +240,8 @@ def parse_records(b, n, pos, base, big, cnt, issue_cnt, issue_off, issue_rec, op
             return NEED_BYTES, pos
         code = np.int64(b[pos + 2]) * 256 + np.int64(b[pos + 3])
         offset = base + pos
-        if code == PTR or code == MPR:
-            if length < 12:
+        if code == PTR or code == MPR or code == FTR:
+            if length < (7 if code == FTR else 12):
                 _issue(ISSUE_MALFORMED, offset, code, issue_cnt, issue_off, issue_rec)
                 pos = end
                 continue
@@ -234,6 +252,14 @@ def parse_records(b, n, pos, base, big, cnt, issue_cnt, issue_off, issue_rec, op
                 k = _u2(b, body + 10, big)
                 ok = _walk(b, body + 12, end, MPR_TAIL, j, k, big, at)
                 ok = ok and (k == 0 or at[MPR_RSLT] >= 0)
+            elif code == FTR:
+                if length >= FTR_COUNTS + 4:
+                    j = _u2(b, body + FTR_COUNTS, big)
+                    k = _u2(b, body + FTR_COUNTS + 2, big)
+                else:
+                    k = 0
+                ok = _walk(b, body + 7, end, FTR_TAIL, j, k, big, at)
+                k = 1  # one result row
             else:
                 ok = _walk(b, body + 12, end, PTR_TAIL, 0, 0, big, at)
             if not ok:
@@ -254,7 +280,7 @@ def parse_records(b, n, pos, base, big, cnt, issue_cnt, issue_off, issue_rec, op
             num = _u4(b, body, big)
             flg = np.int64(b[body + 6])
             for e in range(k):
-                sub = -1 if code == PTR else e
+                sub = -1 if code == PTR else (FTR_SUB if code == FTR else e)
                 t = _find_test(num, sub, t_hash, t_num, t_sub)
                 if t < 0:
                     t_hash[-1 - t] = cnt[N_TESTS]
@@ -267,6 +293,10 @@ def parse_records(b, n, pos, base, big, cnt, issue_cnt, issue_off, issue_rec, op
                               at[PTR_HI], at[PTR_UNITS], t_txt, t_unit, t_meta, t_lim, text,
                               cnt, u32, f32, offset)
                     value = _f4(b, body + 8, big, u32, f32)
+                elif code == FTR:  # name only: no unit, scale or limits
+                    _defaults(b, big, t, at[FTR_TXT], -1, -1, -1, -1, -1, t_txt, t_unit, t_meta,
+                              t_lim, text, cnt, u32, f32, offset)
+                    value = np.nan
                 else:
                     _defaults(b, big, t, at[MPR_TXT], at[MPR_OPT], at[MPR_RES], at[MPR_LO],
                               at[MPR_HI], at[MPR_UNITS], t_txt, t_unit, t_meta, t_lim, text,
@@ -335,7 +365,7 @@ def parse_records(b, n, pos, base, big, cnt, issue_cnt, issue_off, issue_rec, op
             else:
                 part_id[p, 1] = 0
         elif code == WIR or code == WRR or code == RARE[0] or code == RARE[1] or code == RARE[2] \
-                or code == RARE[3] or code == RARE[4] or code == RARE[5]:
+                or code == RARE[3] or code == RARE[4] or code == RARE[5] or code == RARE[6]:
             if cnt[N_RARE] >= rare.shape[0]:
                 return NEED_RARE, pos
             wafer = -1
@@ -364,13 +394,17 @@ def parse_records(b, n, pos, base, big, cnt, issue_cnt, issue_off, issue_rec, op
 
 
 @njit(cache=True)
-def place_results(r_part, r_test, r_flag, r_value, cell_of_part, rank, factor, n_tests,
-                  out, seen):
-    """Scatter results into the flat ``(wafer, die, test)`` array ``out``.
+def place_results(r_part, r_test, r_flag, r_value, cell_of_part, rank, factor, functional,
+                  n_tests, out, flags, first_fail, seen):
+    """Scatter results into the flat ``(wafer, die, test)`` arrays ``out`` and ``flags``.
 
     ``cell_of_part`` is ``wafer * n_die + die`` of a kept touchdown, -1 for a part not
     kept; values are scaled by ``factor`` (``10**RES_SCAL``); a result flagged invalid
-    (TEST_FLG bit 1) or not executed (bit 4), or not finite, is NaN.  Returns the counts
+    (TEST_FLG bit 1) or not executed (bit 4), or not finite, is NaN.  A ``functional``
+    test (FTR) has no value, only its flag.  ``flags`` gets the tester's pass/fail:
+    1 failed (TEST_FLG bit 7), 0 passed, left -1 when the test was not executed (bit 4)
+    or its pass/fail flag is invalid (bit 6).  ``first_fail[cell]`` gets the rank of the
+    first test (in record order) flagged failing on the touchdown.  Returns the counts
     of invalid results and of results repeating a test inside one part (the last wins).
     """
     invalid = 0
@@ -381,12 +415,22 @@ def place_results(r_part, r_test, r_flag, r_value, cell_of_part, rank, factor, n
             continue
         t = r_test[i]
         j = cell * n_tests + rank[t]
-        v = np.float64(r_value[i]) * factor[t]
-        if (r_flag[i] & 0x12) != 0 or not np.isfinite(v):
-            v = np.nan
-            invalid += 1
+        flag = r_flag[i]
         if seen[j]:
             repeated += 1
         seen[j] = 1
+        if (flag & 0x50) == 0:
+            failed = (flag & 0x80) != 0
+            flags[j] = 1 if failed else 0
+            if failed and first_fail[cell] < 0:
+                first_fail[cell] = rank[t]
+        else:
+            flags[j] = -1
+        if functional[t]:
+            continue
+        v = np.float64(r_value[i]) * factor[t]
+        if (flag & 0x12) != 0 or not np.isfinite(v):
+            v = np.nan
+            invalid += 1
         out[j] = v
     return invalid, repeated

@@ -65,9 +65,10 @@ def write_stdf(ds: xr.Dataset, path, byteorder: str = "<", sites: int = 1,
                lot: str | None = None) -> Path:
     """Write a contract Dataset as an STDF V4 wafer-sort file (atomic).
 
-    Writes FAR, MIR, WCR, then per wafer WIR, the parts in groups of ``sites`` (PIR of
-    every site, their PTRs interleaved test by test, then the PRRs) and WRR, then
-    HBR/SBR summaries, PCR and MRR.  The first PTR of a test carries its name, unit,
+    Writes FAR, MIR, WCR (sizes 0 when ``x`` is in "die pitch"), then per wafer WIR, the
+    parts in groups of ``sites`` (PIR of every site, their PTRs interleaved test by test,
+    then the PRRs) and WRR, then HBR/SBR summaries, PCR and MRR.  A ``test_flag``
+    variable gives each PTR's TEST_FLG (1 -> failed, bit 7).  The first PTR of a test carries its name, unit,
     OPT_FLAG and limits; later ones stop after RESULT, as testers do.  Dies with no bin
     and no value are not written; NaN values are not written (sparse PTRs).  Results and
     limits are float32 in STDF, so values round to float32.  A ``.gz``/``.bz2``/``.xz``
@@ -108,13 +109,16 @@ def write_stdf(ds: xr.Dataset, path, byteorder: str = "<", sites: int = 1,
     wid, ht = float(ds.attrs["die_width_mm"]), float(ds.attrs["die_height_mm"])
     cx, cy = _centre(col, ds["x"].values, wid), _centre(row, -ds["y"].values, ht)
     flat = {v: k for k, v in FLAT.items()}[ds.attrs["notch"]].encode()
-    w.record("WCR", "fffBchhcc", float(ds.attrs["wafer_diameter_mm"]), ht, wid, 3, flat, cx, cy,
-             b"R", b"D")
+    # die pitches are no size: WCR sizes 0, as real files without geometry say
+    sizes = (0.0, 0.0, 0.0) if ds["x"].attrs.get("units") == "die pitch" else \
+        (float(ds.attrs["wafer_diameter_mm"]), ht, wid)
+    w.record("WCR", "fffBchhcc", *sizes, 3, flat, cx, cy, b"R", b"D")
     has_value = "value" in ds and ds.sizes.get("test", 0) > 0
     value = ds["value"].values if has_value else np.empty((ds.sizes["wafer"], ds.sizes["die"], 0))
     hbin = ds["hbin"].values if "hbin" in ds else np.full(value.shape[:2], -1)
     sbin = ds["sbin"].values if "sbin" in ds else hbin
     tests = _test_defaults(ds) if has_value else []
+    flags = ds["test_flag"].transpose("wafer", "die", "test").values if "test_flag" in ds else None
     described = np.zeros(len(tests), dtype=bool)
     n_parts, bins = 0, {"HBR": {}, "SBR": {}}
     for k, wafer in enumerate(ds["wafer"].values):
@@ -131,10 +135,11 @@ def write_stdf(ds: xr.Dataset, path, byteorder: str = "<", sites: int = 1,
                     v = value[k, d, t]
                     if np.isnan(v):
                         continue
+                    flag = 0x80 if flags is not None and flags[k, d, t] == 1 else 0
                     if described[t]:
-                        w.record("PTR", "IBBBBf", num, 1, s, 0, 0, v)
+                        w.record("PTR", "IBBBBf", num, 1, s, flag, 0, v)
                         continue
-                    w.record("PTR", "IBBBBfnnBbbbffn", num, 1, s, 0, 0, v, name, "",
+                    w.record("PTR", "IBBBBfnnBbbbffn", num, 1, s, flag, 0, v, name, "",
                              _limit_flags(lo, hi), 0, 0, 0, 0.0 if np.isnan(lo) else lo,
                              0.0 if np.isnan(hi) else hi, unit)
                     described[t] = True

@@ -22,8 +22,9 @@ Mapping (:func:`read_e142`)
   ``OriginLocation`` (0 centre, 1 upper right, 2 upper left, 3 lower left, 4 lower
   right: where X = Y = 0 sits) and become ``col`` (X) / ``row`` (Y).  ``x``/``y`` are
   the drawn die centres in mm from the centre of the row/column grid (DeviceSize in
-  µm; unit pitch with a warning when absent).  ``Orientation`` (degrees, clockwise
-  from the bottom, of the notch in the drawing) -> ``notch`` down/left/up/right.
+  µm; unit pitch with a warning when absent), with ``units`` "mm" (or "die pitch").
+  ``Orientation`` (degrees, clockwise from the bottom, of the notch in the drawing) ->
+  ``notch`` down/left/up/right.
 - the reference device goes to ``attrs["e142_reference_device"]`` as ``[X, Y]``.
 - ``<Bin BinCount>`` summaries are checked against the map; a disagreement warns.
 - bad input raises :class:`~fabnb.errors.FabDataError` naming the file, map, row or
@@ -400,8 +401,10 @@ def read_e142(path) -> xr.Dataset:
     if first["size_x"] and first["size_y"]:
         w = _micrometres_to_mm(first["size_x"], "DeviceSizeX", where)
         h = _micrometres_to_mm(first["size_y"], "DeviceSizeY", where)
+        units = "mm"
     else:
         w = h = 1.0
+        units = "die pitch"
         notes.append(f"{where}: no DeviceSizeX/Y: x/y are in die pitches (unit pitch)")
     at = first_at[order]
     col, row = X[at].astype(np.int64), Y[at].astype(np.int64)
@@ -429,7 +432,8 @@ def read_e142(path) -> xr.Dataset:
             "lot": ("wafer", np.array([m["lot"] for m in maps], dtype=str)),
             "slot": ("wafer", np.array([m["slot"] for m in maps], dtype=np.int64)),
             "col": ("die", col), "row": ("die", row),
-            "x": ("die", x), "y": ("die", y), "r": ("die", r), "theta": ("die", theta),
+            "x": ("die", x, {"units": units}), "y": ("die", y, {"units": units}),
+            "r": ("die", r), "theta": ("die", theta),
             "zone": ("die", radial_zones(r, theta=theta)),
         },
         attrs={
@@ -507,6 +511,7 @@ def write_e142(ds: xr.Dataset, path, wafer=None) -> Path:
         null_value = 10 ** width - 1
     untested_value = null_value - 1
     root = ET.Element("Maps")
+    pitches = ds["x"].attrs.get("units") == "die pitch"
     for k, wid in enumerate(wafers):
         mp = ET.SubElement(root, "Map", {"SubstrateType": "Wafer", "SubstrateId": str(wid),
                                          "FormatRevision": "SEMI G85 0703",
@@ -516,9 +521,10 @@ def write_e142(ds: xr.Dataset, path, wafer=None) -> Path:
             "Columns": str(cols_n), "OriginLocation": "2", "MapType": "Array",
             "Orientation": str(ORIENTATION_OF_NOTCH[ds.attrs["notch"]]),
             "LotId": str(sub["lot"].values[k]), "ProductId": str(ds.attrs.get("product", "")),
-            "WaferSize": repr(float(ds.attrs["wafer_diameter_mm"])),
-            "DeviceSizeX": _fmt_micrometres(ds.attrs["die_width_mm"]),
-            "DeviceSizeY": _fmt_micrometres(ds.attrs["die_height_mm"]),
+            **({} if pitches else {  # die pitches are no size: leave the sizes out
+                "WaferSize": repr(float(ds.attrs["wafer_diameter_mm"])),
+                "DeviceSizeX": _fmt_micrometres(ds.attrs["die_width_mm"]),
+                "DeviceSizeY": _fmt_micrometres(ds.attrs["die_height_mm"])}),
         })
         ref = json.loads(ds.attrs.get("e142_reference_device", "null") or "null") or \
             [int(col[0]), int(row[0])]

@@ -29,7 +29,8 @@ Die geometry conventions
 - ``r``, ``theta`` come from ``x``, ``y``; ``zone`` from a ``zone`` column when there is
   one, else four balanced radial zones (:func:`fabnb.geometry.radial_zones`) over the
   dies present in the table.
-- Dies are ordered row by row, top to bottom, left to right (``die_grid``'s order);
+- Dies are ordered top to bottom, left to right by position (``die_grid``'s order;
+  row by row, also when rows grow upwards);
   wafers and tests in order of first appearance.
 - Every wafer x die of a Dataset is written, measured or not (a die with a bin but no
   value keeps a row with an empty value), so a round trip keeps the die set and bins.
@@ -69,6 +70,7 @@ from .._params import Interval, Real, check_option, check_params
 from ..errors import FabDataError, FabParameterError
 from ..geometry import radial_zones
 from ..schema import SCHEMA_VERSION, UNTESTED_BIN, validate
+from ._warn import user_stacklevel
 from .store import atomic_path
 
 #: standard wafer diameters (mm) tried, smallest first, when none is given
@@ -84,10 +86,19 @@ MAX_DIE_INDEX = 2**31 - 1
 MAX_EXACT_INTEGER = 2**53
 #: ``DataFrame.attrs`` key naming the per-die variable columns (kept by Parquet)
 DIE_VARIABLES_ATTR = "long_table_die_variables"
+#: ``DataFrame.attrs`` key naming the per-measurement variable columns (STDF's ``test_flag``)
+TEST_VARIABLES_ATTR = "long_table_test_variables"
+#: ``DataFrame.attrs`` key holding the ``units`` of the x/y columns ("mm" or "die pitch")
+XY_UNITS_ATTR = "long_table_xy_units"
+#: ``DataFrame.attrs`` key of the layout, and of a wide table's test columns
+LAYOUT_ATTR, WIDE_TESTS_ATTR = "long_table_layout", "wide_table_tests"
+#: table-only attrs: they describe the table's columns, not the Dataset
+TABLE_ATTRS = (DIE_VARIABLES_ATTR, TEST_VARIABLES_ATTR, XY_UNITS_ATTR, LAYOUT_ATTR,
+               WIDE_TESTS_ATTR)
 _SHOW = 5  # how many offenders an error message lists
 WAFER_COLUMNS = ("wafer", "lot", "slot", "seq", "time")
 DIE_COLUMNS = ("col", "row", "x", "y", "zone")
-TEST_COLUMNS = ("test", "unit", "lsl", "usl")
+TEST_COLUMNS = ("test", "test_num", "unit", "lsl", "usl")
 _NA_TOKENS = ["", "NA", "N/A", "NaN", "nan", "-nan", "null", "NULL", "None", "#N/A"]
 
 
@@ -348,6 +359,12 @@ def _dies(df, cols, geo):
         none = np.zeros(codes.size, dtype=bool)
         die_x = _one_per_group(codes, x, none, n_die, np.nan, "x", name_of)
         die_y = _one_per_group(codes, y, none, n_die, np.nan, "y", name_of)
+        # top to bottom, left to right by position: rows may grow upwards (STDF POS_Y "U")
+        order = np.lexsort((die_x, -die_y))
+        rank = np.empty(n_die, dtype=np.int64)
+        rank[order] = np.arange(n_die)
+        codes = rank[codes]
+        die_col, die_row, die_x, die_y = die_col[order], die_row[order], die_x[order], die_y[order]
     else:
         c0 = geo.get("center_col", (die_col.min() + die_col.max()) / 2)
         r0 = geo.get("center_row", (die_row.min() + die_row.max()) / 2)
@@ -558,14 +575,19 @@ def from_long_table(
         if name in data or name in cols.values():
             raise FabDataError(f"die variable '{name}' is also a column of the contract")
         data[name] = (("wafer", "die"), _die_variable(df, name, sites).reshape(n_w, n_d))
+    for name in df.attrs.get(TEST_VARIABLES_ATTR, ()):
+        if name in df.columns:
+            flat = _test_variable(df, name, sites.codes * n_t + test_code, n_w * n_d * n_t)
+            data[name] = (("wafer", "die", "test"), flat.reshape(n_w, n_d, n_t))
+    xy = {"units": df.attrs.get(XY_UNITS_ATTR, "mm")}  # a table's x/y are mm unless it says
 
     coords = {
         "wafer": ("wafer", wafer_ids),
         **{k: ("wafer", v) for k, v in _wafer_coords(df, cols, wafers).items()},
         "col": ("die", dies["col"]),
         "row": ("die", dies["row"]),
-        "x": ("die", x_d),
-        "y": ("die", y_d),
+        "x": ("die", x_d, xy),
+        "y": ("die", y_d, xy),
         "r": ("die", r),
         "theta": ("die", theta),
         "zone": ("die", zone_d),
@@ -574,8 +596,10 @@ def from_long_table(
         "lsl": ("test", tests.number(df, cols["lsl"], np.nan, "lsl")),
         "usl": ("test", tests.number(df, cols["usl"], np.nan, "usl")),
     }
+    if "test_num" in df.columns:  # STDF's TEST_NUM, one per test
+        coords["test_num"] = ("test", tests.integer(df, "test_num", -1, "test_num"))
     attrs = {k: _plain(v) for k, v in df.attrs.items()
-             if k not in GEOMETRY_KEYS and k != DIE_VARIABLES_ATTR}
+             if k not in GEOMETRY_KEYS and k not in TABLE_ATTRS}
     attrs.update(
         product=product if product is not None else df.attrs.get("product", "unknown"),
         wafer_diameter_mm=float(geo.get("wafer_diameter_mm", _diameter(x_d, y_d, w, h))),
@@ -615,6 +639,17 @@ def _die_variable(df, name, sites) -> np.ndarray:
     return sites.number(df, name, np.nan, name)
 
 
+def _test_variable(df, name, key, size) -> np.ndarray:
+    """A per-measurement column (STDF's ``test_flag``) back on the flat (wafer, die, test)
+    grid: int8 when it holds small integers (-1 where no row gives one), else float."""
+    v = _numbers(df, name)
+    given = ~np.isnan(v)
+    small = np.all(np.abs(v[given]) <= 127) and np.all(v[given] == np.round(v[given]))
+    out = np.full(size, -1 if small else np.nan, dtype=np.int8 if small else float)
+    out[key[given]] = v[given]
+    return out
+
+
 def _wafer_coords(df, cols, wafers) -> dict:
     """lot, slot (and seq, time when given), one per wafer."""
     out = {"lot": wafers.text(df, cols["lot"], "", "lot")}
@@ -636,14 +671,18 @@ def _wafer_coords(df, cols, wafers) -> dict:
 def to_long_table(ds: xr.Dataset, tests=None, dropna: bool = True) -> pd.DataFrame:
     """The long table of a contract Dataset: one row per wafer x die x test.
 
-    Columns: ``wafer, lot, slot[, seq][, time], col, row, x, y, zone, test, unit, lsl,
-    usl, value[, hbin, sbin]``, then one column per further ``(wafer, die)`` variable
-    (STDF's ``site``, ``touchdowns``, ``part_id``; named in
-    ``df.attrs["long_table_die_variables"]``); rows ordered by wafer, die, test.  Label
+    Columns: ``wafer, lot, slot[, seq][, time], col, row, x, y, zone, test[, test_num],
+    unit, lsl, usl, value[, hbin, sbin]``, then one column per further ``(wafer, die)``
+    variable (STDF's ``site``, ``touchdowns``, ``part_id``, ``hbin_first``, ...; named in
+    ``df.attrs["long_table_die_variables"]``) and per integer ``(wafer, die, test)``
+    variable (STDF's ``test_flag``; ``df.attrs["long_table_test_variables"]``); rows
+    ordered by wafer, die, test.  The x/y ``units`` go to
+    ``df.attrs["long_table_xy_units"]``.  Label
     columns (wafer, lot, zone, test, unit) are pandas Categoricals: each id repeats on
     many rows, and Parquet stores them dictionary-encoded.
 
-    ``dropna`` (default) leaves out unmeasured (NaN) values, but no die: a wafer x die
+    ``dropna`` (default) leaves out unmeasured (NaN) values without a pass/fail flag, but
+    no die: a wafer x die
     with no measured value keeps one row (its first test, empty value) carrying its bins
     and die variables, so dies that were binned but not measured, and the die set itself,
     survive; each test keeps one row too (first wafer and die), with its unit and limits.
@@ -670,8 +709,14 @@ def to_long_table(ds: xr.Dataset, tests=None, dropna: bool = True) -> pd.DataFra
     if n_t == 0:
         raise FabDataError("to_long_table needs at least one test (every row names one)")
     value = ds["value"].transpose("wafer", "die", "test").values
+    per_test = [name for name, var in ds.data_vars.items()
+                if set(var.dims) == {"wafer", "die", "test"} and name != "value"
+                and var.dtype.kind in "iu"]
+    flags = {name: ds[name].transpose("wafer", "die", "test").values for name in per_test}
     if dropna:
         keep = ~np.isnan(value)
+        for flag in flags.values():  # a pass/fail without a value (FTR) keeps its row
+            keep |= flag != -1
         keep[:, :, 0] |= ~keep.any(axis=2)  # a die with no value keeps a row for its bins
         keep[0, 0, :] = True  # every test keeps a row, so its unit and limits survive
     else:
@@ -689,11 +734,17 @@ def to_long_table(ds: xr.Dataset, tests=None, dropna: bool = True) -> pd.DataFra
     for name in ("hbin", "sbin", *per_die):
         if name in ds:
             columns[name] = _repeat(ds[name].transpose("wafer", "die").values[w, d])
+    for name, flag in flags.items():
+        columns[name] = flag[w, d, t]
     _warn_left_out(ds, columns)
     df = pd.DataFrame(columns)
     df.attrs = {k: _plain(v) for k, v in ds.attrs.items()}
     if per_die:
         df.attrs[DIE_VARIABLES_ATTR] = per_die
+    if per_test:
+        df.attrs[TEST_VARIABLES_ATTR] = per_test
+    if "units" in ds["x"].attrs:
+        df.attrs[XY_UNITS_ATTR] = str(ds["x"].attrs["units"])
     return df
 
 
@@ -730,25 +781,179 @@ def _table_format(p: Path) -> str:
     return ""
 
 
-def _read_csv(p: Path, sep: str, string_columns) -> pd.DataFrame:
-    """CSV with ids kept as text (no '0001' -> 1, no 'NA' wafer -> NaN), floats exact."""
-    header = pd.read_csv(p, sep=sep, nrows=0).columns
+#: a CSV's metadata block: leading lines ``# key: <JSON>`` (see :func:`write_table`)
+HEADER_PREFIX = "# "
+#: the table layouts :func:`write_table` writes and :func:`read_table` reads
+LAYOUTS = ("long", "wide")
+#: per-die columns of a wide table that are die variables even without a metadata block
+KNOWN_DIE_VARIABLES = ("part_id", "site", "touchdowns", "hbin_first", "sbin_first",
+                       "first_fail_test")
+
+
+def _open_text(p: Path):
+    import gzip
+
+    return gzip.open(p, "rt", encoding="utf-8") if p.name.lower().endswith(".gz") else \
+        open(p, encoding="utf-8")
+
+
+def _read_header_block(p: Path) -> tuple[dict, int]:
+    """The ``# key: <JSON>`` lines opening a CSV (as a dict) and how many lines they are."""
+    meta, n = {}, 0
+    with _open_text(p) as fh:
+        for line in fh:
+            if not line.startswith(HEADER_PREFIX):
+                break
+            key, sep, raw = line[len(HEADER_PREFIX):].rstrip("\r\n").partition(": ")
+            try:
+                meta[key] = json.loads(raw) if sep else None
+            except ValueError as err:
+                raise FabDataError(f"{p}: header line {n + 1} ({key!r}) is not 'key: <JSON>': "
+                                   f"{err}") from err
+            n += 1
+    return meta, n
+
+
+def _read_csv(p: Path, sep: str, string_columns, skip: int = 0) -> pd.DataFrame:
+    """CSV with ids kept as text (no '0001' -> 1, no 'NA' wafer -> NaN), floats exact;
+    the first ``skip`` lines (the metadata block) are not table rows."""
+    header = pd.read_csv(p, sep=sep, nrows=0, skiprows=skip).columns
     text = [c for c in string_columns if c in header]
     na = {c: ([""] if c in text else _NA_TOKENS) for c in header}
     return pd.read_csv(
-        p, sep=sep, dtype={c: str for c in text}, keep_default_na=False, na_values=na
+        p, sep=sep, dtype={c: str for c in text}, keep_default_na=False, na_values=na,
+        skiprows=skip,
     )
 
 
-def read_table(path, **mapping) -> xr.Dataset:
-    """Read a long table from CSV (``.csv``, ``.tsv``, gzipped too) or Parquet.
+def to_wide_table(ds: xr.Dataset) -> pd.DataFrame:
+    """The wide table of a contract Dataset: one row per wafer x die, one column per test.
 
-    The format comes from the ``PAR1`` magic or the extension.  ``mapping`` goes to
+    Columns: ``wafer, lot, slot[, seq][, time], col, row, x, y, zone``, the bins and the
+    other ``(wafer, die)`` variables (``hbin, sbin``, STDF's ``part_id, site,
+    touchdowns, hbin_first, sbin_first, first_fail_test``), then one column per test
+    named ``"<test_num> <test>"`` when the test number is known, else the test name
+    (the layout JMP, Excel and yieldHUB exports use).  Every wafer x die is a row, tested
+    or not.  ``df.attrs`` holds the Dataset's attributes and, under
+    ``"wide_table_tests"``, each test column's test, number, unit and limits, so
+    :func:`from_wide_table` restores them.  Per-measurement variables other than
+    ``value`` (STDF's ``test_flag``) have no place in it and are named in a warning:
+    the long layout keeps them.
+
+    Example
+    -------
+    >>> df = fabnb.io.to_wide_table(ds)                       # doctest: +SKIP
+    >>> df.filter(like="1590").describe()                     # doctest: +SKIP
+    """
+    validate(ds)
+    n_w, n_d = ds.sizes["wafer"], ds.sizes["die"]
+    w, d = (a.ravel() for a in np.meshgrid(np.arange(n_w), np.arange(n_d), indexing="ij"))
+    columns = {}
+    for names, index in ((WAFER_COLUMNS, w), (DIE_COLUMNS, d)):
+        for name in names:
+            if name in ds.coords:
+                columns[name] = _repeat(ds[name].values, index)
+    per_die = [name for name, var in ds.data_vars.items()
+               if set(var.dims) == {"wafer", "die"} and name not in ("hbin", "sbin")]
+    for name in ("hbin", "sbin", *per_die):
+        if name in ds:
+            columns[name] = _repeat(ds[name].transpose("wafer", "die").values[w, d])
+    tests = []
+    if "value" in ds and ds.sizes.get("test", 0):
+        value = ds["value"].transpose("wafer", "die", "test").values.reshape(n_w * n_d, -1)
+        nums = ds["test_num"].values if "test_num" in ds.coords else None
+        for t, name in enumerate(ds["test"].values.tolist()):
+            label = f"{int(nums[t])} {name}" if nums is not None else str(name)
+            if label in columns:
+                raise FabDataError(f"test {name!r} would be the column {label!r}, which the "
+                                   "wide table already has: use layout='long'")
+            columns[label] = value[:, t]
+            tests.append({"column": label, "test": name,
+                          "test_num": None if nums is None else int(nums[t]),
+                          "unit": str(ds["unit"].values[t]),
+                          "lsl": _json_float(ds["lsl"].values[t]),
+                          "usl": _json_float(ds["usl"].values[t])})
+    left = [n for n, v in ds.data_vars.items() if n != "value" and n not in columns]
+    left += [n for n in ds.coords if ds[n].dims == ("test",) and n not in TEST_COLUMNS]
+    if left:
+        warnings.warn(f"to_wide_table: {', '.join(map(str, left))} have no place in a wide table "
+                      "(one row per wafer x die, one column per test) and are left out; "
+                      "layout='long' or write_netcdf keep them", stacklevel=user_stacklevel())
+    df = pd.DataFrame(columns)
+    df.attrs = {k: _plain(v) for k, v in ds.attrs.items()}
+    df.attrs[LAYOUT_ATTR] = "wide"
+    df.attrs[WIDE_TESTS_ATTR] = tests
+    if per_die:
+        df.attrs[DIE_VARIABLES_ATTR] = per_die
+    if "units" in ds["x"].attrs:
+        df.attrs[XY_UNITS_ATTR] = str(ds["x"].attrs["units"])
+    return df
+
+
+def _json_float(v) -> float | None:
+    return None if np.isnan(v) else float(v)
+
+
+def from_wide_table(df: pd.DataFrame, **mapping) -> xr.Dataset:
+    """A contract Dataset from a wide table (one row per wafer x die, one column per test).
+
+    The test columns are those ``df.attrs["wide_table_tests"]`` lists (set by
+    :func:`to_wide_table`, kept by Parquet and the CSV header block), with their test
+    names, numbers, units and limits; without that list, every column that is not a
+    contract column (wafer, lot, slot, seq, time, col, row, x, y, zone, hbin, sbin) or a
+    known die variable (:data:`KNOWN_DIE_VARIABLES`) is a test named by its header.  The
+    table is melted to the long layout and built by :func:`from_long_table` (``mapping``
+    goes there), so the same checks apply.
+
+    Example
+    -------
+    >>> geometry = {"die_width_mm": 5, "die_height_mm": 5}
+    >>> ds = fabnb.io.from_wide_table(pd.read_csv("jmp.csv"), geometry=geometry)  # doctest: +SKIP
+    """
+    tests = df.attrs.get(WIDE_TESTS_ATTR)
+    fixed = set(WAFER_COLUMNS + DIE_COLUMNS + ("hbin", "sbin"))
+    if tests is None:
+        die_vars = [c for c in df.columns if c in KNOWN_DIE_VARIABLES]
+        tests = [{"column": c, "test": str(c)} for c in df.columns
+                 if c not in fixed and c not in die_vars]
+    else:
+        die_vars = list(df.attrs.get(DIE_VARIABLES_ATTR, ()))
+        missing = [t["column"] for t in tests if t["column"] not in df.columns]
+        if missing:
+            raise FabDataError(f"the wide table lacks the test column(s) {missing[:5]} its "
+                               "metadata lists")
+    if not tests:
+        raise FabDataError(f"the wide table has no test column; columns: {list(df.columns)}")
+    ids = [c for c in df.columns if c not in {t["column"] for t in tests}]
+    long = df.melt(id_vars=ids, value_vars=[t["column"] for t in tests], var_name="__column",
+                   value_name="value")
+    for key in ("test", "test_num", "unit", "lsl", "usl"):
+        if key != "test" and all(t.get(key) is None for t in tests):
+            continue
+        per_test = [t.get(key) for t in tests]
+        if key in ("lsl", "usl", "test_num"):
+            per_test = np.array([np.nan if v is None else v for v in per_test], dtype=float)
+        else:
+            per_test = np.array(["" if v is None else str(v) for v in per_test], dtype=object)
+        long[key] = np.repeat(per_test, len(df))  # melt stacks the test columns in order
+    long = long.drop(columns="__column")
+    long.attrs = {k: v for k, v in df.attrs.items() if k not in (LAYOUT_ATTR, WIDE_TESTS_ATTR)}
+    long.attrs[DIE_VARIABLES_ATTR] = die_vars
+    return from_long_table(long, **mapping)
+
+
+def read_table(path, **mapping) -> xr.Dataset:
+    """Read a table from CSV (``.csv``, ``.tsv``, gzipped too) or Parquet, long or wide.
+
+    The format comes from the ``PAR1`` magic or the extension; the layout from the
+    table's metadata (the CSV header block or Parquet's metadata, see
+    :func:`write_table`), else ``long`` when the table has a ``test`` or ``value``
+    column and ``wide`` otherwise (:func:`from_wide_table`).  ``mapping`` goes to
     :func:`from_long_table` (column names, ``geometry``, ``product``, ``duplicates``,
     ``die_variables``, ``max_gb``).  A file that cannot be read (corrupt or truncated
     gzip, not CSV/Parquet) raises :class:`FabDataError` naming it.
-    Id columns (wafer, lot, test, unit, zone) are read as text, so ``"0007"`` stays
-    ``"0007"``; floats are parsed exactly.
+    Id columns (wafer, lot, test, unit, zone, and text die variables) are read as text,
+    so ``"0007"`` stays ``"0007"``; floats are parsed exactly.
 
     Example
     -------
@@ -769,11 +974,18 @@ def read_table(path, **mapping) -> xr.Dataset:
             unreadable += (pyarrow.ArrowException,)
             df = pd.read_parquet(p)
         else:
-            df = _read_csv(p, "\t" if fmt == "tsv" else ",", strings)
+            meta, skip = _read_header_block(p)
+            strings += meta.get("text_columns", [])
+            df = _read_csv(p, "\t" if fmt == "tsv" else ",", strings, skip)
+            df.attrs = meta.get("attrs", {})
     except unreadable as err:
         # OSError covers BadGzipFile; EOFError a truncated .gz, zlib.error corrupt deflate data
         raise FabDataError(f"{p}: cannot read as {fmt} ({type(err).__name__}: {err})") from err
+    long_columns = {mapping.get("test") or "test", mapping.get("value") or "value"}
+    layout = df.attrs.get(LAYOUT_ATTR) or ("long" if long_columns & set(df.columns) else "wide")
     try:
+        if layout == "wide":
+            return from_wide_table(df, **mapping)
         return from_long_table(df, **mapping)
     except FabParameterError:
         raise  # a bad option, not a bad file
@@ -781,26 +993,77 @@ def read_table(path, **mapping) -> xr.Dataset:
         raise FabDataError(f"{p}: {err}") from err
 
 
-def write_table(ds: xr.Dataset, path, tests=None) -> None:
-    """Write the long table of ``ds`` (see :func:`to_long_table`) to CSV or Parquet.
+def write_table(ds: xr.Dataset, path, tests=None, layout: str = "long") -> None:
+    """Write ``ds`` as a table, for a colleague's JMP, Excel, pandas or R: CSV or Parquet.
+
+    ``layout``:
+
+    - ``"long"`` (default): one row per wafer x die x test measurement
+      (:func:`to_long_table`); every die is kept, bins even without a value, and STDF's
+      ``test_num`` and ``test_flag`` are columns;
+    - ``"wide"``: one row per wafer x die, one column per test, headed ``"<test_num>
+      <test>"`` (:func:`to_wide_table`), with part id, site, touchdowns, hard and soft
+      bin (first pass too) as columns: what JMP and Excel users open.
 
     The format comes from the extension (``.csv``, ``.tsv``, ``.csv.gz``, ``.parquet``,
-    ``.pq``); the write is atomic.  Parquet keeps the Dataset's attributes (product,
-    geometry) in its metadata; CSV holds the table only, so :func:`read_table` infers
-    the geometry back (see the module docstring).
+    ``.pq``); the write is atomic.  Product and geometry survive both formats, so
+    :func:`read_table` gives back the same Dataset in either layout:
+
+    - Parquet keeps them in its metadata (``DataFrame.attrs``);
+    - CSV opens with a header block of ``# key: <JSON>`` lines before the column
+      header: ``# layout``, ``# attrs`` (the Dataset's attributes, the test columns of a
+      wide table, the die variables, the x/y units) and ``# text_columns`` (columns to
+      read as text, so part id ``"0042"`` stays text).  pandas reads the rest with
+      ``pd.read_csv(path, comment=None, skiprows=<lines starting with "# ">)``; Excel
+      shows the block as the first rows; JMP's import skips them with "data starts on
+      line N".
+
+    ``tests`` selects tests (long layout).
 
     Example
     -------
-    >>> fabnb.io.write_table(ds, "probe.parquet")            # doctest: +SKIP
+    >>> fabnb.io.write_table(ds, "probe.parquet")                   # doctest: +SKIP
+    >>> fabnb.io.write_table(ds, "lot_for_jmp.csv", layout="wide")  # doctest: +SKIP
+    >>> fabnb.io.read_table("lot_for_jmp.csv").identical(ds)        # doctest: +SKIP
+    True
     """
+    check_option("write_table", "layout", layout, LAYOUTS)
     p = Path(path)
     fmt = _table_format(p)
     if not fmt:
         raise FabDataError(f"{p}: unknown table extension (use .csv, .tsv, .parquet or .pq)")
-    df = to_long_table(ds, tests=tests)
+    if layout == "wide":
+        if tests is not None:
+            ds = ds.sel(test=[tests] if isinstance(tests, str) else list(tests))
+        df = to_wide_table(ds)
+    else:
+        df = to_long_table(ds, tests=tests)
+        df.attrs[LAYOUT_ATTR] = "long"
+    attrs = json.loads(json.dumps(df.attrs, default=_plain_json))
     with atomic_path(p) as tmp:
         if fmt == "parquet":
-            df.attrs = json.loads(json.dumps(df.attrs, default=str))
+            df.attrs = attrs
             df.to_parquet(tmp, index=False)
         else:
-            df.to_csv(tmp, sep="\t" if fmt == "tsv" else ",", index=False)
+            text = [c for c in df.columns if c not in ("wafer", "lot", "test", "unit", "zone")
+                    and (df[c].dtype == object or isinstance(df[c].dtype, pd.CategoricalDtype))]
+            header = {"layout": layout, "attrs": attrs, "text_columns": text}
+            opener = _open_text_write(tmp)
+            with opener as fh:
+                for key, value in header.items():
+                    fh.write(f"{HEADER_PREFIX}{key}: {json.dumps(value, ensure_ascii=False)}\n")
+                df.to_csv(fh, sep="\t" if fmt == "tsv" else ",", index=False)
+
+
+def _open_text_write(p: Path):
+    import gzip
+
+    return gzip.open(p, "wt", encoding="utf-8", newline="") if p.name.lower().endswith(".gz") \
+        else open(p, "w", encoding="utf-8", newline="")
+
+
+def _plain_json(v):
+    """JSON form of numpy scalars/arrays in attrs; anything else as its text."""
+    if isinstance(v, (np.ndarray, np.generic)):
+        return _plain(v)
+    return str(v)

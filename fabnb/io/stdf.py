@@ -25,9 +25,27 @@ Mapping
   non-finite or negative sizes (that warning names the file and the WCR's offset);
   ``x``/``y`` carry ``units`` "mm" or "die pitch".
 - bins: ``hbin``/``sbin`` from PRR HARD_BIN/SOFT_BIN (65535 = none -> -1), plus ``site``,
-  ``part_id`` and ``touchdowns`` (how often the die was tested) on ``(wafer, die)``.
+  ``part_id`` and ``touchdowns`` (how often the die was tested) on ``(wafer, die)``;
+  ``hbin_first``/``sbin_first`` are the bins of each die's *first* touchdown (first-pass
+  yield; equal to ``hbin``/``sbin`` where the die was touched once, -1 untested).
   HBR/SBR summaries (head 255 preferred) go to ``attrs["hbin_names"]`` /
   ``attrs["sbin_names"]`` as JSON ``{"bin": {"name": ..., "pf": "P"|"F"|" ", "count": n}}``.
+- bin counts side by side, ``attrs["stdf_bin_counts"]`` (JSON ``{"hbin"|"sbin": {"bin":
+  {"summary", "parts", "map"}}, "note"}``): the file's own HBR/SBR count, the PRRs read
+  with that bin, and the dies on the map with it.  HBR counts every part the tester
+  binned, retest touchdowns included; the map counts each die once (its kept touchdown),
+  so ``map <= parts``, smaller by the retests (a warning says so when they differ).  An
+  HBR/SBR count other than the parts read is a disagreement (below).
+- pass/fail: ``test_flag(wafer, die, test)`` int8 from TEST_FLG of the kept touchdown's
+  PTR/MPR/FTR: 1 failed (bit 7), 0 passed, -1 no result, not executed (bit 4) or pass/fail
+  flag invalid (bit 6); ``first_fail_test(wafer, die)`` is the name of the first test, in
+  record order, flagged failing on that touchdown (``""`` when none).
+- functional tests: an FTR is a test (key ``(TEST_NUM, FTR)``, name from its TEST_TXT)
+  with no value (NaN) and its pass/fail in ``test_flag``.
+- test summaries: TSR go to ``attrs["stdf_tsr"]``, JSON ``{"TEST_NUM": {"type": "P"|"F"|"M",
+  "name", "exec", "fail", "alarm"}}`` (all-sites summary when given, else summed over
+  sites; summed over files; ``null`` = not given).  They count every execution,
+  retest touchdowns included, as HBR does.
 - tests: one per TEST_NUM, in TEST_NUM order (MPR elements become ``"<name>[k]"``);
   name = TEST_TXT of the first record that has one (``"test <num>"`` when none; a name shared by several
   numbers gets ``" #<num>"``); ``test_num`` coordinate.  Defaults follow STDF V4: the
@@ -47,7 +65,13 @@ Mapping
   often silent, as in the real sample files); ``retest="last"`` (default) or ``"first"``
   keeps that touchdown's bins and results, the count goes to
   ``attrs["stdf_retested_dies"]`` and a warning.
-- skipped: TSR, FTR, STR, GDR, DTR, BPS/EPS, SDR, ... are counted in
+- several files: tests are unioned by TEST_NUM (see :func:`_merge_test_defaults`): another
+  name (whitespace aside), unit or limits for the same number in a later file is a
+  disagreement (below): the first file's are kept, every file's listed in
+  ``attrs["stdf_test_defaults_by_file"]``.  A wafer id found in two
+  files raises, naming both (a re-probe or a copy: choose which to read); repeated inside
+  one file it gets a ``#<n>`` suffix with a warning.
+- skipped: STR, GDR, DTR, BPS/EPS, SDR, ... are counted in
   ``attrs["stdf_skipped_records"]``; unknown record types are skipped with a warning.
   Those inside a part (between PIR and PRR; real files put GDR/BPS/EPS there) are also
   counted in ``attrs["stdf_skipped_in_parts"]`` and warned about with the first offset:
@@ -65,8 +89,9 @@ Never losing a die silently, two kinds of problem:
   and warned about by default (``errors="warn"``), raised with ``errors="raise"`` for
   strict runs: a WRR/PCR PART_CNT or RTST_CNT (4294967295 = not given) that disagrees
   with the parts read (RTST_CNT counts the touchdowns after a die's first one; real
-  files routinely say 0), inverted limits, PRRs outside any WIR..WRR (kept as an extra
-  wafer).
+  files routinely say 0), an HBR/SBR count other than the parts read with that bin,
+  inverted limits, names/units/limits that change between files, PRRs outside any WIR..WRR
+  (kept as an extra wafer).
 
 Speed and memory (``python -m benchmarks.bench_stdf``; each reader in its own process,
 best of 3 warm reads, peak RSS above the warmed-up process; 2-core VM shared with other
@@ -117,6 +142,7 @@ from . import _stdf_kernels as K
 from ._stdf_records import (CODES, FLAT, MISSING_I2, MISSING_U4, Fields, clean_text,
                             record_name)
 from ._stdf_writer import write_stdf
+from ._warn import user_stacklevel
 
 __all__ = ["StdfWarning", "read_stdf", "write_stdf"]
 
@@ -126,8 +152,7 @@ SI_PREFIX = {15: "f", 12: "p", 9: "n", 6: "u", 3: "m", 2: "%", 0: "", -3: "K", -
 UNIT_MM = {1: 25.4, 2: 10.0, 3: 1.0, 4: 0.0254}
 # records the reader counts but does not need
 KNOWN_SKIPPED = {CODES[n] for n in ("ATR", "VUR", "PMR", "PGR", "PLR", "RDR", "SDR", "PSR", "NMR",
-                                    "CNR", "SSR", "CDR", "TSR", "FTR", "STR", "BPS", "EPS", "GDR",
-                                    "DTR")}
+                                    "CNR", "SSR", "CDR", "STR", "BPS", "EPS", "GDR", "DTR")}
 ISSUE_TEXT = {
     K.ISSUE_MALFORMED: "malformed record(s) (fields overrun the record length, bytes after the "
                        "last field, or too short for the fixed fields)",
@@ -136,6 +161,14 @@ ISSUE_TEXT = {
 }
 # what a failing decompressor raises on a cut or corrupt stream
 STREAM_ERRORS = (EOFError, OSError, lzma.LZMAError, zlib.error)
+
+
+BIN_COUNTS_NOTE = (
+    "per bin: 'summary' = the file's own HBR/SBR count (every part the tester binned, "
+    "retest touchdowns included; null when the file gives none), 'parts' = the PRRs read "
+    "with that bin (every touchdown), 'map' = dies whose kept touchdown has that bin (one "
+    "per die: hbin/sbin).  summary and parts must agree (else a disagreement is listed); "
+    "map is smaller by the retest touchdowns")
 
 
 class StdfWarning(UserWarning):
@@ -165,7 +198,9 @@ class _Issues:
         if errors == "raise":
             raise FabDataError(msg + "\n(read with errors='warn' to keep everything and warn)")
         warnings.warn(msg + "\n(everything was kept; listed in attrs['stdf_disagreements']; "
-                      "errors='raise' makes this an error)", StdfWarning, stacklevel=3)
+                      "errors='raise' makes this an error)", StdfWarning,
+                      stacklevel=user_stacklevel())
+
 
 
 class _Arrays:
@@ -320,8 +355,8 @@ def _parse_file(path: Path, file_no: int, arr: _Arrays, issues: _Issues, bar) ->
 def _decode_rare(info: dict, issues: _Issues) -> dict:
     """MIR, WCR, wafers (WIR/WRR), bin summaries and PCRs of one file."""
     order = ">" if info["big"] else "<"
-    out = {"mir": {}, "wcr": None, "wafers": {}, "hbr": [], "sbr": [], "pcr": [], "mrr": False,
-           "replaced": 0, "replaced_at": None}
+    out = {"mir": {}, "wcr": None, "wafers": {}, "hbr": [], "sbr": [], "pcr": [], "tsr": [],
+           "mrr": False, "replaced": 0, "replaced_at": None}
     for code, body, wafer, offset in info["rare"]:
         f = Fields(body, order, offset, record_name(code))
         try:
@@ -365,7 +400,13 @@ def _decode_one(f: Fields, wafer: int, out: dict) -> None:
     elif name in ("HBR", "SBR"):
         head, site, num, count, pf, bname = f.u1(), f.u1(), f.u2(), f.u4(), f.c1(), f.cn()
         pf = (pf or " ").strip("\x00 ") or " "
-        out[name.lower()].append((head, site, num, count, pf, bname or ""))
+        out[name.lower()].append((head, site, num, count, pf, bname or "", offset))
+    elif name == "TSR":
+        head, site, typ, num = f.u1(), f.u1(), f.c1(), f.u4("TEST_NUM")
+        counts = [f.u4(field) for field in ("EXEC_CNT", "FAIL_CNT", "ALRM_CNT")]
+        out["tsr"].append((head, site, (typ or " ").strip("\x00 ") or " ", num,
+                           *[None if c in (None, MISSING_U4) else c for c in counts],
+                           f.cn("TEST_NAM") or ""))
     elif name == "PCR":
         head, site = f.u1(), f.u1()
         out["pcr"].append({"head": head, "site": site, "PART_CNT": f.u4("PART_CNT"),
@@ -492,11 +533,12 @@ def _test_table(arr: _Arrays, files, issues: _Issues):
     names = []
     for t in range(n):
         base = string(arr.t_txt[t]) if arr.t_meta[t, 0] else f"test {nums[t]}"
-        names.append(base if subs[t] < 0 else f"{base}[{subs[t]}]")
+        names.append(base if subs[t] < 0 else f"{base}[{subs[t]}]")  # PTR -1, FTR -2
     seen: dict[str, int] = {}
     for nm in names:
         seen[nm] = seen.get(nm, 0) + 1
-    names = [nm if seen[nm] == 1 else f"{nm} #{num}" for nm, num in zip(names, nums)]
+    names = [nm if seen[nm] == 1 else f"{nm} #{num}" + (" FTR" if sub == K.FTR_SUB else "")
+             for nm, num, sub in zip(names, nums, subs)]
     res_scal = arr.t_meta[:n, 3]
     factor = 10.0 ** res_scal.astype(float)
     units = []
@@ -521,7 +563,151 @@ def _test_table(arr: _Arrays, files, issues: _Issues):
     names, units = [names[t] for t in order], [units[t] for t in order]
     return {"names": names, "units": units, "lsl": lsl[order], "usl": usl[order],
             "factor": factor, "nums": nums[order], "rank": rank, "inverted": inverted,
-            "replaced": replaced}
+            "replaced": replaced, "functional": subs == K.FTR_SUB}
+
+
+def _take_test_defaults(arr: _Arrays) -> dict:
+    """The test names and defaults (unit, limits, scale) one file gave, then cleared.
+
+    The kernel takes a test's defaults from the first record carrying them; clearing
+    them after each file lets the next file's own first records be read too, so
+    :func:`_merge_test_defaults` can compare the files.  The text spans stay valid:
+    ``arr.text`` only grows.
+    """
+    n = int(arr.cnt[K.N_TESTS])
+    given = np.flatnonzero((arr.t_meta[:n, 0] == 1) | (arr.t_meta[:n, 1] == 1))
+    out = {"index": given, "txt": arr.t_txt[given].copy(), "unit": arr.t_unit[given].copy(),
+           "meta": arr.t_meta[given].copy(), "lim": arr.t_lim[given].copy()}
+    arr.t_meta[:n] = 0
+    arr.t_lim[:n] = np.nan
+    arr.t_unit[:n] = 0
+    return out
+
+
+def _normalised(name: str) -> str:
+    """A test name with runs of blanks and tabs as one space (real names carry padding)."""
+    return " ".join(name.split())
+
+
+def _merge_test_defaults(arr: _Arrays, files, issues: _Issues) -> dict:
+    """Tests are unioned across files by TEST_NUM (and MPR element / FTR), STDF's own
+    identity of a test: the first file that names a test names it, the first that gives
+    its defaults gives unit, scale and limits.
+
+    A later file that names the test otherwise (whitespace aside; the real sample files
+    call test 1132 ``"sim1 ref <> Simule_1"`` and ``"sim1 ... <> Simule_1"``) or gives
+    another unit or other limits (a limit change between lots or program revisions) is a
+    disagreement: the first file's are kept, every file's are returned for
+    ``attrs["stdf_test_defaults_by_file"]`` (``{"TEST_NUM": [{"file", "name", "unit",
+    "lo", "hi"}, ...]}``, only tests that differ; limits in base units) and warned about,
+    and ``errors="raise"`` raises.  Limits are compared as stored (float32, base units),
+    so a RES_SCAL change alone is no disagreement.
+    """
+    text = arr.text.tobytes()
+
+    def string(span):
+        return clean_text(text[span[0]:span[0] + span[1]])[0]
+
+    name_from: dict[int, tuple] = {}  # test -> (name, file, span)
+    first: dict[int, tuple] = {}  # test -> ((unit, lo, hi), row, file)
+    by_file: dict[int, dict] = {}  # test -> {file index: what that file gives}
+    for k, info in enumerate(files):
+        got, here = info["tests"], Path(info["path"]).name
+        for row, t in enumerate(got["index"].tolist()):
+            meta = got["meta"][row]
+            given = by_file.setdefault(t, {}).setdefault(k, {"file": here})
+            if meta[0]:
+                name = given["name"] = string(got["txt"][row])
+                name_from.setdefault(t, (name, k, got["txt"][row]))
+                if _normalised(name) != _normalised(name_from[t][0]):
+                    issues.add(info["path"], 1, f"test {arr.t_num[t]} named {name!r} where "
+                               f"{Path(files[name_from[t][1]]['path']).name} names it "
+                               f"{name_from[t][0]!r} (the first name is kept; every file's in "
+                               "attrs['stdf_test_defaults_by_file'])", int(meta[4]),
+                               CODES["PTR"], disagreement=True)
+            if meta[1]:
+                lo, hi = got["lim"][row]
+                defaults = (string(got["unit"][row]), None if np.isnan(lo) else float(lo),
+                            None if np.isnan(hi) else float(hi))
+                given.update(zip(("unit", "lo", "hi"), defaults))
+                first.setdefault(t, (defaults, row, k))
+                if defaults != first[t][0]:
+                    issues.add(info["path"], 1, f"test {arr.t_num[t]} with unit/limits "
+                               f"{defaults} where {Path(files[first[t][2]]['path']).name} "
+                               f"gives {first[t][0]} (the first file's are kept; every file's "
+                               "in attrs['stdf_test_defaults_by_file'])", int(meta[4]),
+                               CODES["PTR"], disagreement=True)
+    for t, (_, _, span) in name_from.items():
+        arr.t_txt[t], arr.t_meta[t, 0] = span, 1
+    for t, (_, row, k) in first.items():
+        got = files[k]["tests"]
+        arr.t_meta[t, 1:] = got["meta"][row, 1:]
+        arr.t_lim[t], arr.t_unit[t] = got["lim"][row], got["unit"][row]
+
+    def differs(entries):
+        seen = {(_normalised(e.get("name", "")), e.get("unit"), e.get("lo"), e.get("hi"))
+                for e in entries}
+        return len(seen) > 1
+
+    key = {t: str(arr.t_num[t]) + ("" if arr.t_sub[t] < 0 else f"[{arr.t_sub[t]}]")
+           for t in by_file}
+    return {key[t]: list(v.values()) for t, v in by_file.items() if differs(v.values())}
+
+
+def _tsr_summary(records) -> str:
+    """JSON of the TSR test summaries, keyed by TEST_NUM: ``{"num": {"type", "name",
+    "exec", "fail", "alarm"}}``; the all-sites summary (head 255) when a file has one,
+    else the sum over sites; summed over files; ``null`` when no TSR gives the count."""
+    heads = {}
+    for r in records:
+        heads.setdefault(r[3], set()).add(r[0] == 255)
+    out: dict[str, dict] = {}
+    for head, _, typ, num, exe, fail, alarm, name in records:
+        if True in heads[num] and head != 255:
+            continue  # the all-sites summary is there: the per-site ones are in it
+        key = str(num) if out.get(str(num), {}).get("type", typ) == typ else f"{num} {typ}"
+        entry = out.setdefault(key, {"type": typ, "name": name, "exec": None, "fail": None,
+                                     "alarm": None})
+        entry["name"] = entry["name"] or name
+        for field, count in (("exec", exe), ("fail", fail), ("alarm", alarm)):
+            if count is not None:
+                entry[field] = (entry[field] or 0) + count
+    return json.dumps(out, sort_keys=True)
+
+
+def _bin_counts(files, parts, sites, issues: _Issues) -> dict:
+    """Per bin, the file's own HBR/SBR count (``summary``) and the parts read with that
+    bin (``parts``, every touchdown); a count that disagrees with the parts is a
+    disagreement naming the file, bin and record offset.  :func:`_build` adds the map's
+    count (each die's kept touchdown)."""
+    out = {"hbin": {}, "sbin": {}}
+    for info in files:
+        lo, hi = info["parts"]
+        closed = parts[lo:hi][parts[lo:hi, 9] == 1]
+        for kind, rec, column in (("hbin", "HBR", 4), ("sbin", "SBR", 5)):
+            read = dict(zip(*np.unique(closed[:, column], return_counts=True)))
+            records = info["dec"][rec.lower()]
+            merged = [r for r in records if r[0] == 255] or records
+            summary: dict[int, list] = {}
+            for _, _, num, count, _, _, offset in merged:
+                entry = summary.setdefault(num, [None, offset])
+                if count not in (None, MISSING_U4):
+                    entry[0] = (entry[0] or 0) + count
+            for b in sorted(set(summary) | set(read)):
+                label = "none" if b == 65535 else str(int(b))
+                n_read = int(read.get(b, 0))
+                # a bin the file summarises with no count, or a file with no summary: unknown
+                given = summary[b][0] if b in summary else (0 if records else None)
+                entry = out[kind].setdefault(label, {"summary": None, "parts": 0, "map": 0})
+                entry["parts"] += n_read
+                if given is not None:
+                    entry["summary"] = (entry["summary"] or 0) + given
+                if given is not None and b != 65535 and given != n_read:
+                    offset = summary[b][1] if b in summary else merged[0][6]
+                    issues.add(info["path"], 1, f"{rec} count {given} of bin {label} disagrees "
+                               f"with the {n_read} parts read with that bin", offset,
+                               CODES[rec], disagreement=True)
+    return out
 
 
 def _slot(wafer_id: str, fallback: int) -> int:
@@ -536,7 +722,7 @@ def _bin_summary(records) -> str:
     """JSON of HBR/SBR: prefer the all-sites summary (head 255), else sum over sites."""
     merged = [r for r in records if r[0] == 255] or records
     out: dict[str, dict] = {}
-    for _, _, num, count, pf, name in merged:
+    for _, _, num, count, pf, name, _ in merged:
         entry = out.setdefault(str(num), {"name": name, "pf": pf, "count": 0})
         entry["count"] += 0 if count in (None, MISSING_U4) else count
         entry["name"] = entry["name"] or name
@@ -564,13 +750,15 @@ def read_stdf(path_or_paths, retest: str = "last", errors: str = "warn",
         malformed records, broken PIR/PRR or WIR/WRR sequences) always raises, naming
         the file, byte offset and record type.
     progress
-        Show a byte-level ``tqdm`` progress bar (only when a read lasts over 2 s).
+        Show a ``tqdm`` progress bar over the bytes of all files, naming the file being
+        read (only when a read lasts over 2 s).
 
     Returns
     -------
     xarray.Dataset
-        ``value(wafer, die, test)``, ``hbin``/``sbin``/``site``/``touchdowns``/``part_id``
-        ``(wafer, die)``, test coordinates ``unit``/``lsl``/``usl``/``test_num``; see the
+        ``value``/``test_flag`` ``(wafer, die, test)``; ``hbin``/``sbin``/``hbin_first``/
+        ``sbin_first``/``site``/``touchdowns``/``part_id``/``first_fail_test``
+        ``(wafer, die)``; test coordinates ``unit``/``lsl``/``usl``/``test_num``; see the
         module docstring for the mapping.
 
     Example
@@ -592,15 +780,19 @@ def read_stdf(path_or_paths, retest: str = "last", errors: str = "warn",
     with tqdm(total=total, unit="B", unit_scale=True, disable=not progress, delay=2,
               desc="read_stdf") as bar:
         for k, path in enumerate(paths):
+            bar.set_postfix_str(f"file {k + 1}/{len(paths)}: {path.name}", refresh=False)
             info = _parse_file(path, k, arr, issues, bar)
             info["dec"] = _decode_rare(info, issues)
+            info["tests"] = _take_test_defaults(arr)
             files.append(info)
+    limit_changes = _merge_test_defaults(arr, files, issues)
     parts = arr.parts[: arr.cnt[K.N_PARTS]]
     wafers, wafer_of_part = _wafer_table(files, parts)
     sites = _sites(parts, wafer_of_part, wafers)
     for info in files:
         _check_counts(info, info["dec"], parts, sites["again"], issues)
     tests = _test_table(arr, files, issues)
+    bin_counts = _bin_counts(files, parts, sites, issues)
     issues.report(errors)
     if not sites["ok"].any():
         raise FabDataError("no complete part (PIR..PRR with X/Y coordinates) in "
@@ -623,7 +815,10 @@ def read_stdf(path_or_paths, retest: str = "last", errors: str = "warn",
             + f"); first in {Path(path).name} at byte offset {offset} ({record_name(code)}); "
             "a PTR whose type bytes were corrupted would be among them; counts in "
             "attrs['stdf_skipped_in_parts']")
-    return _build(files, arr, parts, wafers, sites, tests, retest, notes, issues.disagreements)
+    return _build(files, arr, parts, wafers, sites, tests, retest, notes, issues.disagreements,
+                  {"stdf_test_defaults_by_file": json.dumps(limit_changes, sort_keys=True),
+                   "stdf_tsr": _tsr_summary([r for f in files for r in f["dec"]["tsr"]]),
+                   "stdf_bin_counts": bin_counts})
 
 
 def _sites(parts, wafer_of_part, wafers) -> dict:
@@ -658,18 +853,38 @@ def _wafer_table(files, parts):
         lot = mir.get("lot") or Path(info["path"]).stem
         for wafer in sorted(dec["wafers"]):
             w = dec["wafers"][wafer]
-            wafers.append({"index": wafer, "id": w["id"], "lot": lot, "start_t": w["start_t"]})
+            wafers.append({"index": wafer, "id": w["id"], "lot": lot, "start_t": w["start_t"],
+                           "file": info["path"]})
         orphan = (parts[lo:hi, 0] < 0)
         if orphan.any():
             extra = -2 - len(wafers)  # a unique placeholder index for this file's extra wafer
             wafer_of_part[lo:hi][orphan] = extra
             suffix = "no-WIR" if dec["wafers"] else (mir.get("sublot") or "1")
             wafers.append({"index": extra, "id": f"{lot}-{suffix}", "lot": lot,
-                           "start_t": mir.get("start_t")})
+                           "start_t": mir.get("start_t"), "file": info["path"],
+                           "made_up": True})
+    _check_wafer_ids_across_files(wafers)
     return wafers, wafer_of_part
 
 
-def _build(files, arr, parts, wafers, sites, tests, retest, notes, disagreements):
+def _check_wafer_ids_across_files(wafers) -> None:
+    """One wafer id in two files is refused, naming both: merging them would mix two
+    probe runs into one map, and suffixing would hide that the folder holds the wafer
+    twice (a re-probe file, a copy).  Within one file a repeated id, and the ids fabnb
+    makes up for parts outside any WIR (``<lot>-<sublot>``), get ``#<n>``."""
+    seen: dict[str, str] = {}
+    for w in wafers:
+        if not w["id"] or w.get("made_up"):
+            continue
+        other = seen.setdefault(w["id"], w["file"])
+        if other != w["file"]:
+            raise FabDataError(
+                f"wafer id {w['id']!r} is in two files: {other} and {w['file']}.  A re-probe "
+                "or a copy of the same wafer: read the files separately (fabnb.io.read_stdf "
+                "on each) and choose, or give the wafers distinct ids")
+
+
+def _build(files, arr, parts, wafers, sites, tests, retest, notes, disagreements, extra_attrs):
     ok, w_part = sites["ok"], sites["w_part"]
     wcr = next((f["dec"]["wcr"] for f in files if f["dec"]["wcr"]), None)
     x, y, xy_units, geo, geo_notes = _geometry(sites["col"].astype(float),
@@ -684,19 +899,23 @@ def _build(files, arr, parts, wafers, sites, tests, retest, notes, disagreements
     idx = np.flatnonzero(ok)
     cell = w_part[idx] * n_d + new_die[sites["d_part"][idx]]
     touchdowns = np.bincount(cell, minlength=n_w * n_d).reshape(n_w, n_d)
-    kept = np.full(n_w * n_d, -1 if retest == "last" else np.iinfo(np.int64).max, dtype=np.int64)
-    (np.maximum if retest == "last" else np.minimum).at(kept, cell, idx)
+    last = np.full(n_w * n_d, -1, dtype=np.int64)
+    np.maximum.at(last, cell, idx)
+    first_part = np.full(n_w * n_d, np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(first_part, cell, idx)
     have = touchdowns.ravel() > 0
-    kept = np.where(have, kept, -1)
+    first_part = np.where(have, first_part, -1)
+    kept = last if retest == "last" else first_part
 
-    def per_die(column, missing):
-        out = np.full(n_w * n_d, missing, dtype=np.int64)
-        out[have] = parts[kept[have], column]
+    def per_die(column, touchdown=kept):
+        out = np.full(n_w * n_d, -1, dtype=np.int64)
+        out[have] = parts[touchdown[have], column]
+        if column in (4, 5):
+            out[out == 65535] = -1  # STDF's "no bin"
         return out.reshape(n_w, n_d)
 
-    hbin, sbin, site = per_die(4, -1), per_die(5, -1), per_die(2, -1)
-    hbin[hbin == 65535] = -1
-    sbin[sbin == 65535] = -1
+    hbin, sbin, site = per_die(4), per_die(5), per_die(2)
+    hbin_first, sbin_first = per_die(4, first_part), per_die(5, first_part)
     part_id = np.full(n_w * n_d, "", dtype=object)
     part_id[have], replaced = _strings(arr.text, arr.part_id[kept[have]])
     part_id = part_id.reshape(n_w, n_d).astype(str)
@@ -711,12 +930,26 @@ def _build(files, arr, parts, wafers, sites, tests, retest, notes, disagreements
     n_t = len(names)
     n_r = int(arr.cnt[K.N_RESULTS])
     value = np.full((n_w, n_d, n_t), np.nan)
+    test_flag = np.full((n_w, n_d, n_t), -1, dtype=np.int8)
+    first_fail = np.full(n_w * n_d, -1, dtype=np.int64)
     cell_of_part = np.full(parts.shape[0], -1, dtype=np.int64)
     cell_of_part[kept[have]] = np.flatnonzero(have)
     invalid, repeated = K.place_results(
         arr.r_part[:n_r], arr.r_test[:n_r], arr.r_flag[:n_r], arr.r_value[:n_r], cell_of_part,
-        tests["rank"], tests["factor"], n_t, value.reshape(-1),
-        np.zeros(value.size, dtype=np.uint8))
+        tests["rank"], tests["factor"], tests["functional"], n_t, value.reshape(-1),
+        test_flag.reshape(-1), first_fail, np.zeros(value.size, dtype=np.uint8))
+    first_fail_test = np.array(list(names) + [""], dtype=str)[first_fail].reshape(n_w, n_d)
+    bin_counts = extra_attrs.pop("stdf_bin_counts")
+    for kind, final in (("hbin", hbin), ("sbin", sbin)):
+        for b, n in zip(*np.unique(final[final >= 0], return_counts=True)):
+            entry = bin_counts[kind].setdefault(str(b), {"summary": None, "parts": 0})
+            entry["map"] = int(n)
+    bin_counts["note"] = BIN_COUNTS_NOTE
+    summarised = sum(e["summary"] or 0 for e in bin_counts["hbin"].values())
+    if summarised and summarised != int(have.sum()):
+        notes.append(f"the files' HBR summaries count {summarised} parts (every touchdown, retests "
+                     f"included), the map {int(have.sum())} dies (each die's {retest} touchdown); "
+                     "per-bin counts side by side in attrs['stdf_bin_counts']")
 
     retested = int((touchdowns > 1).sum())
     if retested:
@@ -741,6 +974,10 @@ def _build(files, arr, parts, wafers, sites, tests, retest, notes, disagreements
             "site": (("wafer", "die"), site),
             "touchdowns": (("wafer", "die"), touchdowns.astype(np.int64)),
             "part_id": (("wafer", "die"), part_id),
+            "hbin_first": (("wafer", "die"), hbin_first),
+            "sbin_first": (("wafer", "die"), sbin_first),
+            "first_fail_test": (("wafer", "die"), first_fail_test),
+            "test_flag": (("wafer", "die", "test"), test_flag),
         },
         coords={
             "wafer": ("wafer", np.array(ids, dtype=str)),
@@ -773,6 +1010,8 @@ def _build(files, arr, parts, wafers, sites, tests, retest, notes, disagreements
             "stdf_inverted_limits": json.dumps(tests["inverted"], sort_keys=True),
             "hbin_names": _bin_summary([r for f in files for r in f["dec"]["hbr"]]),
             "sbin_names": _bin_summary([r for f in files for r in f["dec"]["sbr"]]),
+            "stdf_bin_counts": json.dumps(bin_counts, sort_keys=True),
+            **extra_attrs,
         },
     )
     tested = touchdowns.sum(axis=1) > 0
@@ -780,7 +1019,7 @@ def _build(files, arr, parts, wafers, sites, tests, retest, notes, disagreements
         notes.append(f"wafer(s) {', '.join(ds['wafer'].values[~tested])} hold no parts; left out")
         ds = ds.isel(wafer=tested)
     if notes:
-        warnings.warn("read_stdf: " + "; ".join(notes), StdfWarning, stacklevel=3)
+        warnings.warn("read_stdf: " + "; ".join(notes), StdfWarning, stacklevel=user_stacklevel())
     return schema.validate(ds)
 
 

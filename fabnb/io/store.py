@@ -50,17 +50,21 @@ import re
 import shutil
 import socket
 import uuid
+import warnings
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
-from .._params import check_option
+from .._params import check_option, check_params
 from ..errors import FabDataError
 from ..schema import validate
+from ._warn import user_stacklevel
 
 #: attribute listing which dataset attributes were stored as JSON text
 _JSON_ATTRS = "fabnb_json_attrs"
+#: variable attribute marking an empty string array (zero tests: ``test``, ``unit``)
+_EMPTY_STRINGS = "fabnb_empty_strings"
 #: CF time units word of each numpy datetime resolution (and back)
 _TIME_WORDS = {"ns": "nanoseconds", "us": "microseconds", "ms": "milliseconds", "s": "seconds"}
 _TIME_RES = {word: res for res, word in _TIME_WORDS.items()}
@@ -302,6 +306,8 @@ def _for_disk(ds: xr.Dataset) -> tuple[xr.Dataset, dict]:
         elif var.chunks is None and _is_string(var):
             new = var.astype(object)  # variable-length strings on disk
         attrs = _encode_attrs(var.attrs)
+        if var.size == 0 and _is_string(var):  # an empty string array reads back as float64
+            attrs = {**attrs, _EMPTY_STRINGS: 1}
         if new is not var or attrs is not var.attrs:
             new = new.copy(deep=False)
             new.attrs = attrs
@@ -323,7 +329,10 @@ def _from_disk(ds: xr.Dataset) -> xr.Dataset:
                 new = var.astype(f"M8[{res}]")
         elif var.chunks is None and var.dtype.kind != "U" and _is_string(var):
             new = var.copy(data=_to_unicode(var.values))
-        attrs = _decode_attrs(var.attrs)
+        elif _EMPTY_STRINGS in var.attrs:
+            new = var.copy(data=np.empty(var.shape, dtype="<U1"))
+        attrs = _decode_attrs(var.attrs if _EMPTY_STRINGS not in var.attrs else
+                              {k: v for k, v in var.attrs.items() if k != _EMPTY_STRINGS})
         if new is not var or attrs is not var.attrs:
             new = new.copy(deep=False)
             new.attrs = attrs
@@ -586,6 +595,30 @@ def _looks_like_text_table(head: bytes) -> bool:
     return "," in text or "\t" in text or ";" in text
 
 
+#: compressions an STDF file may come in (the reader decompresses by magic bytes)
+_STDF_SUFFIXES = tuple(f"{base}{z}" for base in (".stdf", ".std")
+                       for z in ("", ".gz", ".bz2", ".xz"))
+_BZ2_MAGIC, _XZ_MAGIC = b"BZh", b"\xfd7zXZ\x00"
+
+
+def _decompressed_head(p: Path, head: bytes) -> bytes:
+    """The first bytes of a gzip/bz2/xz file, decompressed (b"" when unreadable): an
+    STDF file keeps its FAR magic under any of the three."""
+    import bz2
+    import gzip
+    import lzma
+
+    opener = {_GZIP_MAGIC: gzip.open, _BZ2_MAGIC: bz2.open, _XZ_MAGIC: lzma.open}
+    for magic, open_ in opener.items():
+        if head.startswith(magic):
+            try:
+                with open_(p, "rb") as fh:
+                    return fh.read(4)
+            except (OSError, EOFError, ValueError):
+                return b""
+    return b""
+
+
 def _format_of(p: Path) -> str:
     """Name the reader for ``p`` from its magic bytes, then its extension."""
     name = p.name.lower()
@@ -599,7 +632,8 @@ def _format_of(p: Path) -> str:
         return "netcdf"
     if head.startswith(_PARQUET_MAGIC):
         return "table"
-    if head.startswith(_STDF_MAGIC) or name.endswith((".stdf", ".std", ".stdf.gz", ".std.gz")):
+    if head.startswith(_STDF_MAGIC) or name.endswith(_STDF_SUFFIXES) or \
+            _decompressed_head(p, head).startswith(_STDF_MAGIC):
         return "stdf"
     if name.endswith((".csv", ".csv.gz", ".tsv", ".txt")) or (
         not head.startswith(_GZIP_MAGIC) and name.endswith((".parquet", ".pq"))
@@ -615,30 +649,102 @@ def _format_of(p: Path) -> str:
     )
 
 
-def read(path, **kwargs) -> xr.Dataset:
-    """Read any supported file into a validated contract Dataset.
+#: file names a folder read picks up (other files are named in a warning, not read)
+_LOT_SUFFIXES = _STDF_SUFFIXES + (".xml", ".nc", ".nc4", ".zarr", ".csv", ".csv.gz", ".tsv",
+                                  ".parquet", ".pq")
 
-    The format is sniffed from the first bytes, then the name: NetCDF (HDF5 or classic
-    magic), a Zarr directory (``zarr.json`` / ``.zgroup``), Parquet (``PAR1``), STDF
-    (a FAR record, or ``.stdf``/``.std``/``.stdf.gz``), SEMI E142 XML (``<`` or
-    ``.xml``), CSV (``.csv``/``.tsv``/``.txt`` or delimited text).  ``kwargs`` go to the
-    format's reader (for tables, the column mapping of :func:`fabnb.io.from_long_table`).
 
-    Raises :class:`~fabnb.FabDataError` for a missing path or an unknown format,
-    naming the path and the first bytes found.
+def _natural(p: Path):
+    """Sort key: digits as numbers, so wafer-2 comes before wafer-10."""
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", p.name)]
+
+
+def _expand(path) -> list[Path]:
+    """The files ``path`` names: itself (a file or a Zarr store), the readable files of a
+    folder, the matches of a glob, or each item of a list; sorted naturally."""
+    if isinstance(path, (list, tuple)):
+        if not path:
+            raise FabDataError("fabnb.io.read got an empty list of files")
+        return [p for item in path for p in _expand(item)]
+    text = str(path)
+    p = Path(text).expanduser()
+    if not p.exists() and glob.has_magic(text):
+        found = sorted((Path(m) for m in glob.glob(str(p), recursive=True)), key=_natural)
+        if not found:
+            raise FabDataError(f"no file matches {text!r} (looked from {Path.cwd()})")
+        return [q for q in found if not q.name.startswith(".")]
+    p = _existing(p)
+    if p.is_dir() and not _is_zarr_dir(p):
+        inside = sorted((q for q in p.iterdir() if not q.name.startswith(".")), key=_natural)
+        picked = [q for q in inside if q.name.lower().endswith(_LOT_SUFFIXES) or _is_zarr_dir(q)]
+        if not picked:
+            shown = ", ".join(q.name for q in inside[:5]) or "nothing"
+            raise FabDataError(f"{p}: a folder that is not a Zarr store and holds no file "
+                               f"fabnb reads (found {shown}); "
+                               f"readable names end in {', '.join(_LOT_SUFFIXES)}")
+        left = [q.name for q in inside if q not in picked]
+        if left:
+            warnings.warn(f"fabnb.io.read: {p}: not read (not a data file by its name): "
+                          + ", ".join(left[:10]) + (" ..." if len(left) > 10 else ""),
+                          stacklevel=user_stacklevel())
+        return picked
+    return [p]
+
+
+def read(path, progress: bool = True, **kwargs) -> xr.Dataset:
+    """Read a file, a folder, a glob or a list of files into one validated contract Dataset.
+
+    ``path`` may be
+
+    - a file (or a Zarr store): its format sniffed from the first bytes, then the name:
+      NetCDF (HDF5 or classic magic), a Zarr directory (``zarr.json`` / ``.zgroup``),
+      Parquet (``PAR1``), STDF (a FAR record, also inside gzip/bz2/xz, or
+      ``.stdf``/``.std`` with ``.gz``/``.bz2``/``.xz``), SEMI E142/G85 XML (``<`` or
+      ``.xml``), CSV (``.csv``/``.tsv``/``.txt`` or delimited text, long or wide layout);
+    - a folder (not a Zarr store): every file in it whose name ends in a data suffix
+      (:data:`_LOT_SUFFIXES`; hidden files skipped, other files named in a warning);
+    - a glob (``"lots/*/W*.stdf.gz"``, ``**`` recursive) or a list of paths.
+
+    Several files become one Dataset, in natural name order (``w2`` before ``w10``):
+    all STDF in one :func:`fabnb.io.read_stdf` pass (one wafer per WIR..WRR block,
+    tests unioned by TEST_NUM), other formats read one by one and joined by
+    :func:`fabnb.io._combine.combine` (dies unioned by ``(col, row)``, tests by name;
+    clashing geometry, limits or units raise).  A wafer id found in two files raises
+    :class:`~fabnb.FabDataError` naming both.  ``progress`` shows a ``tqdm`` bar over
+    the files (``False`` silences it).  ``kwargs`` go to the format's reader (for
+    tables, the column mapping of :func:`fabnb.io.from_long_table`; for STDF
+    ``retest``/``errors``).
+
+    Raises :class:`~fabnb.FabDataError` for a missing path, a glob matching nothing or
+    an unknown format, naming the path and the first bytes found.
 
     Example
     -------
-    >>> ds = fabnb.io.read("lot.nc")                  # doctest: +SKIP
+    >>> ds = fabnb.io.read("lot.nc")                          # doctest: +SKIP
+    >>> lot = fabnb.io.read("probe/LOT42/")                   # doctest: +SKIP
+    >>> lot = fabnb.io.read("probe/LOT4*/*.stdf.gz", progress=False)  # doctest: +SKIP
     """
-    from .. import io
+    from tqdm.auto import tqdm
 
-    p = _existing(path)
+    from .. import io
+    from ._combine import combine
+
+    check_params("read", {"progress": ["boolean"]}, {"progress": progress})
+    paths = _expand(path)
+    formats = [_format_of(p) for p in paths]
+    if all(f == "stdf" for f in formats):
+        return io.read_stdf(paths if len(paths) > 1 else paths[0], progress=progress, **kwargs)
     readers = {
         "netcdf": read_netcdf,
         "zarr": read_zarr,
         "table": lambda q, **kw: io.read_table(q, **kw),
-        "stdf": lambda q, **kw: io.read_stdf(q, **kw),
+        "stdf": lambda q, **kw: io.read_stdf(q, progress=False, **kw),
         "e142": lambda q, **kw: io.read_e142(q, **kw),
     }
-    return readers[_format_of(p)](p, **kwargs)
+    if len(paths) == 1:
+        return readers[formats[0]](paths[0], **kwargs)
+    datasets = []
+    for p, fmt in tqdm(list(zip(paths, formats)), desc="fabnb.io.read", unit="file",
+                       disable=not progress, delay=2):
+        datasets.append(readers[fmt](p, **kwargs))
+    return combine(datasets, paths)

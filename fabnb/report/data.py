@@ -17,6 +17,9 @@ True
 
 from __future__ import annotations
 
+import glob
+from pathlib import Path
+
 from ..errors import FabDataError
 from .escape import md_escape
 from .params import SYNTHETIC, existing_path
@@ -29,9 +32,10 @@ def load_dataset(dataset=SYNTHETIC, preset="small", seed=0, **overrides):
     ----------
     dataset
         ``"synthetic"``: build ``fabnb.synth.fab(preset, seed=seed, **overrides)``;
-        otherwise a path that :func:`fabnb.io.read` understands (Zarr, NetCDF, CSV /
-        Parquet long table, STDF, E142), read and checked with
-        :func:`fabnb.schema.validate`.
+        otherwise what :func:`fabnb.io.read` takes: a file (Zarr, NetCDF, CSV /
+        Parquet table, STDF, E142), a folder of them (a lot of STDF wafer files), a glob
+        (``"probe/LOT42/*.stdf.gz"``) or a list of paths; read into one Dataset and
+        checked with :func:`fabnb.schema.validate`.
     preset, seed
         Size and seed of the synthetic fab (ignored for a file).
     **overrides
@@ -52,9 +56,13 @@ def load_dataset(dataset=SYNTHETIC, preset="small", seed=0, **overrides):
     import fabnb.schema
     import fabnb.synth
 
+    if isinstance(dataset, (list, tuple)):
+        return fabnb.schema.validate(fabnb.io.read([existing_path(p) for p in dataset]))
     if str(dataset) == SYNTHETIC:
         options = {k: v for k, v in overrides.items() if v is not None}
         return fabnb.synth.fab(preset, seed=seed, **options)
+    if glob.has_magic(str(dataset)) and not Path(dataset).expanduser().exists():
+        return fabnb.schema.validate(fabnb.io.read(str(dataset)))  # names it if nothing matches
     return fabnb.schema.validate(fabnb.io.read(existing_path(dataset)))
 
 
