@@ -66,7 +66,7 @@ def kernel_side(switches: int) -> tuple[list[float], int, int]:
     values, bins = decode_f32(m.values), decode_i32(m.bins)
     as_json = json.dumps({"values": [None if np.isnan(v) else float(v) for v in values],
                           "bins": bins.tolist()})
-    return times, len(m.values) + len(m.bins), len(as_json.encode())
+    return times, m.values.nbytes + m.bins.nbytes, len(as_json.encode())
 
 
 def browser_side(switches: int, size: int) -> dict:

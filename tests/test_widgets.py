@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import warnings
 from pathlib import Path
 
@@ -453,3 +454,181 @@ def test_sampling_explorer_picker_shows_number_and_clean_name(lot2):
     ex = SamplingExplorer(lot2, test=1460, budget=0.05, step=0.025, seed=0)
     assert ex.test_pick.value == _by_number(lot2, 1460)
     assert ex.test_pick.label == "1460 Rds on <> RDS_ON"
+
+
+# ------------------------------------------------- front-end structure (issue 21)
+
+
+def test_die_data_are_read_only_numpy_arrays_sent_as_binary_buffers(ds, comms):
+    m = _quiet(ds=ds, test="T02", wafer=1)
+    assert isinstance(m.values, np.ndarray) and m.values.dtype == np.float32
+    assert isinstance(m.bins, np.ndarray) and m.bins.dtype == np.int32
+    np.testing.assert_allclose(m.values, ds["value"].isel(wafer=1).sel(test="T02"), rtol=1e-6)
+    with pytest.raises(ValueError, match="read-only"):
+        m.values[0] = 1.0  # an in-place edit would never reach the browser
+    with pytest.raises(traitlets.TraitError, match="1-d array"):
+        m.values = np.zeros((2, 2))
+    # the serialisers: a memoryview (ipywidgets sends it as a buffer) and back
+    to_json = m.trait_metadata("values", "to_json")
+    from_json = m.trait_metadata("values", "from_json")
+    sent = to_json(m.values, m)
+    assert isinstance(sent, memoryview) and sent.nbytes == 4 * ds.sizes["die"]
+    np.testing.assert_array_equal(from_json(sent, m), m.values)  # the same bytes back
+    comm = comms[-1]
+    comm.sent.clear()
+    m.values = m.values.copy()  # an equal array: nothing to send
+    assert comm.sent == []
+
+
+def test_the_synced_trait_list_is_declared_once_in_python(ds):
+    m = _quiet(ds=ds)
+    assert m.synced == sorted(WaferMap.class_own_traits(sync=True))
+    assert {"values", "bins", "screen_rule", "yields", "selected", "debug"} <= set(m.synced)
+    js = _static.static_file("wafermap.js").read_text()
+    read = set(re.findall(r'model\.get\("(\w+)"\)', js))
+    scalars = re.search(r"for \(const key of \[([^\]]*)\]\)", js).group(1)  # readScene's list
+    read |= set(re.findall(r'"(\w+)"', scalars))
+    read |= set(re.findall(r"(\w+): (?:Float32|Int32)Array", js))
+    assert read and read <= set(m.synced), read - set(m.synced)  # the front end reads only declared traits
+    assert "model.on(`change:${k}`, schedule)" in js and 'model.get("synced")' in js
+
+
+def test_debug_hooks_follow_the_trait_and_the_environment(ds, monkeypatch):
+    monkeypatch.delenv("FABNB_WIDGET_DEBUG", raising=False)
+    assert _quiet(ds=ds).debug is False
+    assert _quiet(ds=ds, debug=True).debug is True
+    monkeypatch.setenv("FABNB_WIDGET_DEBUG", "1")
+    assert _quiet(ds=ds).debug is True
+    assert _quiet(ds=ds, debug=False).debug is False
+    js = _static.static_file("wafermap.js").read_text()
+    hooks = js[js.index("function debugHooks"):js.index("function renderNow")]
+    assert "if (!scene.debug) return;" in hooks  # every hook sits behind the flag
+    outside = js.replace(hooks, "")
+    for hook in ("fabnbDieClientXY =", "fabnbSelection =", "dataset.renderMs =", "dataset.renders ="):
+        assert hook in hooks and hook not in outside
+
+
+def test_header_shows_wafer_and_lot_yield(fab_small):
+    ds = fab_small[0]
+    m = _quiet(ds=ds, wafer=4, var="hbin")
+    hbin = ds["hbin"].values
+    k = 4
+    in_lot = ds["lot"].values == ds["lot"].values[k]
+    tested, passed = hbin[k] != -1, hbin[k] == 1
+    lot_tested, lot_passed = hbin[in_lot] != -1, hbin[in_lot] == 1
+    y = m.yields
+    assert (y["wafer"], y["lot"]) == (str(ds.wafer.values[k]), str(ds["lot"].values[k]))
+    assert (y["wafer_passed"], y["wafer_tested"]) == (passed.sum(), tested.sum())
+    assert (y["lot_passed"], y["lot_tested"], y["lot_wafers"]) == (lot_passed.sum(), lot_tested.sum(), in_lot.sum())
+    assert y["wafer_yield"] == pytest.approx(passed.sum() / tested.sum(), rel=1e-12)
+    assert y["lot_yield"] == pytest.approx(lot_passed.sum() / lot_tested.sum(), rel=1e-12)
+    m.wafer = m.wafers[0]
+    assert m.yields["wafer"] == m.wafers[0]
+    assert _quiet(ds=ds.drop_vars(["hbin", "sbin"])).yields == {}  # no bins: no yield, said so by omission
+
+
+def test_selected_dies_default_to_the_shown_wafer(ds):
+    m = _quiet(ds=ds, wafer="L0001-03")
+    m.selected = [5, 1]
+    one = m.selected_dies()
+    assert one["wafer"].ndim == 0 and str(one["wafer"].values) == "L0001-03"
+    assert one["value"].dims == ("die", "test")
+    np.testing.assert_array_equal(one["value"].values, ds["value"].sel(wafer="L0001-03").values[[1, 5]])
+    every = m.selected_dies(all_wafers=True)
+    assert every.sizes == {**ds.sizes, "die": 2}
+    with pytest.raises(FabParameterError, match="'all_wafers' parameter of selected_dies"):
+        m.selected_dies(all_wafers="yes")
+
+
+# ------------------------------------------------- screening layer (issue 24)
+
+
+@pytest.fixture(scope="module")
+def screened():
+    import fabnb
+
+    ds = fabnb.synth.fab("small", seed=0)
+    return ds, fabnb.screen.screen(ds)
+
+
+def _wafer_with(result, rule):
+    first = result["first_rule"].values
+    return int(np.flatnonzero((first == rule).any(axis=1))[0])
+
+
+def test_screen_layer_traits(screened, comms):
+    from fabnb.plot.screen import RULE_COLORS, RULE_LABELS
+
+    ds, res = screened
+    m = _quiet(ds=ds, test="T01", screen=res)
+    assert m.screen_rules == list(res.attrs["rules"])
+    assert m.rule_colors == {r: RULE_COLORS[r] for r in res.attrs["rules"]}
+    assert m.rule_labels == {r: RULE_LABELS[r] for r in res.attrs["rules"]}
+    comm = comms[-1]
+    for k in range(ds.sizes["wafer"]):
+        comm.sent.clear()
+        m.wafer = m.wafers[k]
+        first = res["first_rule"].isel(wafer=k).values
+        want = np.array([m.screen_rules.index(r) if r else -1 for r in first])
+        np.testing.assert_array_equal(m.screen_rule, want)
+        assert sorted(map(int, m.screen_reasons)) == np.flatnonzero(first != "").tolist()
+        if k and (first != "").any():  # a binary buffer in the wafer's one message
+            assert ["screen_rule"] in comm.sent[0][0]["buffer_paths"]
+    assert m.message == ""
+
+
+def test_screen_reasons_name_the_test_value_and_limit(screened):
+    ds, res = screened
+    k = _wafer_with(res, "static_pat")
+    one = res.isel(wafer=k)
+    die = int(np.flatnonzero(one["first_rule"].values == "static_pat")[0])
+    m = _quiet(ds=ds, wafer=k, screen=res)
+    why = m.screen_reasons[str(die)].split("\n")
+    test = str(res["test"].values[np.flatnonzero(one["static_pat_fail"].values[die])[0]])
+    value = float(ds["value"].isel(wafer=k, die=die).sel(test=test))
+    lo, hi = float(res["pat_lsl"].sel(test=test)), float(res["pat_usl"].sel(test=test))
+    unit = str(ds["unit"].sel(test=test).values)
+    limit = f"< PAT LSL {lo:.4g} {unit}" if value < lo else f"> PAT USL {hi:.4g} {unit}"
+    assert why[0] == f"static PAT: {test} = {value:.4g} {unit} {limit}" or why[0].startswith(
+        f"static PAT: {test} = {value:.4g} {unit} {limit} (+")
+    assert value < lo or value > hi  # the limit really is crossed
+
+    k = _wafer_with(res, "gdbn")
+    die = int(np.flatnonzero(res["first_rule"].values[k] == "gdbn")[0])
+    m.wafer = m.wafers[k]
+    count = float(res["bad_neighbours"].values[k, die])
+    assert f"GDBN: {count:g} bad neighbours (flagged at ≥ 5)" in m.screen_reasons[str(die)]
+    assert count >= 5
+
+    k = _wafer_with(res, "zpat")
+    die = int(np.flatnonzero(res["first_rule"].values[k] == "zpat")[0])
+    m.wafer = m.wafers[k]
+    rate = float(res["location_fail_rate"].values[k, die])
+    assert f"Z-PAT: this location fails on {100 * rate:.0f} % of the lot's wafers" in m.screen_reasons[str(die)]
+
+
+def test_show_screen_attaches_replaces_and_removes(screened):
+    import fabnb
+
+    ds, res = screened
+    m = _quiet(ds=ds, var="hbin")
+    assert m.screen_rules == [] and (m.screen_rule == -1).all()
+    m.show_screen(fabnb.screen.screen(ds, rules="gdbn"))
+    assert m.screen_rules == ["gdbn"] and set(np.unique(m.screen_rule)) <= {-1, 0}
+    m.show_screen(None)
+    assert m.screen_rules == [] and m.screen_reasons == {} and (m.screen_rule == -1).all()
+
+
+def test_screen_of_another_dataset_is_refused_or_explained(screened, ds):
+    fab, res = screened
+    with pytest.raises(FabDataError, match="256 dies"):
+        WaferMap(ds, screen=res)  # another die grid
+    with pytest.raises(FabDataError, match=r"fabnb.screen.screen\(\) returns"):
+        WaferMap(fab, screen=fab)  # not a screening result
+    with pytest.warns(FabWidgetWarning, match="not in the screening result"):
+        m = WaferMap(fab, wafer=1, screen=res.isel(wafer=[0]))
+    assert "no screen layer" in m.message and (m.screen_rule == -1).all()
+    m = _quiet(ds=fab, screen=res)
+    with pytest.warns(FabWidgetWarning, match="no longer matches"):
+        m.update_dataset(ds)
+    assert m.screen_rules == []

@@ -1,14 +1,22 @@
 // fabnb WaferMap front end (anywidget ES module; no build step, no CDN).
 //
 // The kernel sends die geometry once (x, y, col, row as float32/int32 buffers) and the
-// current wafer on every switch (values float32, bins int32).  This module draws the
-// dies on a canvas (dies grouped by colour: one fill per colour, so 5,500 dies draw in
-// a few ms), the wafer outline and notch, a legend, a hover tooltip, click, box and
-// lasso selection synced to the `selected` trait, and the wafer/test/variable pickers.
-// Dragging draws a box, or a free-hand lasso when the mode button (`select_mode`
-// trait) says "lasso"; dies whose centres fall inside are selected (shift adds).
+// current wafer on every switch (values float32, bins int32, screen_rule int32).  The
+// module is in three parts, as anywidget modules such as lonboard's and quak's are:
 //
-// For tests and tooling the root element exposes:
+//   1. readScene(model): one plain snapshot of everything to draw (typed arrays decoded
+//      once per buffer), so nothing below touches the model;
+//   2. pure functions of a scene: layout and hit test (dieAt, diesWhere), the canvas
+//      drawing (drawDies, drawScreen, drawSelection, drawOverlay) and the DOM pieces
+//      (legend, colour bar, screen legend, tooltip, header, status);
+//   3. render(): a small controller that builds the elements, listens to the model and
+//      hands each redraw to (2).
+//
+// Dies are grouped by colour (one fill per colour), so 5,500 dies draw in a few ms.
+// Dragging draws a box, or a free-hand lasso when the mode button (`select_mode` trait)
+// says "lasso"; dies whose centres fall inside are selected (shift adds).
+//
+// With the `debug` trait on (the browser tests set it) the root element exposes:
 //   root.fabnbDieClientXY(i) -> {x, y} viewport position of die i's centre
 //   root.fabnbClientXY(x, y) -> {x, y} viewport position of wafer point (x, y) (in the
 //                             units of the die coordinates: mm or die pitch)
@@ -16,6 +24,7 @@
 //   root.dataset.renderMs     last re-render time (data received -> drawn), ms
 //   root.dataset.switchMs     last picker change -> new wafer drawn (kernel round trip), ms
 //   root.dataset.renders      number of renders so far
+//   root.dataset.wafer        the wafer whose data are drawn
 //   root.dataset.measureRaster  set it (any value) to make renderMs include rasterizing
 //                             the canvas (a 1-pixel read-back forces it; benchmarks only)
 
@@ -28,9 +37,11 @@ const UNKNOWN_BIN_COLOR = "#404040";
 const NAN_COLOR = "#d0d0d0";
 const N_COLORS = 256;
 const DRAG_PX = 4;
+const PAD_PX = 10;
+const NOTCH_ANGLE = { down: Math.PI / 2, up: -Math.PI / 2, left: Math.PI, right: 0 };
 
-function hexToRgb(h) {
-  const n = parseInt(h.slice(1), 16);
+function hexToRgb(hex) {
+  const n = parseInt(hex.slice(1), 16);
   return [(n >> 16) & 255, (n >> 8) & 255, n & 255];
 }
 
@@ -48,22 +59,7 @@ const LUT = (() => {
   return out;
 })();
 
-function binColor(b, colors) {
-  return (colors && colors[String(b)]) || UNKNOWN_BIN_COLOR;
-}
-
-// Legend text of a bin: code, name, pass/fail (bin 1 passes: the dataset contract).
-function binLabel(b, names, count) {
-  if (b < 0) return `untested (${count})`;
-  const name = names && names[String(b)] ? ` ${names[String(b)]}` : "";
-  return `${b}${name} \u00B7 ${b === 1 ? "pass" : "fail"} (${count})`;
-}
-
-// Fill colour of a die from its colour key (bin code, or LUT index with N_COLORS = NaN).
-function dieColor(key, isBins, colors) {
-  if (isBins) return binColor(key, colors);
-  return key === N_COLORS ? NAN_COLOR : LUT[key];
-}
+// ------------------------------------------------------------------ small helpers
 
 // A typed view on a buffer trait (DataView from ipywidgets, or ArrayBuffer/typed array).
 function typed(buf, Type) {
@@ -91,6 +87,10 @@ function fmt(v, unit) {
   return unit ? `${s} ${unit}` : s;
 }
 
+function pct(share) {
+  return share === null || share === undefined ? "n/a" : `${(100 * share).toFixed(1)} %`;
+}
+
 // Even-odd ray casting: is (px, py) inside the polygon [[x, y], ...]?
 function insidePolygon(px, py, poly) {
   let inside = false;
@@ -101,6 +101,7 @@ function insidePolygon(px, py, poly) {
   return inside;
 }
 
+// An element; `text` goes in as textContent, so data strings are never parsed as HTML.
 function h(tag, cls, text) {
   const e = document.createElement(tag);
   if (cls) e.className = cls;
@@ -131,8 +132,367 @@ function setOptions(sel, options, value, labels) {
   sel.value = options.includes(value) ? value : "";
 }
 
+function swatchRow(color, label, cls) {
+  const row = h("div", `fabnb-wm-legend-row${cls ? ` ${cls}` : ""}`);
+  const sw = h("span", "fabnb-wm-swatch");
+  sw.style.background = color;
+  row.append(sw, h("span", "", label));
+  return row;
+}
+
+// ------------------------------------------------------------------ 1. the scene
+
+const ARRAYS = { x: Float32Array, y: Float32Array, col: Int32Array, row: Int32Array,
+  values: Float32Array, bins: Int32Array, screen_rule: Int32Array };
+
+// Everything one redraw needs, read from the model once.  `cache` keeps the decoded
+// typed arrays between redraws (a buffer is decoded only when the kernel sent a new one).
+function readScene(model, cache) {
+  const scene = {};
+  for (const [key, Type] of Object.entries(ARRAYS)) {
+    const buf = model.get(key);
+    if (!cache[key] || cache[key].buf !== buf) cache[key] = { buf, arr: typed(buf, Type) };
+    scene[key] = cache[key].arr;
+  }
+  for (const key of ["var", "test", "wafer", "unit", "vmin", "vmax", "lsl", "usl", "scale",
+    "select_mode", "message", "data_wafer", "controls", "debug", "screen_layer"]) {
+    scene[key] = model.get(key);
+  }
+  const g = model.get("geometry") || {};
+  const n = scene.x.length;
+  scene.geom = g.diameter > 0 && n > 0 && scene.y.length === n ? g : null;
+  scene.size = model.get("size") || 420;
+  scene.binColors = model.get("bin_colors") || {};
+  scene.binNames = model.get("bin_names") || {};
+  scene.hasBins = (model.get("variables") || []).includes("hbin");
+  scene.selected = (model.get("selected") || []).filter((i) => i >= 0 && i < n);
+  scene.yields = model.get("yields") || {};
+  const tests = model.get("tests") || [];
+  const labels = model.get("test_labels") || [];
+  const k = tests.indexOf(scene.test);
+  scene.knownTest = k >= 0;
+  // the shown test as the picker names it ("<number> <clean name>"), else its name
+  scene.testLabel = k >= 0 && k < labels.length ? labels[k] : scene.test;
+  scene.screen = {
+    rules: model.get("screen_rules") || [],
+    colors: model.get("rule_colors") || {},
+    labels: model.get("rule_labels") || {},
+    reasons: model.get("screen_reasons") || {},
+  };
+  scene.screen.on = scene.screen.rules.length > 0 && scene.screen_layer;
+  return scene;
+}
+
+// ------------------------------------------------------------------ 2. pure functions
+
+// Canvas pixels per coordinate unit and the wafer centre, for a square canvas of `size`.
+function layout(geom, size) {
+  return { size, scale: (size - 2 * PAD_PX) / geom.diameter, cx: size / 2, cy: size / 2 };
+}
+
+function dieCentre(view, scene, i) {
+  return [view.cx + scene.x[i] * view.scale, view.cy - scene.y[i] * view.scale];
+}
+
+function dieRect(view, scene, i) {
+  const w = scene.geom.die_w * view.scale, hh = scene.geom.die_h * view.scale;
+  const [px, py] = dieCentre(view, scene, i);
+  return [px - w / 2, py - hh / 2, w, hh];
+}
+
+// Hit test: the die whose rectangle holds canvas pixel (px, py), or -1.
+function dieAt(view, scene, px, py) {
+  if (!scene.geom) return -1;
+  const mx = (px - view.cx) / view.scale, my = (view.cy - py) / view.scale;
+  const hw = scene.geom.die_w / 2, hh = scene.geom.die_h / 2;
+  const { x, y } = scene;
+  for (let i = 0; i < x.length; i++) {
+    if (Math.abs(x[i] - mx) <= hw && Math.abs(y[i] - my) <= hh) return i;
+  }
+  return -1;
+}
+
+// Dies whose centres (canvas pixels) satisfy inside(px, py).
+function diesWhere(view, scene, inside) {
+  const found = [];
+  for (let i = 0; i < scene.x.length; i++) {
+    if (inside(...dieCentre(view, scene, i))) found.push(i);
+  }
+  return found;
+}
+
+function binColor(code, colors) {
+  return colors[String(code)] || UNKNOWN_BIN_COLOR;
+}
+
+// Legend text of a bin: code, name, pass/fail (bin 1 passes: the dataset contract).
+function binLabel(code, names, count) {
+  if (code < 0) return `untested (${count})`;
+  const name = names[String(code)] ? ` ${names[String(code)]}` : "";
+  return `${code}${name} \u00B7 ${code === 1 ? "pass" : "fail"} (${count})`;
+}
+
+// Colour key per die: the bin code, or the LUT index 0..255 (N_COLORS = not measured).
+function colorKeys(scene) {
+  const n = scene.x.length;
+  const keys = new Int32Array(n);
+  if (scene.var === "hbin") {
+    for (let i = 0; i < n; i++) keys[i] = i < scene.bins.length ? scene.bins[i] : -1;
+    return keys;
+  }
+  const lo = scene.vmin, hi = scene.vmax;
+  const ok = lo !== null && hi !== null && hi > lo;
+  const k = ok ? (N_COLORS - 1) / (hi - lo) : 0;
+  const v = scene.values;
+  for (let i = 0; i < n; i++) {
+    const val = i < v.length ? v[i] : NaN;
+    if (!ok || Number.isNaN(val)) { keys[i] = N_COLORS; continue; }
+    const c = Math.round((val - lo) * k);
+    keys[i] = c < 0 ? 0 : c > N_COLORS - 1 ? N_COLORS - 1 : c;
+  }
+  return keys;
+}
+
+function keyColor(scene, key) {
+  if (scene.var === "hbin") return binColor(key, scene.binColors);
+  return key === N_COLORS ? NAN_COLOR : LUT[key];
+}
+
+// The rule (name) that screened die i out when the layer is drawn, else null.
+function screenRule(scene, i) {
+  if (!scene.screen.on || i >= scene.screen_rule.length) return null;
+  const k = scene.screen_rule[i];
+  return k >= 0 && k < scene.screen.rules.length ? scene.screen.rules[k] : null;
+}
+
+// Fill colour of die i: the screening rule's colour, else its value or bin colour.
+function dieFill(scene, keys, i) {
+  const rule = screenRule(scene, i);
+  return rule ? scene.screen.colors[rule] || UNKNOWN_BIN_COLOR : keyColor(scene, keys[i]);
+}
+
+function waferOutline(view, geom) {
+  const radius = (geom.diameter / 2) * view.scale;
+  const notch = NOTCH_ANGLE[geom.notch] ?? Math.PI / 2;
+  const half = 0.035;  // half-width of the notch in radians
+  const depth = Math.max(4, radius * 0.03);
+  const outline = new Path2D();
+  outline.arc(view.cx, view.cy, radius, notch + half, notch + 2 * Math.PI - half);
+  outline.lineTo(view.cx + (radius - depth) * Math.cos(notch), view.cy + (radius - depth) * Math.sin(notch));
+  outline.closePath();
+  return outline;
+}
+
+// The wafer and its dies (value/bin colours, screened dies in their rule's colour).
+// Returns the dies per colour key (the legend counts them).
+function drawDies(ctx, view, scene, keys) {
+  const outline = waferOutline(view, scene.geom);
+  ctx.clearRect(0, 0, view.size, view.size);
+  ctx.fillStyle = "#f8f8f6";
+  ctx.fill(outline);
+  ctx.lineWidth = 1.5;
+  ctx.strokeStyle = "#555";
+  ctx.stroke(outline);
+  const byKey = new Map();
+  const byFill = new Map();  // one path and one fill per colour
+  for (let i = 0; i < keys.length; i++) {
+    let list = byKey.get(keys[i]);
+    if (!list) { list = []; byKey.set(keys[i], list); }
+    list.push(i);
+    const fill = dieFill(scene, keys, i);
+    let same = byFill.get(fill);
+    if (!same) { same = []; byFill.set(fill, same); }
+    same.push(i);
+  }
+  const w = scene.geom.die_w * view.scale, hh = scene.geom.die_h * view.scale;
+  const gap = Math.min(w, hh) > 5 ? 0.6 : 0;
+  for (const [fill, list] of byFill) {
+    ctx.fillStyle = fill;
+    ctx.beginPath();
+    for (const i of list) {
+      const [px, py] = dieCentre(view, scene, i);
+      ctx.rect(px - w / 2 + gap / 2, py - hh / 2 + gap / 2, w - gap, hh - gap);
+    }
+    ctx.fill();
+  }
+  return { outline, byKey };
+}
+
+// Screened dies: a dark frame with a white ring inside sets them apart from bins and
+// values of a similar hue (the rule colours and the bin palette share hues).
+// Returns the count of dies per rule on this wafer.
+function drawScreen(ctx, view, scene) {
+  const counts = new Map(scene.screen.rules.map((r) => [r, 0]));
+  if (!scene.screen.on) return counts;
+  const frame = new Path2D(), ring = new Path2D();
+  for (let i = 0; i < scene.x.length; i++) {
+    const rule = screenRule(scene, i);
+    if (!rule) continue;
+    counts.set(rule, counts.get(rule) + 1);
+    const [x0, y0, w, hh] = dieRect(view, scene, i);
+    frame.rect(x0 + 0.75, y0 + 0.75, w - 1.5, hh - 1.5);
+    if (Math.min(w, hh) > 9) ring.rect(x0 + 2.5, y0 + 2.5, w - 5, hh - 5);
+  }
+  ctx.lineWidth = 1.5;
+  ctx.strokeStyle = "#111";
+  ctx.stroke(frame);
+  ctx.lineWidth = 1;
+  ctx.strokeStyle = "rgba(255, 255, 255, 0.9)";
+  ctx.stroke(ring);
+  return counts;
+}
+
+// Selection: fade the other dies, redraw the selected ones at full colour, outline them.
+function drawSelection(ctx, view, scene, keys, outline) {
+  if (!scene.selected.length) return;
+  ctx.fillStyle = "rgba(255, 255, 255, 0.6)";
+  ctx.fill(outline);
+  for (const i of scene.selected) {
+    ctx.fillStyle = dieFill(scene, keys, i);
+    ctx.fillRect(...dieRect(view, scene, i));
+  }
+  ctx.beginPath();
+  for (const i of scene.selected) ctx.rect(...dieRect(view, scene, i));
+  ctx.lineWidth = 2;
+  ctx.strokeStyle = "#111";
+  ctx.stroke();
+}
+
+// Hover frame and the box or lasso being dragged.
+function drawOverlay(octx, view, scene, hover, drag) {
+  octx.clearRect(0, 0, view.size, view.size);
+  if (!scene.geom) return;
+  if (hover >= 0 && hover < scene.x.length) {
+    octx.lineWidth = 2;
+    octx.strokeStyle = "#e8175d";
+    octx.strokeRect(...dieRect(view, scene, hover));
+  }
+  if (!drag || !drag.moved) return;
+  octx.fillStyle = "rgba(30, 110, 220, 0.15)";
+  octx.strokeStyle = "rgba(30, 110, 220, 0.9)";
+  if (drag.path) {
+    octx.lineWidth = 1.5;
+    octx.beginPath();
+    drag.path.forEach(([px, py], k) => (k ? octx.lineTo(px, py) : octx.moveTo(px, py)));
+    octx.closePath();
+    octx.fill();
+    octx.stroke();
+  } else {
+    octx.lineWidth = 1;
+    const [x0, y0] = [Math.min(drag.x0, drag.x1), Math.min(drag.y0, drag.y1)];
+    const [w, hh] = [Math.abs(drag.x1 - drag.x0), Math.abs(drag.y1 - drag.y0)];
+    octx.fillRect(x0, y0, w, hh);
+    octx.strokeRect(x0, y0, w, hh);
+  }
+}
+
+function binLegend(scene, byKey) {
+  const out = [h("div", "fabnb-wm-legend-title", "hard bin")];
+  for (const code of [...byKey.keys()].sort((a, b) => a - b)) {
+    out.push(swatchRow(binColor(code, scene.binColors), binLabel(code, scene.binNames, byKey.get(code).length)));
+  }
+  return out;
+}
+
+function colorBar(scene, byKey) {
+  const unit = scene.unit;
+  const out = [h("div", "fabnb-wm-legend-title",
+    scene.knownTest ? `${scene.testLabel}${unit ? ` [${unit}]` : ""}` : "value")];
+  const lo = scene.vmin, hi = scene.vmax;
+  if (lo === null || hi === null) {
+    out.push(h("div", "fabnb-wm-legend-note", "no colour scale"));
+  } else {
+    const bar = h("div", "fabnb-wm-colorbar");
+    bar.style.background = `linear-gradient(to bottom, ${VIRIDIS.slice().reverse().join(", ")})`;
+    const labels = h("div", "fabnb-wm-colorbar-labels");
+    labels.append(h("span", "", fmt(hi)), h("span", "", fmt((lo + hi) / 2)), h("span", "", fmt(lo)));
+    for (const [name, lim] of [["USL", scene.usl], ["LSL", scene.lsl]]) {
+      if (lim === null || lim < lo || lim > hi) continue;
+      const mark = h("div", "fabnb-wm-speclimit");
+      mark.append(h("span", "", name));
+      mark.style.top = `${(100 * (hi - lim)) / (hi - lo)}%`;
+      bar.append(mark);
+    }
+    const wrap = h("div", "fabnb-wm-colorbar-wrap");
+    wrap.append(bar, labels);
+    out.push(wrap);
+  }
+  const nan = byKey.get(N_COLORS);
+  if (nan) out.push(swatchRow(NAN_COLOR, `not measured (${nan.length})`));
+  out.push(h("div", "fabnb-wm-legend-note", `scale: ${scene.scale} P1\u2013P99`));
+  return out;
+}
+
+// One row per rule of the result, with the dies it screened out on this wafer.
+function screenLegend(scene, counts) {
+  if (!scene.screen.on) return [];
+  const out = [h("div", "fabnb-wm-legend-title fabnb-wm-screen-title", "screened out")];
+  for (const rule of scene.screen.rules) {
+    const row = swatchRow(scene.screen.colors[rule] || UNKNOWN_BIN_COLOR,
+      `${scene.screen.labels[rule] || rule} (${counts.get(rule)})`, "fabnb-wm-screen-row");
+    row.dataset.rule = rule;
+    out.push(row);
+  }
+  return out;
+}
+
+// Tooltip lines of die i: [class, text] pairs.
+function tooltipLines(scene, i) {
+  const lines = [
+    ["fabnb-wm-tip-head", `die ${i} \u00B7 col ${scene.col[i]}, row ${scene.row[i]}`],
+    ["", `x ${scene.x[i].toFixed(2)}, y ${scene.y[i].toFixed(2)} ${scene.geom.units || "mm"}`],
+    ["", `${scene.testLabel || "value"}: ${fmt(i < scene.values.length ? scene.values[i] : NaN, scene.unit)}`],
+  ];
+  if (scene.hasBins) {
+    const b = i < scene.bins.length ? scene.bins[i] : -1;
+    lines.push(["", `bin ${binLabel(b, scene.binNames, 1).replace(/ \(1\)$/, "")}`]);
+  }
+  const rule = screenRule(scene, i);
+  if (rule) {
+    lines.push(["fabnb-wm-tip-screen", `screened out by ${scene.screen.labels[rule] || rule}`]);
+    for (const why of (scene.screen.reasons[String(i)] || "").split("\n")) {
+      if (why) lines.push(["fabnb-wm-tip-why", why]);
+    }
+  }
+  return lines;
+}
+
+// Header: the wafer and its yield, the lot and its yield.
+function headerText(scene) {
+  const y = scene.yields;
+  if (!y.wafer) return scene.wafer ? `wafer ${scene.wafer}` : "";
+  return `wafer ${y.wafer}: yield ${pct(y.wafer_yield)} (${y.wafer_passed}/${y.wafer_tested} dies)` +
+    ` \u00B7 lot ${y.lot}: yield ${pct(y.lot_yield)} (${y.lot_passed}/${y.lot_tested} dies,` +
+    ` ${y.lot_wafers} ${y.lot_wafers === 1 ? "wafer" : "wafers"})`;
+}
+
+function statusText(scene) {
+  const sel = scene.selected;
+  const where = `wafer ${scene.wafer} \u00B7 ${scene.var === "hbin" ? "hard bin" : scene.testLabel}`;
+  if (!sel.length) {
+    const drag = scene.select_mode === "lasso" ? "lasso" : "box";
+    return `${where} \u00B7 No dies selected: click a die (shift-click adds), or drag a ${drag}.`;
+  }
+  const shown = sel.slice(0, 8).join(", ") + (sel.length > 8 ? ", \u2026" : "");
+  return `${where} \u00B7 ${sel.length} ${sel.length === 1 ? "die" : "dies"} selected: ${shown}`;
+}
+
+function sizeCanvas(c, size) {
+  const dpr = window.devicePixelRatio || 1;
+  if (c.width !== Math.round(size * dpr)) {
+    c.width = Math.round(size * dpr);
+    c.height = Math.round(size * dpr);
+  }
+  c.style.width = `${size}px`;
+  c.style.height = `${size}px`;
+  c.getContext("2d").setTransform(dpr, 0, 0, dpr, 0, 0);
+}
+
+// ------------------------------------------------------------------ 3. the controller
+
 function render({ model, el }) {
   const root = h("div", "fabnb-wafermap");
+  const header = h("div", "fabnb-wm-header");
   const controls = h("div", "fabnb-wm-controls");
   const prev = h("button", "fabnb-wm-prev", "\u25C0");
   prev.title = "previous wafer";
@@ -144,7 +504,12 @@ function render({ model, el }) {
   const mode = h("button", "fabnb-wm-mode");
   mode.title = "drag selects dies in a box or inside a free-hand lasso (click to switch)";
   const clear = h("button", "fabnb-wm-clear", "clear selection");
-  controls.append(prev, waferWrap, next, testWrap, varWrap, mode, clear);
+  const screenWrap = h("label", "fabnb-wm-picker fabnb-wm-screen-toggle");
+  const screenBox = h("input", "fabnb-wm-screen");
+  screenBox.type = "checkbox";
+  screenWrap.append(screenBox, h("span", "", "screen"));
+  screenWrap.title = "show the dies the outlier screen took out, in the colour of its rule";
+  controls.append(prev, waferWrap, next, testWrap, varWrap, screenWrap, mode, clear);
 
   const body = h("div", "fabnb-wm-body");
   const stage = h("div", "fabnb-wm-stage");
@@ -159,202 +524,15 @@ function render({ model, el }) {
   const legend = h("div", "fabnb-wm-legend");
   body.append(stage, legend);
   const status = h("div", "fabnb-wm-status");
-  root.append(controls, body, status);
+  root.append(header, controls, body, status);
   el.append(root);
 
-  const octx = overlay.getContext("2d");
   const ctx = canvas.getContext("2d");
-  const state = {
-    geom: null, x: null, y: null, col: null, row: null, values: null, bins: null,
-    buffers: {}, scale: 1, cx: 0, cy: 0, size: 0, hover: -1, drag: null,
-    t0: null, pickT0: null, pickWafer: null, renders: 0, scheduled: false,
-  };
-
-  // The shown test as the picker names it ("<number> <clean name>"), else its name.
-  function testLabel() {
-    const k = (model.get("tests") || []).indexOf(model.get("test"));
-    const labels = model.get("test_labels") || [];
-    return k >= 0 && k < labels.length ? labels[k] : model.get("test");
-  }
-
-  // ------------------------------------------------------------- data decoding
-  function decode() {
-    const fresh = (key) => {
-      const b = model.get(key);
-      if (state.buffers[key] === b) return false;
-      state.buffers[key] = b;
-      return true;
-    };
-    if (fresh("x")) state.x = typed(model.get("x"), Float32Array);
-    if (fresh("y")) state.y = typed(model.get("y"), Float32Array);
-    if (fresh("col")) state.col = typed(model.get("col"), Int32Array);
-    if (fresh("row")) state.row = typed(model.get("row"), Int32Array);
-    if (fresh("values")) state.values = typed(model.get("values"), Float32Array);
-    if (fresh("bins")) state.bins = typed(model.get("bins"), Int32Array);
-    const g = model.get("geometry") || {};
-    const n = state.x.length;
-    state.geom = g.diameter > 0 && n > 0 && state.y.length === n ? g : null;
-  }
-
-  // Colour index per die: 0..255 on the scale, 256 = not measured.  Bins keep their code.
-  function colorKeys() {
-    const n = state.x.length;
-    const keys = new Int32Array(n);
-    if (model.get("var") === "hbin") {
-      for (let i = 0; i < n; i++) keys[i] = i < state.bins.length ? state.bins[i] : -1;
-      return keys;
-    }
-    const lo = model.get("vmin"), hi = model.get("vmax");
-    const ok = lo !== null && hi !== null && hi > lo;
-    const k = ok ? (N_COLORS - 1) / (hi - lo) : 0;
-    const v = state.values;
-    for (let i = 0; i < n; i++) {
-      const val = i < v.length ? v[i] : NaN;
-      if (!ok || Number.isNaN(val)) { keys[i] = N_COLORS; continue; }
-      const c = Math.round((val - lo) * k);
-      keys[i] = c < 0 ? 0 : c > N_COLORS - 1 ? N_COLORS - 1 : c;
-    }
-    return keys;
-  }
-
-  // ------------------------------------------------------------- drawing
-  function sizeCanvas(c, size) {
-    const dpr = window.devicePixelRatio || 1;
-    if (c.width !== Math.round(size * dpr)) {
-      c.width = Math.round(size * dpr);
-      c.height = Math.round(size * dpr);
-    }
-    c.style.width = `${size}px`;
-    c.style.height = `${size}px`;
-    const cx = c.getContext("2d");
-    cx.setTransform(dpr, 0, 0, dpr, 0, 0);
-  }
-
-  function dieRect(i) {
-    const g = state.geom;
-    const w = g.die_w * state.scale, hh = g.die_h * state.scale;
-    return [state.cx + state.x[i] * state.scale - w / 2, state.cy - state.y[i] * state.scale - hh / 2, w, hh];
-  }
-
-  function drawWafer() {
-    const g = state.geom;
-    const size = state.size;
-    const radius = (g.diameter / 2) * state.scale;
-    ctx.clearRect(0, 0, size, size);
-    // outline with the notch: a small V cut into the edge
-    const notchAngle = { down: Math.PI / 2, up: -Math.PI / 2, left: Math.PI, right: 0 }[g.notch] ?? Math.PI / 2;
-    const half = 0.035;  // half-width of the notch in radians
-    const depth = Math.max(4, radius * 0.03);
-    const outline = new Path2D();
-    outline.arc(state.cx, state.cy, radius, notchAngle + half, notchAngle + 2 * Math.PI - half);
-    outline.lineTo(state.cx + (radius - depth) * Math.cos(notchAngle), state.cy + (radius - depth) * Math.sin(notchAngle));
-    outline.closePath();
-    ctx.fillStyle = "#f8f8f6";
-    ctx.fill(outline);
-    ctx.lineWidth = 1.5;
-    ctx.strokeStyle = "#555";
-    ctx.stroke(outline);
-
-    const keys = colorKeys();
-    const n = keys.length;
-    // group dies by colour: one path and one fill per colour
-    const groups = new Map();
-    for (let i = 0; i < n; i++) {
-      let list = groups.get(keys[i]);
-      if (!list) { list = []; groups.set(keys[i], list); }
-      list.push(i);
-    }
-    const w = g.die_w * state.scale, hh = g.die_h * state.scale;
-    const gap = Math.min(w, hh) > 5 ? 0.6 : 0;
-    const isBins = model.get("var") === "hbin";
-    const colors = model.get("bin_colors");
-    for (const [key, list] of groups) {
-      ctx.fillStyle = dieColor(key, isBins, colors);
-      ctx.beginPath();
-      for (const i of list) {
-        ctx.rect(state.cx + state.x[i] * state.scale - w / 2 + gap / 2,
-          state.cy - state.y[i] * state.scale - hh / 2 + gap / 2, w - gap, hh - gap);
-      }
-      ctx.fill();
-    }
-    // selection: fade the other dies, redraw the selected ones at full colour, outline them
-    const sel = (model.get("selected") || []).filter((i) => i >= 0 && i < n);
-    if (sel.length) {
-      ctx.fillStyle = "rgba(255, 255, 255, 0.6)";
-      ctx.fill(outline);
-      for (const i of sel) {
-        ctx.fillStyle = dieColor(keys[i], isBins, colors);
-        ctx.fillRect(...dieRect(i));
-      }
-      ctx.beginPath();
-      for (const i of sel) ctx.rect(...dieRect(i));
-      ctx.lineWidth = 2;
-      ctx.strokeStyle = "#111";
-      ctx.stroke();
-    }
-    return groups;
-  }
-
-  function drawLegend(groups) {
-    legend.replaceChildren();
-    if (!state.geom) return;
-    if (model.get("var") === "hbin") {
-      legend.append(h("div", "fabnb-wm-legend-title", "hard bin"));
-      const codes = [...groups.keys()].sort((a, b) => a - b);
-      for (const b of codes) {
-        const row = h("div", "fabnb-wm-legend-row");
-        const sw = h("span", "fabnb-wm-swatch");
-        sw.style.background = binColor(b, model.get("bin_colors"));
-        row.append(sw, h("span", "", binLabel(b, model.get("bin_names"), groups.get(b).length)));
-        legend.append(row);
-      }
-      return;
-    }
-    const unit = model.get("unit");
-    const known = (model.get("tests") || []).includes(model.get("test"));
-    legend.append(h("div", "fabnb-wm-legend-title", known ? `${testLabel()}${unit ? ` [${unit}]` : ""}` : "value"));
-    const lo = model.get("vmin"), hi = model.get("vmax");
-    if (lo === null || hi === null) {
-      legend.append(h("div", "fabnb-wm-legend-note", "no colour scale"));
-    } else {
-      const bar = h("div", "fabnb-wm-colorbar");
-      bar.style.background = `linear-gradient(to bottom, ${VIRIDIS.slice().reverse().join(", ")})`;
-      const labels = h("div", "fabnb-wm-colorbar-labels");
-      labels.append(h("span", "", fmt(hi)), h("span", "", fmt((lo + hi) / 2)), h("span", "", fmt(lo)));
-      for (const [name, lim] of [["USL", model.get("usl")], ["LSL", model.get("lsl")]]) {
-        if (lim === null || lim < lo || lim > hi) continue;
-        const mark = h("div", "fabnb-wm-speclimit");
-        mark.append(h("span", "", name));
-        mark.style.top = `${(100 * (hi - lim)) / (hi - lo)}%`;
-        bar.append(mark);
-      }
-      const wrap = h("div", "fabnb-wm-colorbar-wrap");
-      wrap.append(bar, labels);
-      legend.append(wrap);
-    }
-    const nan = groups.get(N_COLORS);
-    if (nan) {
-      const row = h("div", "fabnb-wm-legend-row");
-      const sw = h("span", "fabnb-wm-swatch");
-      sw.style.background = NAN_COLOR;
-      row.append(sw, h("span", "", `not measured (${nan.length})`));
-      legend.append(row);
-    }
-    legend.append(h("div", "fabnb-wm-legend-note", `scale: ${model.get("scale")} P1\u2013P99`));
-  }
-
-  function drawStatus() {
-    const sel = model.get("selected") || [];
-    const where = `wafer ${model.get("wafer")} \u00B7 ${model.get("var") === "hbin" ? "hard bin" : testLabel()}`;
-    if (!sel.length) {
-      status.textContent = `${where} \u00B7 No dies selected: click a die (shift-click adds), or drag a ${model.get("select_mode") === "lasso" ? "lasso" : "box"}.`;
-      status.classList.add("fabnb-wm-empty");
-    } else {
-      const shown = sel.slice(0, 8).join(", ") + (sel.length > 8 ? ", \u2026" : "");
-      status.textContent = `${where} \u00B7 ${sel.length} ${sel.length === 1 ? "die" : "dies"} selected: ${shown}`;
-      status.classList.remove("fabnb-wm-empty");
-    }
-  }
+  const octx = overlay.getContext("2d");
+  const cache = {};
+  let scene = readScene(model, cache);
+  let view = null;
+  const ui = { hover: -1, drag: null, t0: null, pickT0: null, pickWafer: null, renders: 0, scheduled: false };
 
   function showMessage(text) {
     message.textContent = text;
@@ -362,67 +540,87 @@ function render({ model, el }) {
     root.classList.toggle("fabnb-wm-has-message", Boolean(text));
   }
 
+  function syncControls() {
+    setOptions(waferSel, model.get("wafers") || [], scene.wafer);
+    setOptions(testSel, model.get("tests") || [], scene.test, model.get("test_labels"));
+    setOptions(varSel, model.get("variables") || [], scene.var);
+    testSel.disabled = scene.var === "hbin";
+    controls.hidden = !scene.controls;
+    screenWrap.hidden = !scene.screen.rules.length;
+    screenBox.checked = Boolean(scene.screen_layer);
+    const lasso = scene.select_mode === "lasso";
+    mode.textContent = lasso ? "select: lasso" : "select: box";
+    mode.setAttribute("aria-pressed", String(lasso));
+  }
+
+  function draw() {
+    const size = scene.size;
+    sizeCanvas(canvas, size);
+    sizeCanvas(overlay, size);
+    stage.style.width = `${size}px`;
+    stage.style.height = `${size}px`;
+    header.textContent = headerText(scene);
+    root.classList.toggle("fabnb-wm-nodata", !scene.geom);
+    if (!scene.geom) {
+      view = null;
+      ctx.clearRect(0, 0, size, size);
+      legend.replaceChildren();
+      showMessage(scene.message || "Nothing to draw: the dataset has no die coordinates.");
+      status.textContent = "";
+      return;
+    }
+    view = layout(scene.geom, size);
+    const keys = colorKeys(scene);
+    const { outline, byKey } = drawDies(ctx, view, scene, keys);
+    const counts = drawScreen(ctx, view, scene);
+    drawSelection(ctx, view, scene, keys, outline);
+    legend.replaceChildren(...(scene.var === "hbin" ? binLegend(scene, byKey) : colorBar(scene, byKey)),
+      ...screenLegend(scene, counts));
+    status.textContent = statusText(scene);
+    status.classList.toggle("fabnb-wm-empty", !scene.selected.length);
+    drawOverlay(octx, view, scene, ui.hover, ui.drag);
+    showMessage(scene.message || "");
+  }
+
+  function debugHooks(t0) {
+    if (!scene.debug) return;
+    if (root.dataset.measureRaster !== undefined) ctx.getImageData(0, 0, 1, 1);
+    ui.renders += 1;
+    root.dataset.renders = String(ui.renders);
+    root.dataset.renderMs = (performance.now() - t0).toFixed(2);
+    root.dataset.wafer = scene.data_wafer;
+    if (ui.pickT0 !== null && scene.data_wafer === ui.pickWafer) {
+      root.dataset.switchMs = (performance.now() - ui.pickT0).toFixed(2);
+      ui.pickT0 = null;
+    }
+    root.fabnbSelection = () => [...(model.get("selected") || [])];
+    root.fabnbClientXY = (x, y) => {
+      if (!view) return null;
+      const r = overlay.getBoundingClientRect();
+      return { x: r.left + view.cx + x * view.scale, y: r.top + view.cy - y * view.scale };
+    };
+    root.fabnbDieClientXY = (i) => (i >= 0 && i < scene.x.length ? root.fabnbClientXY(scene.x[i], scene.y[i]) : null);
+  }
+
   function renderNow() {
-    state.scheduled = false;
-    const t0 = state.t0 ?? performance.now();
-    state.t0 = null;
+    ui.scheduled = false;
+    const t0 = ui.t0 ?? performance.now();
+    ui.t0 = null;
     try {
-      decode();
-      setOptions(waferSel, model.get("wafers") || [], model.get("wafer"));
-      setOptions(testSel, model.get("tests") || [], model.get("test"), model.get("test_labels"));
-      setOptions(varSel, model.get("variables") || [], model.get("var"));
-      testSel.disabled = model.get("var") === "hbin";
-      controls.hidden = !model.get("controls");
-      const lasso = model.get("select_mode") === "lasso";
-      mode.textContent = lasso ? "select: lasso" : "select: box";
-      mode.setAttribute("aria-pressed", String(lasso));
-      const size = model.get("size") || 420;
-      state.size = size;
-      sizeCanvas(canvas, size);
-      sizeCanvas(overlay, size);
-      stage.style.width = `${size}px`;
-      stage.style.height = `${size}px`;
-      const msg = model.get("message") || "";
-      root.classList.toggle("fabnb-wm-nodata", !state.geom);
-      if (!state.geom) {
-        ctx.clearRect(0, 0, size, size);
-        legend.replaceChildren();
-        showMessage(msg || "Nothing to draw: the dataset has no die coordinates.");
-        status.textContent = "";
-      } else {
-        drawMap(size, msg);
-      }
-      if (root.dataset.measureRaster !== undefined) ctx.getImageData(0, 0, 1, 1);
-      state.renders += 1;
-      root.dataset.renders = String(state.renders);
-      root.dataset.renderMs = (performance.now() - t0).toFixed(2);
-      root.dataset.wafer = model.get("data_wafer");
-      if (state.pickT0 !== null && model.get("data_wafer") === state.pickWafer) {
-        root.dataset.switchMs = (performance.now() - state.pickT0).toFixed(2);
-        state.pickT0 = null;
-      }
+      scene = readScene(model, cache);
+      syncControls();
+      draw();
+      debugHooks(t0);
     } catch (err) {
       // a readable message in place, not a stack trace in the console
       showMessage(`The wafer map could not be drawn: ${err && err.message ? err.message : err}`);
     }
   }
 
-  function drawMap(size, msg) {
-    const pad = 10;
-    state.scale = (size - 2 * pad) / state.geom.diameter;
-    state.cx = size / 2;
-    state.cy = size / 2;
-    const groups = drawWafer();
-    drawLegend(groups);
-    drawStatus();
-    drawOverlay();
-    showMessage(msg);
-  }
-
   function schedule() {
-    if (state.t0 === null) state.t0 = performance.now();
-    if (state.scheduled) return;
-    state.scheduled = true;
+    if (ui.t0 === null) ui.t0 = performance.now();
+    if (ui.scheduled) return;
+    ui.scheduled = true;
     queueMicrotask(renderNow);
   }
 
@@ -432,62 +630,13 @@ function render({ model, el }) {
     return [ev.clientX - r.left, ev.clientY - r.top];
   }
 
-  function dieAt(px, py) {
-    if (!state.geom) return -1;
-    const mx = (px - state.cx) / state.scale, my = (state.cy - py) / state.scale;
-    const hw = state.geom.die_w / 2, hh = state.geom.die_h / 2;
-    const x = state.x, y = state.y;
-    for (let i = 0; i < x.length; i++) {
-      if (Math.abs(x[i] - mx) <= hw && Math.abs(y[i] - my) <= hh) return i;
-    }
-    return -1;
-  }
-
-  function drawOverlay() {
-    octx.clearRect(0, 0, state.size, state.size);
-    if (!state.geom) return;
-    if (state.hover >= 0 && state.hover < state.x.length) {
-      octx.lineWidth = 2;
-      octx.strokeStyle = "#e8175d";
-      octx.strokeRect(...dieRect(state.hover));
-    }
-    const d = state.drag;
-    if (d && d.moved && d.path) {
-      octx.fillStyle = "rgba(30, 110, 220, 0.15)";
-      octx.strokeStyle = "rgba(30, 110, 220, 0.9)";
-      octx.lineWidth = 1.5;
-      octx.beginPath();
-      d.path.forEach(([px, py], k) => (k ? octx.lineTo(px, py) : octx.moveTo(px, py)));
-      octx.closePath();
-      octx.fill();
-      octx.stroke();
-    } else if (d && d.moved) {
-      octx.fillStyle = "rgba(30, 110, 220, 0.15)";
-      octx.strokeStyle = "rgba(30, 110, 220, 0.9)";
-      octx.lineWidth = 1;
-      const [x0, y0, x1, y1] = [Math.min(d.x0, d.x1), Math.min(d.y0, d.y1), Math.max(d.x0, d.x1), Math.max(d.y0, d.y1)];
-      octx.fillRect(x0, y0, x1 - x0, y1 - y0);
-      octx.strokeRect(x0, y0, x1 - x0, y1 - y0);
-    }
-  }
-
   function showTooltip(i, px, py) {
     if (i < 0) { tooltip.hidden = true; return; }
-    const v = i < state.values.length ? state.values[i] : NaN;
-    const b = i < state.bins.length ? state.bins[i] : -1;
-    const unit = model.get("unit");
-    tooltip.replaceChildren(
-      h("div", "fabnb-wm-tip-head", `die ${i} \u00B7 col ${state.col[i]}, row ${state.row[i]}`),
-      h("div", "", `x ${state.x[i].toFixed(2)}, y ${state.y[i].toFixed(2)} ${state.geom.units || "mm"}`),
-      h("div", "", `${testLabel() || "value"}: ${fmt(v, unit)}`),
-    );
-    if ((model.get("variables") || []).includes("hbin")) {
-      tooltip.append(h("div", "", `bin ${binLabel(b, model.get("bin_names"), 1).replace(/ \(1\)$/, "")}`));
-    }
+    tooltip.replaceChildren(...tooltipLines(scene, i).map(([cls, text]) => h("div", cls, text)));
     tooltip.hidden = false;
-    const left = px + 14 + 180 > state.size ? px - 190 : px + 14;
+    const left = px + 14 + 180 > view.size ? px - 190 : px + 14;
     tooltip.style.left = `${Math.max(0, left)}px`;
-    tooltip.style.top = `${Math.max(0, Math.min(py + 12, state.size - 70))}px`;
+    tooltip.style.top = `${Math.max(0, Math.min(py + 12, view.size - 70))}px`;
   }
 
   function commitSelection(list) {
@@ -496,17 +645,17 @@ function render({ model, el }) {
   }
 
   function onDown(ev) {
-    if (!state.geom || ev.button !== 0) return;
+    if (!view || ev.button !== 0) return;
     const [px, py] = localXY(ev);
-    state.drag = { x0: px, y0: py, x1: px, y1: py, moved: false, add: ev.shiftKey || ev.ctrlKey || ev.metaKey,
-      path: model.get("select_mode") === "lasso" ? [[px, py]] : null };
+    ui.drag = { x0: px, y0: py, x1: px, y1: py, moved: false, add: ev.shiftKey || ev.ctrlKey || ev.metaKey,
+      path: scene.select_mode === "lasso" ? [[px, py]] : null };
     overlay.setPointerCapture?.(ev.pointerId);
   }
 
   function onMove(ev) {
-    if (!state.geom) return;
+    if (!view) return;
     const [px, py] = localXY(ev);
-    const d = state.drag;
+    const d = ui.drag;
     if (d) {
       d.x1 = px; d.y1 = py;
       if (d.path) {  // every point the pointer passed, not only the one per frame
@@ -515,51 +664,42 @@ function render({ model, el }) {
       }
       if (Math.hypot(d.x1 - d.x0, d.y1 - d.y0) > DRAG_PX) d.moved = true;
     }
-    state.hover = d && d.moved ? -1 : dieAt(px, py);
-    showTooltip(state.hover, px, py);
-    drawOverlay();
-  }
-
-  // Dies whose centres (in canvas pixels) satisfy inside(px, py).
-  function diesWhere(inside) {
-    const found = [];
-    for (let i = 0; i < state.x.length; i++) {
-      if (inside(state.cx + state.x[i] * state.scale, state.cy - state.y[i] * state.scale)) found.push(i);
-    }
-    return found;
+    ui.hover = d && d.moved ? -1 : dieAt(view, scene, px, py);
+    showTooltip(ui.hover, px, py);
+    drawOverlay(octx, view, scene, ui.hover, ui.drag);
   }
 
   function onUp(ev) {
-    const d = state.drag;
-    state.drag = null;
-    if (!d || !state.geom) return;
+    const d = ui.drag;
+    ui.drag = null;
+    if (!d || !view) return;
     const current = model.get("selected") || [];
     if (d.moved && d.path) {
       d.path.push(localXY(ev));
-      const inside = d.path.length >= 3 ? diesWhere((px, py) => insidePolygon(px, py, d.path)) : [];
+      const inside = d.path.length >= 3 ? diesWhere(view, scene, (px, py) => insidePolygon(px, py, d.path)) : [];
       commitSelection(d.add ? current.concat(inside) : inside);
     } else if (d.moved) {
       const [x0, x1] = [Math.min(d.x0, d.x1), Math.max(d.x0, d.x1)];
       const [y0, y1] = [Math.min(d.y0, d.y1), Math.max(d.y0, d.y1)];
-      const inside = diesWhere((px, py) => px >= x0 && px <= x1 && py >= y0 && py <= y1);
+      const inside = diesWhere(view, scene, (px, py) => px >= x0 && px <= x1 && py >= y0 && py <= y1);
       commitSelection(d.add ? current.concat(inside) : inside);
     } else {
-      const i = dieAt(d.x0, d.y0);
+      const i = dieAt(view, scene, d.x0, d.y0);
       if (i < 0) commitSelection(d.add ? current : []);
       else if (d.add) commitSelection(current.includes(i) ? current.filter((j) => j !== i) : current.concat([i]));
       else commitSelection([i]);
     }
-    drawOverlay();
+    drawOverlay(octx, view, scene, ui.hover, ui.drag);
   }
 
   function onLeave() {
-    state.hover = -1;
+    ui.hover = -1;
     tooltip.hidden = true;
-    if (!state.drag) drawOverlay();
+    if (!ui.drag && view) drawOverlay(octx, view, scene, ui.hover, ui.drag);
   }
 
   function pick(key, value) {
-    if (key === "wafer") { state.pickT0 = performance.now(); state.pickWafer = value; }
+    if (key === "wafer") { ui.pickT0 = performance.now(); ui.pickWafer = value; }
     model.set(key, value);
     model.save_changes();
   }
@@ -581,26 +721,15 @@ function render({ model, el }) {
   prev.addEventListener("click", () => step(-1));
   next.addEventListener("click", () => step(1));
   clear.addEventListener("click", () => commitSelection([]));
-  mode.addEventListener("click", () => {
-    model.set("select_mode", model.get("select_mode") === "lasso" ? "box" : "lasso");
-    model.save_changes();
-  });
+  screenBox.addEventListener("change", () => pick("screen_layer", screenBox.checked));
+  mode.addEventListener("click", () => pick("select_mode", model.get("select_mode") === "lasso" ? "box" : "lasso"));
 
-  root.fabnbSelection = () => [...(model.get("selected") || [])];
-  root.fabnbClientXY = (xmm, ymm) => {
-    if (!state.geom) return null;
-    const r = overlay.getBoundingClientRect();
-    return { x: r.left + state.cx + xmm * state.scale, y: r.top + state.cy - ymm * state.scale };
-  };
-  root.fabnbDieClientXY = (i) => (i >= 0 && i < (state.x ? state.x.length : 0) ? root.fabnbClientXY(state.x[i], state.y[i]) : null);
-
-  const keys = ["x", "y", "col", "row", "values", "bins", "geometry", "wafer", "test", "var",
-    "scale", "wafers", "tests", "test_labels", "bin_colors", "bin_names", "variables", "selected", "select_mode", "message", "data_wafer", "size", "controls", "unit",
-    "lsl", "usl", "vmin", "vmax"];
-  for (const k of keys) model.on(`change:${k}`, schedule);
+  // the traits to listen to are the ones Python declares (`synced`): one list, in Python
+  const traits = model.get("synced") || [];
+  for (const k of traits) model.on(`change:${k}`, schedule);
   renderNow();
   return () => {
-    for (const k of keys) model.off(`change:${k}`, schedule);
+    for (const k of traits) model.off(`change:${k}`, schedule);
   };
 }
 

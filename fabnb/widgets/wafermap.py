@@ -1,12 +1,15 @@
 """``WaferMap``: an interactive wafer map (anywidget) of one wafer's die values or bins.
 
-The kernel slices the contract Dataset and sends the browser only the current wafer,
-as binary buffers (little-endian ``float32``/``int32`` bytes, never JSON lists):
+The kernel slices the contract Dataset and sends the browser only the current wafer.
+Die data are NumPy arrays in Python (``m.values`` is a ``float32`` array) held by
+:class:`ArrayTrait`, which sends each as one binary buffer of little-endian bytes
+(never a JSON list):
 
 - once per dataset: die centres ``x``/``y`` (in their ``units``: "mm", or "die pitch"
   when the tester file gave no die size) and ``col``/``row`` indices;
-- on every wafer/test/variable switch: ``values`` (float32, NaN = not measured) and
-  ``bins`` (int32 hard bin, -1 = untested) of that wafer.
+- on every wafer/test/variable switch: ``values`` (float32, NaN = not measured),
+  ``bins`` (int32 hard bin, -1 = untested) and, with a screening result attached,
+  ``screen_rule`` (int32: which rule screened the die out, -1 = none) of that wafer.
 
 The front end (``widgets/wafermap.js``) draws the dies on a canvas with the wafer
 outline and notch, a colour legend, a hover tooltip, click, box and free-hand lasso
@@ -15,6 +18,15 @@ selection (dies whose centres fall inside the drawn shape) and the wafer/test pi
 :func:`fabnb.summary.resolve_test` accepts: name, number, clean name or a unique part).
 Bin colours come from :func:`fabnb.plot.bin_palette` (the ``bin_colors`` trait, one colour
 per code of the whole dataset), so the widget, the matplotlib maps and the reports agree.
+The header gives the shown wafer's yield and its lot's (:func:`fabnb.summary.yield_by_wafer`,
+:func:`fabnb.summary.yield_by_lot`: passing / tested dies, hard bin 1 = pass).
+
+A screening result (:func:`fabnb.screen.screen`) is shown as a layer: each die a rule
+took out is filled with the rule's colour (``fabnb.plot.screen.RULE_COLORS``, the
+colours of :func:`fabnb.plot.screen_map`), the legend counts the dies per rule on the
+shown wafer, and the tooltip says why (the first failing test and its value against
+the PAT limit, the residual against the neighbours, the bad-neighbour count, the
+location's fail rate in the lot).
 The only numerics here are the colour limits: robust limits
 ``[P1, P99]`` of the test's finite values, over all wafers (``scale="test"``, so
 wafers are comparable) or over the shown wafer (``scale="wafer"``).
@@ -34,10 +46,16 @@ Example
 >>> m.selected = [0, 1]
 >>> m.selected_dies().sizes["die"]
 2
+>>> str(m.values.dtype), m.values.shape == (ds.sizes["die"],)
+('float32', True)
+>>> m.show_screen(fabnb.screen.screen(ds))
+>>> m.screen_rules[:2]
+['static_pat', 'dynamic_pat']
 """
 
 from __future__ import annotations
 
+import os
 import warnings
 
 import anywidget
@@ -49,6 +67,8 @@ from fabnb import summary
 from fabnb._params import Integral, Interval, StrOptions, check_params
 from fabnb.errors import FabDataError, FabParameterError
 from fabnb.plot import bin_hex
+from fabnb.plot.screen import RULE_COLORS, RULE_LABELS
+from fabnb.plot.screen import _check_result as _check_screen_result
 
 from ._image import static_png
 from ._static import static_file
@@ -60,27 +80,75 @@ VIEW_TRAITS = ("wafer", "test", "var", "scale")
 DIE_COORDS = ("x", "y", "col", "row")
 #: percentiles of the finite values that set the colour limits (robust to outliers)
 COLOR_PERCENTILES = (1.0, 99.0)
+#: environment variable that turns the front end's test hooks on (the browser tests'
+#: JupyterLab sets it); the ``debug`` trait does the same for one map
+DEBUG_ENV = "FABNB_WIDGET_DEBUG"
 
 
 class FabWidgetWarning(UserWarning):
     """A widget got input it cannot show; the widget displays the same message."""
 
 
-def _f32(a) -> bytes:
-    return np.ascontiguousarray(a, dtype="<f4").tobytes()
+class ArrayTrait(traitlets.TraitType):
+    """A 1-d NumPy array of one dtype, synced to the front end as one binary buffer.
+
+    Python sees an array (``m.values[:3]``); the comm carries its little-endian bytes as
+    a message buffer (ipywidgets sends ``memoryview`` values as buffers), which the
+    front end views as a ``Float32Array``/``Int32Array`` without copying.  Values are
+    copied in and made read-only: an in-place edit would never reach the browser, so
+    it is refused; assign a new array instead.  Assigning an equal array sends nothing.
+
+    >>> import traitlets
+    >>> class T(traitlets.HasTraits):
+    ...     a = ArrayTrait("f4")
+    >>> T(a=[1, 2]).a
+    array([1., 2.], dtype=float32)
+    """
+
+    info_text = "a 1-d array"
+
+    def __init__(self, dtype, **kwargs):
+        self.dtype = np.dtype(dtype).newbyteorder("<")
+        super().__init__(self._frozen(np.zeros(0, self.dtype)), **kwargs)
+        self.tag(sync=True, to_json=self._to_json, from_json=self._from_json)
+
+    @staticmethod
+    def _frozen(a: np.ndarray) -> np.ndarray:
+        a.flags.writeable = False
+        return a
+
+    def validate(self, obj, value):
+        try:
+            a = np.array(value, dtype=self.dtype)
+        except (TypeError, ValueError):
+            self.error(obj, value)
+        if a.ndim != 1:
+            self.error(obj, value, info=f"a 1-d array (got {a.ndim} dimensions)")
+        return self._frozen(a)
+
+    def set(self, obj, value):
+        new = self._validate(obj, value)
+        old = obj._trait_values.get(self.name, self.default_value)
+        obj._trait_values[self.name] = new
+        # traitlets compares with ==, which is elementwise (and ambiguous) for arrays
+        if not np.array_equal(old, new, equal_nan=new.dtype.kind == "f"):
+            obj._notify_trait(self.name, old, new)
+
+    @staticmethod
+    def _to_json(value, widget):
+        return memoryview(np.ascontiguousarray(value))
+
+    def _from_json(self, value, widget):
+        return np.frombuffer(bytes(value), dtype=self.dtype)
 
 
-def _i32(a) -> bytes:
-    return np.ascontiguousarray(a, dtype="<i4").tobytes()
-
-
-def decode_f32(buf: bytes) -> np.ndarray:
-    """Decode a float32 buffer trait (e.g. ``WaferMap.values``) to a numpy array."""
+def decode_f32(buf) -> np.ndarray:
+    """A float32 array from a buffer trait's bytes (e.g. a saved widget state)."""
     return np.frombuffer(bytes(buf), dtype="<f4")
 
 
-def decode_i32(buf: bytes) -> np.ndarray:
-    """Decode an int32 buffer trait (e.g. ``WaferMap.bins``) to a numpy array."""
+def decode_i32(buf) -> np.ndarray:
+    """An int32 array from a buffer trait's bytes (e.g. a saved widget state)."""
     return np.frombuffer(bytes(buf), dtype="<i4")
 
 
@@ -99,6 +167,12 @@ def color_limits(values: np.ndarray) -> tuple[float, float]:
     if hi <= lo:
         lo, hi = lo - 0.5, hi + 0.5
     return round(lo, 12), round(hi, 12)
+
+
+def _num(v: float, unit: str = "", sign: bool = False) -> str:
+    """``v`` to 4 significant digits with its unit (the tooltip's number format)."""
+    text = f"{v:+.4g}" if sign else f"{v:.4g}"
+    return f"{text} {unit}" if unit else text
 
 
 def _check_clim(clim) -> tuple[float, float] | None:
@@ -143,6 +217,13 @@ class WaferMap(anywidget.AnyWidget):
         Fixed colour limits instead (e.g. shared by maps that must compare).
     size : int
         Canvas size in CSS pixels.
+    screen : xarray.Dataset, optional
+        A screening result of ``ds`` (:func:`fabnb.screen.screen`) to show as a layer;
+        see :meth:`show_screen`.
+    debug : bool, optional
+        Expose the front end's test hooks (die positions, render timings) on the root
+        element; default from the ``FABNB_WIDGET_DEBUG`` environment variable (the
+        browser tests set it).  Nothing a user needs.
 
     Traits
     ------
@@ -162,6 +243,18 @@ class WaferMap(anywidget.AnyWidget):
         (:func:`fabnb.plot.bin_hex`); the front end colours bins with it.
     bin_names : dict
         ``{"<code>": name}`` of the bins the dataset names (:func:`fabnb.summary.bin_names`).
+    values, bins, x, y, col, row : numpy.ndarray
+        The shown wafer's values (float32) and hard bins (int32), the die centres
+        (float32) and indices (int32): read-only arrays, synced as binary buffers.
+    yields : dict
+        The header's numbers: ``wafer``/``lot`` ids, ``wafer_yield``, ``wafer_passed``,
+        ``wafer_tested``, ``lot_yield``, ``lot_passed``, ``lot_tested``, ``lot_wafers``
+        (empty without hard bins).
+    screen_rules, rule_colors, rule_labels, screen_rule, screen_reasons, screen_layer
+        The screening layer (:meth:`show_screen`): the result's rules in order, their
+        colours and names, per die of the shown wafer the position in ``screen_rules``
+        of the rule that screened it out (-1 = kept), ``{"<die>": why}`` for those
+        dies, and whether the layer is drawn (the map's "screen" checkbox).
     message
         Readable explanation of bad input, shown in the widget ("" when all is well).
 
@@ -205,28 +298,46 @@ class WaferMap(anywidget.AnyWidget):
     controls = traitlets.Bool(True).tag(sync=True)
 
     # binary payload: die geometry (once) and the current wafer (on every switch)
-    x = traitlets.Bytes(b"").tag(sync=True)
-    y = traitlets.Bytes(b"").tag(sync=True)
-    col = traitlets.Bytes(b"").tag(sync=True)
-    row = traitlets.Bytes(b"").tag(sync=True)
-    values = traitlets.Bytes(b"").tag(sync=True)
-    bins = traitlets.Bytes(b"").tag(sync=True)
+    x = ArrayTrait("f4")
+    y = ArrayTrait("f4")
+    col = ArrayTrait("i4")
+    row = ArrayTrait("i4")
+    values = ArrayTrait("f4")
+    bins = ArrayTrait("i4")
+    yields = traitlets.Dict().tag(sync=True)
+    # screening layer (show_screen)
+    screen_rules = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    rule_colors = traitlets.Dict().tag(sync=True)
+    rule_labels = traitlets.Dict().tag(sync=True)
+    screen_rule = ArrayTrait("i4")
+    screen_reasons = traitlets.Dict().tag(sync=True)
+    screen_layer = traitlets.Bool(True).tag(sync=True)
+    debug = traitlets.Bool(False).tag(sync=True)
     geometry = traitlets.Dict().tag(sync=True)
     unit = traitlets.Unicode("").tag(sync=True)
     lsl = traitlets.Float(None, allow_none=True).tag(sync=True)
     usl = traitlets.Float(None, allow_none=True).tag(sync=True)
     vmin = traitlets.Float(None, allow_none=True).tag(sync=True)
     vmax = traitlets.Float(None, allow_none=True).tag(sync=True)
+    #: every trait the front end draws from, defined once (the traits above): the front
+    #: end redraws when any of them changes
+    synced = traitlets.List(traitlets.Unicode()).tag(sync=True)
 
     def __init__(self, ds, test=None, wafer=None, var="value", scale="test", size=420,
-                 clim=None, **kwargs):
+                 clim=None, screen=None, debug=None, **kwargs):
         check_params("WaferMap", self._parameter_constraints, {"var": var, "scale": scale, "size": size})
         if not isinstance(ds, xr.Dataset):
             raise FabDataError(f"WaferMap needs an xarray.Dataset, got {type(ds).__name__}")
-        super().__init__(size=size, **kwargs)
+        if debug is None:
+            debug = os.environ.get(DEBUG_ENV, "") not in ("", "0")
+        super().__init__(size=size, debug=bool(debug), **kwargs)
+        self.synced = sorted(WaferMap.class_own_traits(sync=True))
         self.clim = _check_clim(clim)
+        self._screen = None
         self._refreshing = True  # one refresh at the end, not one per trait
         self._load(ds)
+        if screen is not None:
+            self._attach_screen(screen)
         problems = []
         if isinstance(wafer, (int, np.integer)) and not isinstance(wafer, bool):
             if not 0 <= wafer < len(self.wafers):
@@ -265,6 +376,11 @@ class WaferMap(anywidget.AnyWidget):
                 self.test = self.tests[0]
             if self.var not in ds.data_vars and self.variables:
                 self.var = self.variables[0]
+            if self._screen is not None and self._screen.sizes.get("die") != self.geometry.get("n_die"):
+                warnings.warn("the screening layer no longer matches the map's die grid: removed; "
+                              "run fabnb.screen.screen on the new dataset and call show_screen",
+                              FabWidgetWarning, stacklevel=2)
+                self._attach_screen(None)
             self._refresh()
 
     def _load(self, ds: xr.Dataset) -> None:
@@ -280,6 +396,30 @@ class WaferMap(anywidget.AnyWidget):
         self.bin_names = {str(k): v for k, v in summary.bin_names(ds).items()} if "hbin" in ds else {}
         self.wafers = [str(w) for w in ds["wafer"].values] if "wafer" in ds.coords else []
         self.variables = [v for v in VARIABLES if v in ds.data_vars]
+        self._yields = self._yield_tables(ds)
+
+    @staticmethod
+    def _yield_tables(ds: xr.Dataset):
+        """Per wafer and per lot yield (the header), or None without bins or lots."""
+        if "hbin" not in ds or not {"lot", "slot"} <= set(ds.coords):
+            return None
+        return summary.yield_by_wafer(ds), summary.yield_by_lot(ds)
+
+    def _wafer_yields(self) -> dict:
+        """The header's numbers for the shown wafer (JSON: None where nothing was tested)."""
+        if self._yields is None or self.wafer not in self.wafers:
+            return {}
+        by_wafer, by_lot = self._yields
+        w = by_wafer.loc[self.wafer]
+        lot = by_lot.loc[w["lot"]]
+
+        def share(v):
+            return float(v) if np.isfinite(v) else None
+
+        return {"wafer": self.wafer, "lot": str(w["lot"]), "wafer_yield": share(w["yield"]),
+                "wafer_passed": int(w["passed"]), "wafer_tested": int(w["tested"]),
+                "lot_yield": share(lot["yield"]), "lot_passed": int(lot["passed"]),
+                "lot_tested": int(lot["tested"]), "lot_wafers": int(lot["wafers"])}
 
     def _find_test(self, problems: list) -> bool:
         """Resolve ``test`` to the dataset's name (:func:`fabnb.summary.resolve_test`:
@@ -320,8 +460,8 @@ class WaferMap(anywidget.AnyWidget):
             "units": str(ds["x"].attrs.get("units") or "mm"),
             "n_die": int(ds.sizes["die"]),
         }
-        self.x, self.y = _f32(x), _f32(y)
-        self.col, self.row = _i32(ds["col"].values), _i32(ds["row"].values)
+        self.x, self.y = x, y
+        self.col, self.row = ds["col"].values, ds["row"].values
         return []
 
     def notify_change(self, change):
@@ -362,11 +502,13 @@ class WaferMap(anywidget.AnyWidget):
                 f"Wafer {self.wafer!r} is not in the dataset "
                 f"({len(self.wafers)} wafers: {', '.join(self.wafers[:4])}{', ...' if len(self.wafers) > 4 else ''})."
             )
-            self.values, self.bins = _f32(empty), _i32(np.full(n_die, -1))
+            self.values, self.bins = empty, np.full(n_die, -1)
+            self.screen_rule, self.screen_reasons, self.yields = np.full(n_die, -1), {}, {}
             self.data_wafer = ""
             return problems
-        bins = ds["hbin"].sel(wafer=self.wafer).values if "hbin" in ds else np.full(n_die, -1)
-        self.bins = _i32(bins)
+        self.bins = ds["hbin"].sel(wafer=self.wafer).values if "hbin" in ds else np.full(n_die, -1)
+        self.yields = self._wafer_yields()
+        problems += self._send_screen()
         values = empty
         unit, lsl, usl, lims = "", None, None, (float("nan"), float("nan"))
         if "value" in ds:
@@ -380,11 +522,108 @@ class WaferMap(anywidget.AnyWidget):
                         f"Wafer {self.wafer} has no measured '{self.test}' values (all NaN): "
                         "nothing to colour. Pick another wafer or test."
                     )
-        self.values = _f32(values)
+        self.values = values
         self.data_wafer = self.wafer
         self.unit, self.lsl, self.usl = unit, lsl, usl
         self.vmin, self.vmax = (v if np.isfinite(v) else None for v in lims)
         return problems
+
+    # ------------------------------------------------------------ screening
+    def show_screen(self, result: xr.Dataset | None) -> None:
+        """Show a screening result of this map's dataset as a layer (None removes it).
+
+        ``result`` is what :func:`fabnb.screen.screen` returns for the map's dataset
+        (same die grid; its wafers are looked up by id).  On every wafer the dies a rule
+        took out (``first_rule``) are filled with the rule's colour
+        (``fabnb.plot.screen.RULE_COLORS``, as in :func:`fabnb.plot.screen_map`), the
+        legend counts them per rule and the tooltip says why: for PAT the first test
+        outside its limits, its value and the limit; for NNR the residual against the
+        neighbours' median; for GDBN the (weighted) count of bad neighbours; for Z-PAT
+        the location's fail rate in the lot.  The map's "screen" checkbox (the
+        ``screen_layer`` trait) hides the layer without removing it.
+
+        >>> import fabnb
+        >>> ds = fabnb.synth.fab("small", seed=0)
+        >>> m = WaferMap(ds, var="hbin")
+        >>> m.show_screen(fabnb.screen.screen(ds, rules="gdbn"))
+        >>> m.screen_rules, m.rule_colors["gdbn"]
+        (['gdbn'], '#1f77b4')
+        """
+        with self.hold_sync():
+            self._attach_screen(result)
+            self._refresh()
+
+    def _attach_screen(self, result) -> None:
+        if result is not None:
+            if not isinstance(result, xr.Dataset):
+                raise FabDataError(f"show_screen needs the Dataset fabnb.screen.screen() returns, "
+                                   f"got {type(result).__name__}")
+            _check_screen_result(result)
+            n_die = self.geometry.get("n_die")
+            if result.sizes.get("die") != n_die:
+                raise FabDataError(f"the screening result has {result.sizes.get('die')} dies, the map's dataset "
+                                   f"{n_die}: screen the dataset the map shows")
+        self._screen = result
+        rules = [str(r) for r in result.attrs["rules"]] if result is not None else []
+        self.screen_rules = rules
+        self.rule_colors = {r: RULE_COLORS[r] for r in rules}
+        self.rule_labels = {r: RULE_LABELS[r] for r in rules}
+
+    def _send_screen(self) -> list[str]:
+        """The shown wafer's screening layer: rule per die and the reasons."""
+        n_die = self.geometry["n_die"]
+        res = self._screen
+        if res is None or self.wafer not in set(map(str, res["wafer"].values)):
+            self.screen_rule, self.screen_reasons = np.full(n_die, -1), {}
+            if res is None:
+                return []
+            return [f"Wafer {self.wafer} is not in the screening result: no screen layer on it."]
+        one = res.sel(wafer=self.wafer)
+        first = one["first_rule"].values.astype(str)
+        rule = np.full(n_die, -1)
+        for k, name in enumerate(self.screen_rules):
+            rule[first == name] = k
+        self.screen_rule = rule
+        flagged = np.flatnonzero(first != "")
+        self.screen_reasons = {str(d): self._screen_reason(one, int(d)) for d in flagged}
+        return []
+
+    def _screen_reason(self, one: xr.Dataset, die: int) -> str:
+        """Why the rules flagged ``die`` on the wafer ``one`` (one line per rule, the rule
+        that set the PAT bin first)."""
+        attrs = self._screen.attrs
+        lines = []
+        for rule in self.screen_rules:
+            if not bool(one[rule].values[die]):
+                continue
+            label = RULE_LABELS[rule]
+            if rule in ("static_pat", "dynamic_pat", "nnr"):
+                fails = np.flatnonzero(one[f"{rule}_fail"].values[die])
+                test = str(one["test"].values[fails[0]])
+                more = f" (+{fails.size - 1} more tests)" if fails.size > 1 else ""
+                unit = str(self._ds["unit"].sel(test=test).values) if "unit" in self._ds.coords else ""
+                name = summary.clean_test_name(test)
+                if rule == "nnr":
+                    r = float(one["nnr_residual"].values[die, fails[0]])
+                    lines.append(f"{label}: {name} residual {_num(r, unit, sign=True)} from its neighbours' "
+                                 f"median, beyond {attrs['nnr_k']:g} robust σ{more}")
+                    continue
+                value = float(self._ds["value"].sel(wafer=self.wafer, test=test).values[die])
+                prefix = "pat" if rule == "static_pat" else "dpat"
+                lo, hi = (float(one[f"{prefix}_{side}"].sel(test=test)) for side in ("lsl", "usl"))
+                side = (f"< {prefix.upper()} LSL {_num(lo, unit)}" if value < lo
+                        else f"> {prefix.upper()} USL {_num(hi, unit)}")
+                lines.append(f"{label}: {name} = {_num(value, unit)} {side}{more}")
+            elif rule == "gdbn":
+                lines.append(f"{label}: {float(one['bad_neighbours'].values[die]):g} bad neighbours "
+                             f"(flagged at ≥ {attrs['min_bad']:g})")
+            elif rule == "zpat":
+                rate = float(one["location_fail_rate"].values[die])
+                lines.append(f"{label}: this location fails on {100 * rate:.0f} % of the lot's wafers "
+                             f"(flagged at ≥ {100 * attrs['zpat_threshold']:.0f} %)")
+            else:  # gdbn_cluster: the result keeps no size per die
+                lines.append(f"{label}: inside a cluster of failing dies")
+        return "\n".join(lines)
 
     def _color_limits(self, values: np.ndarray) -> tuple[float, float]:
         """Fixed ``clim``, or limits of the shown wafer, or of the whole test (computed
@@ -421,16 +660,32 @@ class WaferMap(anywidget.AnyWidget):
         """The Dataset this map shows (not a copy)."""
         return self._ds
 
-    def selected_dies(self) -> xr.Dataset:
-        """The selected dies of the dataset, ``ds.isel(die=selected)``.
+    def selected_dies(self, all_wafers: bool = False) -> xr.Dataset:
+        """The selected dies of the shown wafer, ``ds.sel(wafer=wafer).isel(die=selected)``
+        (the ``wafer`` dimension becomes a scalar coordinate), or of every wafer with
+        ``all_wafers=True``.
 
         Raises FabDataError when nothing is selected (the map says so too).
+
+        >>> import fabnb
+        >>> ds = fabnb.synth.fab("small", seed=0)
+        >>> m = WaferMap(ds, wafer=2)
+        >>> m.selected = [4, 9]
+        >>> str(m.selected_dies()["wafer"].values) == m.wafer, m.selected_dies(all_wafers=True).sizes["wafer"]
+        (True, 18)
         """
+        check_params("selected_dies", {"all_wafers": ["boolean"]}, {"all_wafers": all_wafers})
         if not self.selected:
             raise FabDataError(
                 "no dies are selected: click a die or drag a box or lasso on the wafer map first"
             )
-        return self._ds.isel(die=list(self.selected))
+        picked = self._ds.isel(die=list(self.selected))
+        if all_wafers:
+            return picked
+        if self.wafer not in self.wafers:
+            raise FabDataError(f"the map shows no wafer of the dataset ({self.wafer!r}); pick a wafer "
+                               "or ask for selected_dies(all_wafers=True)")
+        return picked.sel(wafer=self.wafer)
 
     def link_selection(self, other: WaferMap) -> traitlets.link:
         """Keep ``selected`` in sync with another map of the same die grid (both ways).

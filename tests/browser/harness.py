@@ -125,6 +125,8 @@ def jupyterlab(base: Path):
         "IPYTHONDIR": str(base / "ipython"),
         "JUPYTER_PLATFORM_DIRS": "1",
         "MPLBACKEND": "Agg",
+        # kernels inherit it: widgets expose their test hooks (die positions, timings)
+        "FABNB_WIDGET_DEBUG": "1",
     }
     cmd = [
         sys.executable, "-m", "jupyter", "lab", "--no-browser",

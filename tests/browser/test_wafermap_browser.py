@@ -1,7 +1,9 @@
 """WaferMap in a real JupyterLab + headless Chromium: render, hover, click, box and lasso
 selection seen by the kernel, linked views, wafer switching speed, bad-input messages,
 the real STDF folder (bin colours against ``fabnb.plot.bin_palette``, test picked by
-number, die-pitch units), and no error in the browser console.
+number, die-pitch units), the outlier screen as a layer (rule colours, legend counts,
+tooltip reasons, header yields), test hooks only behind the debug flag, and no error in
+the browser console.
 
 Screenshots of every step: tests/_artifacts/browser/<test name>/.
 """
@@ -304,4 +306,83 @@ def test_wafermap_on_the_real_stdf_folder(page, jupyter_server, artifacts):
     assert "die pitch" in tooltip.inner_text() and "mm" not in tooltip.inner_text()
     assert "1590 Svrr <> EA_SVRR" in tooltip.inner_text()
     lab.shot("stdf-tooltip", root)
+    assert page.fabnb_errors == []
+
+
+def test_wafermap_screening_layer(page, jupyter_server, artifacts):
+    """The outlier screen as a layer: each screened die in its rule's colour
+    (``fabnb.plot.screen.RULE_COLORS``), a legend row per rule with the wafer's count,
+    the tooltip's reason, the checkbox hiding the layer, the header's yields; and a map
+    without the debug flag exposes no test hooks."""
+    import fabnb
+    from fabnb.plot import bin_hex
+    from fabnb.plot.screen import RULE_COLORS, RULE_LABELS
+
+    ds = fabnb.synth.fab("small", seed=0)
+    res = fabnb.screen.screen(ds)
+    first = res["first_rule"].values
+    k = int(np.argmax([len(set(row) - {""}) for row in first]))  # the wafer with most rules
+    rules = [r for r in res.attrs["rules"] if (first[k] == r).any()]
+    assert len(rules) >= 2
+    write_notebook(jupyter_server.root / "wafermap_screen.ipynb", [
+        "import fabnb\nfrom fabnb.widgets import WaferMap\n"
+        "ds = fabnb.synth.fab('small', seed=0)\nres = fabnb.screen.screen(ds)\n"
+        f"m = WaferMap(ds, wafer={k}, var='hbin', screen=res, size=460)\nm",
+        "plain = WaferMap(ds, size=200, debug=False)\nplain",
+        'print("LAYER", m.screen_layer)',
+    ])
+    lab = Lab(page, jupyter_server, artifacts)
+    lab.open("wafermap_screen.ipynb")
+    lab.run_all()
+    root = _root(lab, 0)
+    lab.shot("screen-layer", root)
+
+    # every rule on this wafer: its dies in the rule's colour, its legend row counting them
+    for rule in rules:
+        dies = np.flatnonzero(first[k] == rule)
+        got = _canvas_rgb(root, int(dies[len(dies) // 2]))
+        assert np.abs(np.subtract(got, _hex_rgb(RULE_COLORS[rule]))).max() <= 2, (rule, got)
+    rows = root.locator(".fabnb-wm-screen-row")
+    assert rows.count() == len(res.attrs["rules"])  # every rule of the result, 0 where none
+    for n in range(rows.count()):
+        rule = rows.nth(n).get_attribute("data-rule")
+        assert rows.nth(n).inner_text() == f"{RULE_LABELS[rule]} ({int((first[k] == rule).sum())})"
+        swatch = rows.nth(n).locator(".fabnb-wm-swatch").evaluate("e => getComputedStyle(e).backgroundColor")
+        assert [int(v) for v in re.findall(r"\d+", swatch)[:3]] == _hex_rgb(RULE_COLORS[rule])
+
+    # header: the wafer's and the lot's yield (passing / tested dies, bin 1 = pass)
+    hbin = ds["hbin"].values
+    lot = ds["lot"].values == ds["lot"].values[k]
+    wafer_yield = (hbin[k] == 1).sum() / (hbin[k] != -1).sum()
+    lot_yield = (hbin[lot] == 1).sum() / (hbin[lot] != -1).sum()
+    head = root.locator(".fabnb-wm-header").inner_text()
+    assert f"wafer {ds.wafer.values[k]}: yield {100 * wafer_yield:.1f} %" in head
+    assert f"lot {ds['lot'].values[k]}: yield {100 * lot_yield:.1f} %" in head
+
+    # the tooltip says which rule took the die out and why
+    rule = rules[0]
+    die = int(np.flatnonzero(first[k] == rule)[0])
+    page.mouse.move(*_die_xy(root, die))
+    tooltip = root.locator(".fabnb-wm-tooltip")
+    tooltip.wait_for(state="visible")
+    tip = tooltip.inner_text()
+    assert f"die {die}" in tip and f"screened out by {RULE_LABELS[rule]}" in tip
+    assert root.locator(".fabnb-wm-tip-why").first.inner_text().startswith(f"{RULE_LABELS[rule]}: ")
+    lab.shot("screen-tooltip", root)
+
+    # the checkbox hides the layer: the die shows its bin colour again, the kernel knows
+    page.mouse.move(0, 0)
+    root.locator("input.fabnb-wm-screen").uncheck()
+    root.locator(".fabnb-wm-screen-row").first.wait_for(state="detached")
+    got = _canvas_rgb(root, die)
+    assert np.abs(np.subtract(got, _hex_rgb(bin_hex([1])[1]))).max() <= 2
+    lab.run_cell(2)
+    assert "LAYER False" in lab.output_text(2)
+    lab.shot("screen-hidden", root)
+
+    # without the debug flag: drawn, but no hooks or timings on the element
+    plain = lab.cell(1).locator(".fabnb-wafermap")
+    plain.locator(".fabnb-wm-legend-title").first.wait_for()
+    assert plain.get_attribute("data-renders") is None
+    assert plain.evaluate("el => typeof el.fabnbDieClientXY") == "undefined"
     assert page.fabnb_errors == []
