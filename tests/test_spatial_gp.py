@@ -12,7 +12,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from fabnb.errors import FabDataError, FabFitError, FabParameterError
 from fabnb.spatial import GaussianProcess, SpatioTemporalGP
-from fabnb.spatial.gp import cholesky
+from fabnb.spatial._linalg import cholesky
 
 SK_KERNELS = {
     "rbf": lambda ls: RBF(ls),
