@@ -136,3 +136,21 @@ def test_output_onto_an_existing_folder_exits_2_and_keeps_it(tmp_path, capsys, n
     assert f"cannot write {folder}: it is a folder" in capsys.readouterr().err
     assert [p.name for p in tmp_path.iterdir()] == ["existing_folder"]
     assert (folder / "keep.txt").read_text() == "mine"
+
+
+@pytest.mark.timeout(600)
+def test_report_takes_a_test_number_on_the_real_stdf_file(tmp_path, capsys, shared_data):
+    """Issue 21: ``fabnb report lot_report -p tests 1590`` raised TypeError in the kernel
+    (the template looked tests up one string at a time). Test 1590 of the real file is
+    "Svrr <> EA_SVRR": its maps, zone table and radial signature are in the report."""
+    from fabnb import io, summary
+
+    stdf = shared_data / "stdf" / "lot2.stdf"
+    out = tmp_path / "lot2.html"
+    code = main(["report", "lot_report", "-p", "dataset", str(stdf), "-p", "tests", "1590", "-o", str(out)])
+    assert code == 0, capsys.readouterr().err
+    with pytest.warns(UserWarning):  # the real file's stale RTST_CNT: a data note in the report
+        [name] = summary.resolve_tests(io.read(stdf), 1590)
+    assert summary.clean_test_name(name) == "Svrr <> EA_SVRR"
+    html = out.read_text(encoding="utf-8")
+    assert html.count(name.replace("<", "&lt;").replace(">", "&gt;")) >= 2  # zone and signature tables

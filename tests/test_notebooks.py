@@ -3,9 +3,11 @@ report's HTML has its headings and embedded figures and renders in headless Chro
 
 import base64
 import re
+from html.parser import HTMLParser
 import shutil
 import subprocess
 import uuid
+import warnings
 
 import nbformat
 import numpy as np
@@ -22,8 +24,11 @@ NOTEBOOKS = sorted(templates_dir().glob("*.ipynb"))
 TITLE = f"fabnb CI report {uuid.uuid4().hex[:8]}"
 #: what every notebook gets, when its parameters cell declares the name
 PRESET = {"preset": "small", "seed": 0, "title": TITLE}
-LOT_REPORT_HEADINGS = ("Headline numbers", "Wafer maps", "Bin maps", "Bin Pareto", "Yield by wafer",
-                       "Yield by zone", "Radial and azimuthal signatures", "Stacked map")
+#: the lot report's sections in order; the MULTI_WAFER ones only when there are several wafers
+LOT_REPORT_HEADINGS = ("Lot summary", "Yield trend by wafer and lot", "Bin Pareto", "Test-fail Pareto",
+                       "Capability", "Wafer maps", "Lowest and highest yield wafer", "Stacked map",
+                       "Yield by zone", "Radial and azimuthal signatures")
+MULTI_WAFER = {"Yield trend by wafer and lot", "Lowest and highest yield wafer", "Stacked map"}
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +107,7 @@ def test_lot_report_html_has_headings_numbers_and_figures(executed):
         assert re.search(r"<h2[^>]*>\s*" + re.escape(heading), html), f"heading {heading!r} missing"
 
     images = re.findall(r'<img[^>]+src="data:image/png;base64,([^"]+)"', html)
-    assert len(images) >= 8  # 2 galleries, bin maps, Pareto, 3 radial profiles, stacked map
+    assert len(images) >= 10  # trend, Pareto, histograms, 2 galleries, bin maps, stacked map, 3 radial
     assert all(base64.b64decode(data)[:8] == b"\x89PNG\r\n\x1a\n" for data in images)
     assert not re.search(r'<img[^>]+src="(?!data:)', html)  # self-contained: nothing linked
 
@@ -140,3 +145,176 @@ def test_lot_report_renders_in_headless_chromium(executed, tmp_path):
     ink = (pixels < 0.9).any(axis=2).mean()  # share of pixels that are not (near) white
     colour = (np.ptp(pixels, axis=2) > 0.2).mean()  # share of clearly coloured pixels (maps)
     assert ink > 0.05 and colour > 0.01, (ink, colour)
+
+
+class ReportPage(HTMLParser):
+    """A report page parsed: its ``<h2>`` headings (id, text) in order, the in-page links,
+    every element id, the bin colour chips (code -> CSS colour), the data-notes box's text,
+    and its tables (heading they sit under, folded in ``<details>`` or not, rows of cell
+    texts with the index label first)."""
+
+    def __init__(self, html):
+        super().__init__(convert_charrefs=True)
+        self.headings, self.links, self.ids, self.chips = [], [], set(), {}
+        self.tables, self.notes = [], None
+        self._heading = self._row = self._cell = None
+        self._details = self._notes_depth = 0
+        self._thead = False
+        self._div_depth = 0
+        self.feed(html)
+        self.close()
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if attrs.get("id"):
+            self.ids.add(attrs["id"])
+        if tag == "div":
+            self._div_depth += 1
+            if "fab-data-notes" in (attrs.get("class") or ""):
+                self._notes_depth, self.notes = self._div_depth, ""
+        elif tag == "h2":
+            self._heading = [attrs.get("id"), ""]
+        elif tag == "a" and (attrs.get("href") or "").startswith("#") and attrs.get("class") != "anchor-link":
+            self.links.append(attrs["href"][1:])
+        elif tag == "span" and "fab-bin" in (attrs.get("class") or ""):
+            colour = re.search(r"background:\s*(#[0-9a-fA-F]{6})", attrs.get("style", "")).group(1)
+            self.chips[int(attrs["data-bin"])] = colour
+        elif tag == "details":
+            self._details += 1
+        elif tag == "table":
+            under = self.headings[-1][1] if self.headings else None
+            self.tables.append({"section": under, "folded": self._details > 0, "head": [], "rows": []})
+        elif tag == "thead":
+            self._thead = True
+        elif tag == "tr" and self.tables:
+            self._row = []
+        elif tag in ("td", "th") and self._row is not None:
+            self._cell = ""
+
+    def handle_endtag(self, tag):
+        if tag == "div":
+            if self._notes_depth == self._div_depth:
+                self._notes_depth = 0
+            self._div_depth -= 1
+        elif tag == "h2" and self._heading is not None:
+            self._heading[1] = self._heading[1].replace("¶", "").strip()
+            self.headings.append(tuple(self._heading))
+            self._heading = None
+        elif tag == "details":
+            self._details -= 1
+        elif tag in ("td", "th") and self._cell is not None:
+            self._row.append(self._cell.strip())
+            self._cell = None
+        elif tag == "tr" and self._row is not None:
+            self.tables[-1]["head" if self._thead else "rows"].append(self._row)
+            self._row = None
+        elif tag == "thead":
+            self._thead = False
+
+    def handle_data(self, data):
+        if self._heading is not None:
+            self._heading[1] += data
+        if self._cell is not None:
+            self._cell += data
+        if self._notes_depth:
+            self.notes += data
+
+    def section_tables(self, heading, folded=False):
+        """The tables under section ``heading`` (folded in ``<details>`` or not)."""
+        return [t for t in self.tables if t["section"] == heading and t["folded"] == folded]
+
+
+def body_rows(table):
+    """Body rows of a one-level-index pandas Styler table as dicts keyed by its column
+    labels, the row label under ``"index"``."""
+    names = table["head"][0][1:]
+    return [dict(zip(["index", *names], r)) for r in table["rows"]]
+
+
+def assert_contents_resolve(page):
+    """The table of contents lists exactly the page's sections, in order, and every link
+    lands on a heading."""
+    headings = [text for _, text in page.headings]
+    ids = [h for h, _ in page.headings]
+    assert page.links == ids  # the heading's own "¶" links left out
+    assert all(link in page.ids for link in page.links)
+    return headings
+
+
+def assert_bin_chips(page, ds):
+    """Every bin of the Pareto table carries the colour of the one bin palette."""
+    expected = fabnb.plot.bin_hex(np.unique(summary.bin_codes(ds).values))
+    assert page.chips, "no bin colour chips in the page"
+    assert list(page.chips) == [int(b) for b in summary.bin_counts(ds)["bin"]]
+    for code, colour in page.chips.items():
+        assert colour.lower() == expected[code].lower(), (code, colour, expected[code])
+
+
+@pytest.mark.timeout(600)
+def test_lot_report_sections_contents_capability_and_bin_colours(executed):
+    """Issue 21 on the small synthetic fab (several lots): every section, a table of contents
+    whose links resolve, the capability table worst Cpk first, bin chips in bin_hex colours,
+    the per-wafer table folded under the trend chart, no data notes."""
+    page = ReportPage(executed(_lot_report()).html.read_text(encoding="utf-8"))
+    ds = fabnb.synth.fab("small", seed=0)
+    assert assert_contents_resolve(page) == list(LOT_REPORT_HEADINGS)
+
+    cap = summary.capability(ds).sort_values("cpk", na_position="last", kind="stable")
+    [shown] = page.section_tables("Capability")
+    rows = body_rows(shown)
+    assert [r["index"] for r in rows] == list(cap.index[:len(rows)]) and len(rows) == 15
+    cpk = [float(r["cpk"].replace("−", "-")) for r in rows]
+    assert cpk == sorted(cpk)
+    np.testing.assert_allclose(cpk, cap["cpk"].to_numpy()[:15], atol=0.005)  # shown to 2 decimals
+    [folded] = page.section_tables("Capability", folded=True)
+    assert len(body_rows(folded)) == ds.sizes["test"]
+
+    assert_bin_chips(page, ds)
+    [per_wafer] = page.section_tables("Yield trend by wafer and lot", folded=True)
+    assert sorted(r["index"] for r in body_rows(per_wafer)) == sorted(map(str, ds["wafer"].values))
+    assert page.notes is None
+
+
+@pytest.fixture(scope="module")
+def real_lot_report(tmp_path_factory):
+    from conftest import SHARED_DATA
+
+    path = SHARED_DATA / "stdf" / "lot2.stdf"
+    if not path.exists():
+        pytest.skip(f"real STDF sample {path} is absent (the shared data folder sits beside the checkout)")
+    report = run("lot_report", {"dataset": str(path), "title": TITLE},
+                 output=tmp_path_factory.mktemp("real") / "lot2.html")
+    return path, report
+
+
+@pytest.mark.timeout(600)
+def test_lot_report_on_a_real_one_wafer_stdf_file(real_lot_report):
+    """Issue 21 on the real tester file (one wafer, GAL-LOT-02): the sections that need
+    several wafers are left out (also from the contents), the reader's warnings (stale
+    RTST_CNT) are the data notes, bin chips in bin_hex colours, the default tests are the
+    most failing ones."""
+    path, report = real_lot_report
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ds = fabnb.io.read(path)
+    page = ReportPage(report.html.read_text(encoding="utf-8"))
+    assert assert_contents_resolve(page) == [h for h in LOT_REPORT_HEADINGS if h not in MULTI_WAFER]
+    assert page.notes is not None and "Data notes (2)" in page.notes and len(caught) == 2
+    for warning in caught:  # each reader warning, word for word (whitespace as HTML shows it)
+        assert f"{type(warning.message).__name__}: {' '.join(str(warning.message).split())}" in " ".join(page.notes.split())
+    assert "RTST_CNT 0" in page.notes
+    assert_bin_chips(page, ds)
+    fails = summary.test_fail_pareto(ds)
+    zone_tables = page.section_tables("Yield by zone")
+    names = set(ds["test"].values)
+    tests_shown = list(dict.fromkeys(r[0] for r in zone_tables[-1]["rows"] if r and r[0] in names))
+    assert tests_shown[0] == fails.index[0] and fails["fails"].iloc[0] > 0
+    [headline] = page.section_tables("Lot summary")
+    rows = dict(r for r in headline["rows"] if len(r) == 2)
+    first_pass = summary.first_pass_yield(ds)
+    assert rows["first-pass yield"] == f"{first_pass['passed_first'].sum() / first_pass['tested'].sum():.1%}"
+    assert rows["overall yield"] == f"{summary.overview(ds)['yield']:.1%}" and rows["wafers"] == "1"
+    assert "worst wafer" not in rows  # one wafer: no worst/best
+    cap = summary.capability(ds).sort_values("cpk", na_position="last", kind="stable")
+    [shown] = page.section_tables("Capability")
+    assert [r["index"] for r in body_rows(shown)] == list(cap.index[:15])

@@ -483,3 +483,107 @@ def test_truth_using_templates_run_on_a_file_without_simulator_truth(tmp_path, t
     html = report.html.read_text(encoding="utf-8")
     assert_data_shown_as_text(html, new, PRODUCT_MARKUP, str(path))
     assert "The simulator's truth:" not in html and "true drivers" not in html
+
+
+def test_reader_warnings_point_at_the_callers_line(shared_data):
+    """Issue 21 ("data notes"): the warnings a report turns into data notes point at the
+    user's call (here this test), not at a line inside fabnb, also through load_dataset."""
+    with pytest.warns(UserWarning) as caught:
+        load_dataset(str(shared_data / "stdf" / "lot2.stdf"))
+    package = str(Path(fabnb.__file__).resolve().parent)
+    assert {w.filename for w in caught} == {__file__}, [(w.filename, w.lineno) for w in caught]
+    assert not any(w.filename.startswith(package) for w in caught)
+
+
+#: sections of the lot report, in order (the report on several wafers has them all)
+LOT_REPORT_SECTIONS = ["Lot summary", "Yield trend by wafer and lot", "Bin Pareto", "Test-fail Pareto",
+                       "Capability", "Wafer maps", "Lowest and highest yield wafer", "Stacked map",
+                       "Yield by zone", "Radial and azimuthal signatures"]
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is missing (make browser installs it)")
+def test_lot_report_on_the_real_stdf_folder_in_chromium_offline(shared_data, tmp_path):
+    """Issue 21: the lot report on the folder of real STDF files (two wafers, two lots),
+    opened in headless Chromium with the network blocked. Each section is screenshotted
+    (tests/_artifacts/report/real_folder/) and checked: its heading shows, its figures
+    decoded, it has ink; the contents' links land on the headings; the data-notes box
+    shows; the bin chips are drawn in the colours of fabnb.plot.bin_hex."""
+    from playwright.sync_api import sync_playwright
+
+    folder = shared_data / "stdf"
+    report = run("lot_report", {"dataset": str(folder)}, output=tmp_path / "real_folder.html")
+    with pytest.warns(UserWarning):
+        ds = fabnb.io.read(folder)
+    expected_colours = fabnb.plot.bin_hex(np.unique(fabnb.summary.bin_codes(ds).values))
+    shots = ARTIFACTS / "real_folder"
+    shots.mkdir(parents=True, exist_ok=True)
+    blocked = []
+
+    def offline(route):
+        if route.request.url.startswith(("file:", "data:")):
+            route.continue_()
+        else:
+            blocked.append((route.request.resource_type, route.request.url))
+            route.abort()
+
+    def browse():
+        with sync_playwright() as p:
+            context = p.chromium.launch_persistent_context(
+                str(tmp_path / "profile"), executable_path=str(CHROMIUM), headless=True,
+                args=CHROMIUM_ARGS, viewport={"width": 1200, "height": 900})
+            try:
+                page = context.new_page()
+                page.route("**/*", offline)
+                page.goto(report.html.resolve().as_uri(), wait_until="load")
+                page.screenshot(path=str(shots / "full.png"), full_page=True)
+                seen = {"headings": [h.replace("¶", "").strip() for h in page.locator("h2").all_inner_texts()],
+                        "links": page.eval_on_selector_all(
+                            "a[href^='#']:not(.anchor-link)", "as => as.map(a => a.getAttribute('href').slice(1))"),
+                        "ids": page.eval_on_selector_all("h2", "hs => hs.map(h => h.id)"),
+                        "notes": page.locator(".fab-data-notes").inner_text(),
+                        "chips": page.eval_on_selector_all(
+                            ".fab-bin", "cs => cs.map(c => [c.dataset.bin, getComputedStyle(c).backgroundColor])"),
+                        "sections": {}}
+                tops = page.eval_on_selector_all(
+                    "h2", "hs => hs.map(h => h.getBoundingClientRect().top + window.scrollY)")
+                height = page.evaluate("document.documentElement.scrollHeight")
+                for k, heading in enumerate(seen["headings"]):
+                    top, bottom = tops[k], tops[k + 1] if k + 1 < len(tops) else height
+                    png = shots / f"{k:02d}_{heading.replace(' ', '_')}.png"
+                    page.screenshot(path=str(png), full_page=True,
+                                    clip={"x": 0, "y": top, "width": 1200, "height": min(bottom - top, 4000)})
+                    widths = page.evaluate(
+                        """([top, bottom]) => [...document.images].filter(i => {
+                               const y = i.getBoundingClientRect().top + window.scrollY;
+                               return y >= top && y < bottom; }).map(i => i.complete ? i.naturalWidth : 0)""",
+                        [top, bottom])
+                    seen["sections"][heading] = (png, widths)
+                return seen
+            finally:
+                context.close()
+
+    with ThreadPoolExecutor(1) as pool:  # the sync API refuses to run inside an event loop
+        seen = pool.submit(browse).result()
+
+    import matplotlib.image
+
+    assert seen["headings"] == LOT_REPORT_SECTIONS
+    assert seen["links"] == seen["ids"] == [h.replace(" ", "-") for h in LOT_REPORT_SECTIONS]
+    assert seen["notes"].startswith("Data notes") and "RTST_CNT 0" in seen["notes"]
+    assert [int(code) for code, _ in seen["chips"]] == [int(b) for b in fabnb.summary.bin_counts(ds)["bin"]]
+    for code, rgb in seen["chips"]:
+        hexcode = expected_colours[int(code)]
+        assert rgb == "rgb({}, {}, {})".format(*(int(hexcode[i:i + 2], 16) for i in (1, 3, 5))), (code, rgb)
+    with_figures = {"Yield trend by wafer and lot", "Bin Pareto", "Capability", "Wafer maps",
+                    "Lowest and highest yield wafer", "Stacked map", "Radial and azimuthal signatures"}
+    maps = {"Bin Pareto", "Wafer maps", "Lowest and highest yield wafer", "Stacked map"}
+    for heading, (png, widths) in seen["sections"].items():
+        pixels = matplotlib.image.imread(str(png))[..., :3]
+        ink = (pixels < 0.9).any(axis=2).mean()
+        assert ink > 0.02, (heading, ink)
+        if heading in with_figures:
+            assert widths and all(w > 0 for w in widths), (heading, widths)
+        if heading in maps:  # bars and maps drawn in colour
+            assert (np.ptp(pixels, axis=2) > 0.2).mean() > 0.005, heading
+    assert {kind for kind, _ in blocked} <= {"script"}, blocked  # figures and styles need no network
