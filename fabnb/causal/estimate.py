@@ -64,6 +64,7 @@ from tqdm.auto import tqdm
 from .._params import Integral, Interval, Real, check_option, check_params
 from ..errors import FabDataError
 from .positivity import stratum_matrix
+from .._warn import user_stacklevel
 
 METHODS = ("regression", "ipw", "stratification")
 ALIAS_TOL = 1e-8
@@ -344,7 +345,7 @@ def effects(method, y, strata, columns, targets, adjust, weights=None, progress=
         warnings.warn(f"ipw: propensity of up to {int(trimmed.max())} wafer(s) per candidate outside "
                       f"[{clip}, {1 - clip}] (weak overlap), clipped: weights capped at {1 / clip:.3g}, "
                       f"in {int(trimmed.any(axis=1).sum())} of {len(trimmed)} weight row(s); pass "
-                      "return_trimmed=True for the counts", UserWarning, stacklevel=2)
+                      "return_trimmed=True for the counts", UserWarning, stacklevel=user_stacklevel())
     return out
 
 

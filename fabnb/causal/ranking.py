@@ -31,6 +31,7 @@ from .adjustment import co_routed
 from .estimate import CLIP, METHODS, bootstrap_weights, effects, refute, regression_effects
 from .positivity import positivity
 from .table import WaferTable, wafer_table
+from .._warn import user_stacklevel
 
 REFUTE_COLUMNS = ("placebo_effect", "placebo_p", "random_cause_effect", "subset_effect")
 WORSE = ("lower", "higher")
@@ -178,7 +179,7 @@ def _at_rounding_level(table: WaferTable, strata: np.ndarray, se: np.ndarray,
                "(a saturated adjustment set or a noiseless response), nothing to test it against")
         warnings.warn(f"{int(flat.sum())} candidate(s) cannot be tested: {why}; they get no p- or "
                       f"q-value and are no discovery (column 'degenerate'): {names}",
-                      UserWarning, stacklevel=3)
+                      UserWarning, stacklevel=user_stacklevel())
     return flat
 
 
@@ -189,7 +190,7 @@ def _warn_clipped(trimmed: np.ndarray, ok: np.ndarray) -> None:
         warnings.warn(f"ipw: {int(hit.sum())} candidate(s) have wafers with a propensity outside "
                       f"[{CLIP}, {1 - CLIP}] (weak overlap; {int(trimmed[hit].sum())} wafer-candidate "
                       f"pairs), clipped: weights capped at {1 / CLIP:.3g}; see column 'trimmed'",
-                      UserWarning, stacklevel=3)
+                      UserWarning, stacklevel=user_stacklevel())
 
 
 def _wafer_sd(table: WaferTable) -> float:

@@ -28,6 +28,7 @@ import xarray as xr
 
 from .._params import Integral, Interval, check_params
 from ..errors import FabDataError, FabFitError
+from .._warn import user_stacklevel
 
 #: Wafer coordinates that describe the routing context when present (``"auto"``).
 CONTEXT_NAMES = ("route", "product", "lane", "queue", "priority", "lot")
@@ -136,7 +137,7 @@ def _warn_excluded(reason: str, mask: np.ndarray, wafers: np.ndarray, where: str
     if mask.any():
         shown = ", ".join(wafers[mask][:5]) + (", ..." if mask.sum() > 5 else "")
         warnings.warn(f"{int(mask.sum())} wafer(s) excluded: {reason}{where} ({shown})",
-                      UserWarning, stacklevel=4)
+                      UserWarning, stacklevel=user_stacklevel())
 
 
 def wafer_table(ds: xr.Dataset, response="yield", steps=None, confounders="auto",
@@ -194,7 +195,7 @@ def wafer_table(ds: xr.Dataset, response="yield", steps=None, confounders="auto"
     if single:
         warnings.warn(f"{len(single)} step(s) with a single tool skipped (no comparison "
                       f"possible): {', '.join(single[:10])}{', ...' if len(single) > 10 else ''}",
-                      UserWarning, stacklevel=2)
+                      UserWarning, stacklevel=user_stacklevel())
     rows, columns = [], []
     for step in (s for s in steps if s not in single):
         for name in sorted(tool[step].unique()):

@@ -90,6 +90,7 @@ from .._params import Interval, Real, check_option, check_params
 from ..errors import FabDataError, FabFitError, FabParameterError
 from ._layout import Factor, design_meta, natural_values
 from .rsm import StationaryPoint, stationary_point
+from .._warn import user_stacklevel
 
 MODELS = {"main": 1, "linear": 1, "main+2fi": 2, "interaction": 2, "main+2fi+3fi": 3,
           "full": None, "quadratic": 2}
@@ -447,7 +448,7 @@ def analyze(design, response, model="main+2fi", categorical=None, alpha=0.05, cu
         warnings.warn(
             f"response {yname!r} is {y[0]:g} in every run: every coefficient and effect is 0, "
             "and R², F, t and p are undefined (NaN); there is nothing to explain",
-            DoeWarning, stacklevel=2,
+            DoeWarning, stacklevel=user_stacklevel(),
         )
         for est in (coef_table, effect_table):
             est[["estimate", "se", "ci_low", "ci_high"]] = 0.0

@@ -62,6 +62,7 @@ import xarray as xr
 from .. import schema
 from ..errors import FabDataError
 from ..geometry import radial_zones
+from .._warn import user_stacklevel
 
 NOTCH_OF_ORIENTATION = {0: "down", 90: "left", 180: "up", 270: "right"}
 ORIENTATION_OF_NOTCH = {v: k for k, v in NOTCH_OF_ORIENTATION.items()}
@@ -448,7 +449,7 @@ def read_e142(path) -> xr.Dataset:
         },
     )
     if notes:
-        warnings.warn("read_e142: " + "; ".join(notes), E142Warning, stacklevel=2)
+        warnings.warn("read_e142: " + "; ".join(notes), E142Warning, stacklevel=user_stacklevel())
     try:
         return schema.validate(ds)
     except FabDataError as err:  # e.g. a map whose every die is untested: name the file

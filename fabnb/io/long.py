@@ -70,7 +70,7 @@ from .._params import Interval, Real, check_option, check_params
 from ..errors import FabDataError, FabParameterError
 from ..geometry import radial_zones
 from ..schema import SCHEMA_VERSION, UNTESTED_BIN, validate
-from ._warn import user_stacklevel
+from .._warn import user_stacklevel
 from .store import atomic_path
 
 #: standard wafer diameters (mm) tried, smallest first, when none is given
@@ -403,7 +403,7 @@ def _pivot_values(flat_key, values, size, duplicates, describe):
     conflict = lo != hi
     exact = int((count - 1)[~conflict].sum())
     if exact:
-        warnings.warn(f"{exact} exact duplicate measurement row(s) collapsed", stacklevel=3)
+        warnings.warn(f"{exact} exact duplicate measurement row(s) collapsed", stacklevel=user_stacklevel())
     chosen = vals[start]
     if conflict.any():
         n_bad = int(conflict.sum())
@@ -422,7 +422,7 @@ def _pivot_values(flat_key, values, size, duplicates, describe):
             chosen = np.add.reduceat(vals, start) / count
         warnings.warn(
             f"{n_bad} conflicting duplicate measurement(s) resolved with duplicates={duplicates!r}",
-            stacklevel=3,
+            stacklevel=user_stacklevel(),
         )
     out[keys[start]] = chosen
     return out
@@ -756,7 +756,7 @@ def _warn_left_out(ds: xr.Dataset, columns: dict) -> None:
     if left:
         warnings.warn(f"to_long_table: {', '.join(map(str, left))} have no place in a long table "
                       "(one row per wafer x die x test) and are left out; write_netcdf/"
-                      "write_zarr keep them", stacklevel=3)
+                      "write_zarr keep them", stacklevel=user_stacklevel())
 
 
 def _repeat(values: np.ndarray, index: np.ndarray | None = None):

@@ -142,7 +142,7 @@ from . import _stdf_kernels as K
 from ._stdf_records import (CODES, FLAT, MISSING_I2, MISSING_U4, Fields, clean_text,
                             record_name)
 from ._stdf_writer import write_stdf
-from ._warn import user_stacklevel
+from .._warn import user_stacklevel
 
 __all__ = ["StdfWarning", "read_stdf", "write_stdf"]
 

@@ -59,7 +59,7 @@ import xarray as xr
 from .._params import check_option, check_params
 from ..errors import FabDataError
 from ..schema import validate
-from ._warn import user_stacklevel
+from .._warn import user_stacklevel
 
 #: attribute listing which dataset attributes were stored as JSON text
 _JSON_ATTRS = "fabnb_json_attrs"

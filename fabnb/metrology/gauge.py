@@ -73,6 +73,7 @@ from scipy import special, stats
 from .._params import Integral, Interval, Real, StrOptions, check_params
 from ..errors import FabDataError, FabFitError, FabParameterError
 from ._summary import Summary, pct_table
+from .._warn import user_stacklevel
 
 POSITIVE = [Interval(Real, 0, None, closed="neither")]
 METHODS = ("anova", "average_range")
@@ -354,7 +355,7 @@ def _average_range(frame, p, o, r):
         warnings.warn(f"gauge_rr: {len(above)} range(s) above UCL_R = {ucl:.5g} (first: part "
                       f"{above.index[0][0]}, operator {above.index[0][1]}, range "
                       f"{above.iloc[0]:.5g}); AIAG asks for these cells to be remeasured",
-                      stacklevel=3)
+                      stacklevel=user_stacklevel())
     ev2 = (r_double_bar * kc["K1"]) ** 2
     var = {"repeatability": ev2, "reproducibility": (x_diff * kc["K2"]) ** 2 - ev2 / (p * r),
            "part": (r_p * kc["K3"]) ** 2}

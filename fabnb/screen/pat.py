@@ -41,6 +41,7 @@ from .._params import Integral, Interval, Real, StrOptions, check_params
 from ..errors import FabDataError, FabFitError
 from . import _select
 from ._robust import median_sigma
+from .._warn import user_stacklevel
 METHODS = ("robust", "mean_sd")
 RULES = {
     "k": [Interval(Real, 0, None, closed="neither")],
@@ -118,7 +119,7 @@ def _fallback_notice(table: pd.DataFrame, what: str, errors: str) -> None:
            f"limits: {listing}")
     if errors == "raise":
         raise FabFitError(msg + "; lower min_parts, add reference wafers or leave these tests out")
-    warnings.warn(msg, stacklevel=4)  # the caller of pat_limits (or of screen)
+    warnings.warn(msg, stacklevel=user_stacklevel())
 
 
 def pat_flags(ds: xr.Dataset, limits: pd.DataFrame) -> xr.DataArray:

@@ -29,6 +29,7 @@ from ..errors import FabDataError
 from ..schema import UNTESTED_BIN
 from ..summary import bin_codes
 from . import _select
+from .._warn import user_stacklevel
 
 RULES = {"threshold": [Interval(Real, 0, 1, closed="right")], "min_wafers": [Interval(Integral, 2, None, closed="left")]}
 
@@ -52,7 +53,7 @@ def zpat(ds: xr.Dataset, threshold: float = 0.5, min_wafers: int = 5, kind: str 
     small = wafers_tested < min_wafers
     if small.any():
         warnings.warn(f"Z-PAT: lots with fewer than {min_wafers} tested wafers are not screened: "
-                      f"{[str(x) for x in names[small]]}", stacklevel=2)
+                      f"{[str(x) for x in names[small]]}", stacklevel=user_stacklevel())
     rate[small] = np.nan
     with np.errstate(invalid="ignore"):
         flags = _select.passing(ds, kind) & (rate[group] >= threshold)

@@ -35,6 +35,7 @@ from ..errors import FabDataError, FabFitError, FabParameterError
 from .gp import GaussianProcess, check_bounds, check_length_scale
 from .progressive import check_budget, progressive_sample, refuse_inf
 from .spatiotemporal import SpatioTemporalGP, lot_design, progressive_lot_states
+from .._warn import user_stacklevel
 
 METHODS = ("gp", "gp-ps", "gp-st", "gp-st-ps")
 _ERRORS = {"FabDataError": FabDataError, "FabFitError": FabFitError, "FabParameterError": FabParameterError}
@@ -290,5 +291,5 @@ def _report_failures(out: xr.Dataset, tests: list[str]) -> xr.Dataset:
     if failures:
         warnings.warn(f"virtual probe: {len(failures)} of {err.size} wafer/test items failed; "
                       f"first: wafer {failures[0][0]}, test {failures[0][1]}: {failures[0][2]} "
-                      "(all in attrs['failures'])", stacklevel=3)
+                      "(all in attrs['failures'])", stacklevel=user_stacklevel())
     return out

@@ -57,6 +57,7 @@ from ._base import ShiftTables, VminEstimator, unknown_label
 from ._inputs import Groups, check_full_rank, class_probe_rows, solve_ls, wafer_table
 from .bias import BiasAlignment
 from .linear import LinearVmin
+from .._warn import user_stacklevel
 
 SOLVERS = ("paper", "exact")
 
@@ -164,7 +165,7 @@ class RestrictedBiasAlignment(ShiftTables, VminEstimator):
                 break
         else:
             warnings.warn(f"RBA paper solver did not reach tol={self.tol} in {self.max_iter} "
-                          "iterations", ConvergenceWarning, stacklevel=3)
+                          "iterations", ConvergenceWarning, stacklevel=user_stacklevel())
         return w, inter, intra, np.array(history)
 
     def _fit_class_probe(self, table: pd.DataFrame):

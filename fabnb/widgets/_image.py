@@ -11,6 +11,8 @@ import base64
 import io
 import warnings
 
+from .._warn import user_stacklevel
+
 
 def static_png(draw, figsize, what: str) -> str | None:
     """Base64 PNG of a matplotlib Figure filled by ``draw(fig)``; None with a warning
@@ -25,6 +27,6 @@ def static_png(draw, figsize, what: str) -> str | None:
         buf = io.BytesIO()
         fig.savefig(buf, format="png", bbox_inches="tight")
     except Exception as err:  # noqa: BLE001  (whatever went wrong, the live widget must still display)
-        warnings.warn(f"{what} static image unavailable: {err}", FabWidgetWarning, stacklevel=3)
+        warnings.warn(f"{what} static image unavailable: {err}", FabWidgetWarning, stacklevel=user_stacklevel())
         return None
     return base64.b64encode(buf.getvalue()).decode("ascii")

@@ -72,6 +72,7 @@ from fabnb.plot.screen import _check_result as _check_screen_result
 
 from ._image import static_png
 from ._static import static_file
+from .._warn import user_stacklevel
 
 VARIABLES = ("value", "hbin")
 SCALES = ("test", "wafer")
@@ -379,7 +380,7 @@ class WaferMap(anywidget.AnyWidget):
             if self._screen is not None and self._screen.sizes.get("die") != self.geometry.get("n_die"):
                 warnings.warn("the screening layer no longer matches the map's die grid: removed; "
                               "run fabnb.screen.screen on the new dataset and call show_screen",
-                              FabWidgetWarning, stacklevel=2)
+                              FabWidgetWarning, stacklevel=user_stacklevel())
                 self._attach_screen(None)
             self._refresh()
 
@@ -485,7 +486,7 @@ class WaferMap(anywidget.AnyWidget):
         finally:
             self._refreshing = False
         if self.message:
-            warnings.warn(self.message, FabWidgetWarning, stacklevel=3)
+            warnings.warn(self.message, FabWidgetWarning, stacklevel=user_stacklevel())
 
     def _send_wafer(self) -> list[str]:
         ds, n_die = self._ds, self.geometry["n_die"]

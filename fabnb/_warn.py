@@ -1,11 +1,11 @@
-"""Warnings of the readers point at the user's call, not at fabnb's source lines."""
+"""Warnings from fabnb point at the user's call, not at fabnb's source lines."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-_ROOT = str(Path(__file__).resolve().parents[1])  # the fabnb package folder
+_ROOT = str(Path(__file__).resolve().parent)  # the fabnb package folder
 
 
 def user_stacklevel() -> int:
