@@ -51,6 +51,12 @@ def test_outputs_budget_and_seed(lot):
     assert not (other["sampled"].values == out["sampled"].values).all()
     single = virtual_probe(lot, "T02", method="gp", progress=False)
     assert single["value_pred"].dims == ("wafer", "die")
+    # tests are looked up as users name them (here: case), one lookup for the whole kit
+    by_name = virtual_probe(lot, "t02", method="gp", progress=False)
+    assert by_name["value_pred"].dims == ("wafer", "die")
+    np.testing.assert_array_equal(by_name["sampled"].values, single["sampled"].values)
+    with pytest.raises(FabDataError, match="unknown test 'T99'"):
+        virtual_probe(lot, "T99", method="gp", progress=False)
     # an item's result does not depend on the rest of the batch (its samples exactly; its
     # predictions to rounding, as a batch may run its BLAS with other thread counts)
     np.testing.assert_array_equal(single["sampled"].values, out["sampled"].sel(test="T02").values)

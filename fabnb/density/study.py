@@ -37,6 +37,7 @@ from tqdm.auto import tqdm
 
 from .._params import Integral, Interval, Real, StrOptions, check_option, check_params
 from ..errors import FabDataError
+from ..summary import resolve_tests
 from . import yield_
 from .ks import ks_distance
 from .yield_ import estimate_yield
@@ -154,7 +155,7 @@ def yield_study(ds: xr.Dataset, tests=None, methods=METHODS, n_lots: int = 5, bu
     check_params("yield_study", PARAMETERS, locals())
     for method in methods:
         check_option("yield_study", "methods", method, METHODS)
-    tests = list(ds["test"].values) if tests is None else list(tests)
+    tests = resolve_tests(ds, tests)  # numbers, clean names and unique substrings too
     early = early_silicon(ds, n_lots)
     hvm = hvm_population(ds, early)
     limits = hvm_limits(hvm, tests, n_sigma)

@@ -36,6 +36,7 @@ from .gp import GaussianProcess, check_bounds, check_length_scale
 from .progressive import check_budget, progressive_sample, refuse_inf
 from .spatiotemporal import SpatioTemporalGP, lot_design, progressive_lot_states
 from .._warn import user_stacklevel
+from ..summary import resolve_tests
 
 METHODS = ("gp", "gp-ps", "gp-st", "gp-st-ps")
 _ERRORS = {"FabDataError": FabDataError, "FabFitError": FabFitError, "FabParameterError": FabParameterError}
@@ -230,11 +231,7 @@ def virtual_probe(ds: xr.Dataset, test, method: str = "gp", budget: float = 0.10
     for name in ("value", "x", "y", "wafer") + (("lot",) if "st" in method else ()):
         if name not in ds.variables:
             raise FabDataError(f"virtual_probe needs '{name}' in the dataset")
-    tests = [test] if isinstance(test, str) else list(test)
-    known = set(np.asarray(ds["test"].values, dtype=str))
-    missing = [t for t in tests if t not in known]
-    if missing:
-        raise FabDataError(f"test(s) {missing} not in the dataset (has {sorted(known)[:5]}...)")
+    tests = resolve_tests(ds, test)  # numbers, clean names and unique substrings too
     n_items = len(tests) * (ds.sizes["wafer"] if "st" not in method else len(set(np.asarray(ds["lot"].values, dtype=str))))
     bar = tqdm(total=n_items, desc=f"virtual probe ({method})", disable=not progress)
     per_test = []

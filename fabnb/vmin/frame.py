@@ -23,6 +23,7 @@ import xarray as xr
 
 from .._params import Interval, Real, check_option, check_params
 from ..errors import FabDataError
+from ..summary import resolve_tests
 from ._inputs import Groups
 
 
@@ -120,11 +121,7 @@ def vmin_frame(ds: xr.Dataset, vmin_test: str, features=None, etests=None,
     if vmin_test not in ds["vmin_test"].values:
         raise FabDataError(f"vmin_test {vmin_test!r} is not in the dataset "
                            f"(has {list(ds['vmin_test'].values)})")
-    tests = list(ds["test"].values)
-    features = tests if features is None else [str(f) for f in features]
-    unknown = [f for f in features if f not in tests]
-    if unknown:
-        raise FabDataError(f"feature test {unknown[0]!r} is not in the dataset's tests")
+    features = resolve_tests(ds, features)  # numbers, clean names and unique substrings too
     vmin = ds["vmin"].sel(vmin_test=vmin_test).transpose("wafer", "die").values
     values = ds["value"].sel(test=features).transpose("wafer", "die", "test").values
     w_idx, d_idx = np.nonzero(np.isfinite(vmin))
