@@ -419,6 +419,24 @@ def test_report_dataset_takes_a_folder_a_glob_and_a_list(stdf_dir, lot):
         load_dataset(str(stdf_dir / "*.nothing"))
 
 
+def test_report_parameters_take_a_glob_and_a_list(stdf_dir, monkeypatch):
+    """The report's parameter check lets a glob and a list of paths through, made
+    absolute so the kernel finds them from any directory."""
+    from fabnb.report.params import check_parameters
+
+    declared = {"dataset": "synthetic"}
+    monkeypatch.chdir(stdf_dir.parent)
+    pattern = check_parameters(declared, {"dataset": f"{stdf_dir.name}/*.stdf"}, "lot_report")["dataset"]
+    assert pattern == str(stdf_dir / "*.stdf")
+    files = [f"{stdf_dir.name}/{n}" for n in sorted(STDF_FILES)]
+    listed = check_parameters(declared, {"dataset": files}, "lot_report")["dataset"]
+    assert listed == [str(stdf_dir / n) for n in sorted(STDF_FILES)]
+    with pytest.raises(FabDataError, match="matches no file"):
+        check_parameters(declared, {"dataset": f"{stdf_dir.name}/*.nothing"}, "lot_report")
+    with pytest.raises(FabDataError, match="does not exist"):
+        check_parameters(declared, {"dataset": [f"{stdf_dir.name}/missing.stdf"]}, "lot_report")
+
+
 def test_written_stdf_keeps_the_pass_fail_flags(stdf_dir, tmp_path):
     """write_stdf writes test_flag as TEST_FLG bit 7: the flags of every written result
     read back (results without a value are not written, nor their flags)."""

@@ -24,6 +24,7 @@ fabnb.report.params.ReportError: parameter 'seed' of template 'demo' expects int
 from __future__ import annotations
 
 import ast
+import glob
 import json
 from pathlib import Path
 
@@ -121,16 +122,31 @@ def check_parameters(declared: dict, parameters: dict | None, template: str) -> 
         )
     for name, value in parameters.items():
         default = declared[name]
-        if not _type_ok(value, default):
+        several_files = name == "dataset" and isinstance(value, (list, tuple))
+        if not several_files and not _type_ok(value, default):
             raise ReportError(
                 f"parameter '{name}' of template '{template}' expects "
                 f"{type(default).__name__} (default {default!r}), "
                 f"got {type(value).__name__} {value!r}"
             )
     dataset = parameters.get("dataset")
-    if isinstance(dataset, (str, Path)) and str(dataset) != SYNTHETIC:
-        parameters["dataset"] = str(existing_path(dataset).resolve())
+    if isinstance(dataset, (list, tuple)):
+        parameters["dataset"] = [str(existing_path(p).resolve()) for p in dataset]
+    elif isinstance(dataset, (str, Path)) and str(dataset) != SYNTHETIC:
+        parameters["dataset"] = _absolute(dataset)
     return parameters
+
+
+def _absolute(dataset) -> str:
+    """An existing path made absolute, or a glob made absolute that matches something,
+    so the kernel finds the data from any directory."""
+    path = Path(dataset).expanduser()
+    if path.exists() or not glob.has_magic(str(dataset)):
+        return str(existing_path(dataset).resolve())
+    pattern = path if path.is_absolute() else Path.cwd() / path
+    if not glob.glob(str(pattern), recursive=True):
+        raise FabDataError(f"dataset glob {str(dataset)!r} matches no file (looked from {Path.cwd()})")
+    return str(pattern)
 
 
 def existing_path(dataset) -> Path:
