@@ -402,7 +402,7 @@ def test_bin_legend_says_pass_or_fail(lot2):
 # --------------------------------------------------------------------------- histogram
 
 
-def limits_histogram_of_a_real_test_by_number(lot2):
+def test_limits_histogram_of_a_real_test_by_number(lot2):
     name = _by_number(lot2, 1460)
     ax = plot.limits_histogram(lot2, 1460, ax=axes())
     v = lot2["value"].sel(test=name).values.ravel()
@@ -417,7 +417,22 @@ def limits_histogram_of_a_real_test_by_number(lot2):
     assert f"{v.size - measured.size} dies not measured" in ax.get_title()
 
 
-def limits_histogram_shows_the_failing_dies_in_their_own_bars():
+def test_limits_histogram_keeps_the_limits_readable_beside_far_outliers(lot2):
+    # "Lkg Mos <> LK_PWR": limits -60..2, readings near -28, six far below down to -800
+    name = lot2["test"].values[[("LK_PWR" in str(t)) for t in lot2["test"].values]][0]
+    ax = plot.limits_histogram(lot2, "LK_PWR", ax=axes())
+    v = lot2["value"].sel(test=name).values.ravel()
+    v = v[np.isfinite(v)]
+    lsl, usl = float(lot2.lsl.sel(test=name)), float(lot2.usl.sel(test=name))
+    left, right = ax.get_xlim()
+    assert left < lsl and right > usl and right - left < 2 * (usl - lsl)  # not -800..0
+    q1, q3 = np.quantile(v, [0.25, 0.75])
+    beyond = int((v < min(q1 - 3 * (q3 - q1), lsl) - 0.05 * (usl - lsl)).sum())
+    assert beyond > 0 and [t.get_text().split(" ")[0] for t in ax.texts] == [str(beyond)]
+    assert sum(p.get_height() for p in ax.patches) == v.size  # the far ones sit in the end bar
+
+
+def test_limits_histogram_shows_the_failing_dies_in_their_own_bars():
     ds = make_dataset(n_wafers=2, n_tests=1, seed=5)  # limits ±2 on standard normal values
     ax = plot.limits_histogram(ds, "T01", wafer=["L0001-01", "L0001-02"], ax=axes(), bins=30)
     v = ds["value"].sel(test="T01").values.ravel()

@@ -24,6 +24,19 @@ MAX_BARS = 100
 _INSIDE_COLOR = "#9a9a9a"  # neutral: only the failing sides are coloured
 
 
+def _window(values, lsl, usl, fence=3.0):
+    """The x range: the values inside the outer fences ``Q1 − 3 IQR``, ``Q3 + 3 IQR``
+    (Tukey's "far out" points lie beyond) and both limits, padded by 5 %, so a few far
+    outliers cannot squash the limits into one bar."""
+    q1, q3 = np.quantile(values, [0.25, 0.75])
+    iqr = q3 - q1
+    lo = max(values.min(), q1 - fence * iqr) if iqr > 0 else values.min()
+    hi = min(values.max(), q3 + fence * iqr) if iqr > 0 else values.max()
+    lo, hi = np.nanmin([lo, lsl]), np.nanmax([hi, usl])
+    pad = 0.05 * (hi - lo) if hi > lo else 0.05 * max(abs(hi), 1.0)
+    return lo - pad, hi + pad
+
+
 def limits_histogram(ds, test, wafer=None, ax=None, bins=None, title=None):
     """Histogram of one test's values with its LSL/USL and the dies failing each side.
 
@@ -41,6 +54,10 @@ def limits_histogram(ds, test, wafer=None, ax=None, bins=None, title=None):
         One wafer id, a list of them, or None for every wafer.
     bins
         Number of bars; default numpy's ``"auto"`` rule, capped at ``MAX_BARS``.
+
+    The x range covers the values inside Tukey's outer fences (3 IQR beyond the
+    quartiles) and both limits, padded by 5 %; dies beyond it are drawn in the end bars
+    and counted in a note, so a few far outliers cannot squash the limits into one bar.
 
     Returns the Axes.
 
@@ -62,13 +79,20 @@ def limits_histogram(ds, test, wafer=None, ax=None, bins=None, title=None):
     shown = values[measured]
     ax = _draw.new_axes(ax, figsize=(6.4, 3.8))
     if shown.size:
-        span = np.concatenate([shown, [v for v in (lsl, usl) if np.isfinite(v)]])
+        lo, hi = _window(shown, lsl, usl)
+        clipped = np.clip(values, lo, hi)  # far outliers sit in the end bars, counted below
+        span = np.concatenate([clipped[measured], [v for v in (lsl, usl) if np.isfinite(v)]])
         edges = np.histogram_bin_edges(span, bins if bins is not None else "auto")
         if edges.size > MAX_BARS + 1:
             edges = np.histogram_bin_edges(span, MAX_BARS)
-        groups = [values[status == s] for s in (-1, 0, 1)]
+        groups = [clipped[status == s] for s in (-1, 0, 1)]
         ax.hist(groups, bins=edges, stacked=True,
                 color=[_draw.BELOW_COLOR, _INSIDE_COLOR, _draw.ABOVE_COLOR])
+        for side, n, x, align in (("below", int((shown < lo).sum()), 0.01, "left"),
+                                  ("above", int((shown > hi).sum()), 0.99, "right")):
+            if n:
+                ax.text(x, 0.97, f"{n} {side} {lo if side == 'below' else hi:.4g} in the end bar",
+                        transform=ax.transAxes, ha=align, va="top", fontsize="x-small")
     else:
         ax.text(0.5, 0.5, "no measured values", transform=ax.transAxes, ha="center")
     n_low, n_high = int((status == -1).sum()), int((status == 1).sum())
