@@ -55,3 +55,25 @@ def shared_data():
     if not SHARED_DATA.is_dir():
         pytest.skip(f"shared data folder {SHARED_DATA} is absent (it sits beside the checkout)")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def lot2():
+    """The real STDF wafer ``lot2.stdf`` read by fabnb: one wafer, 74 tests with numbers
+    and padded names, retests, no die size (x/y in die pitches).  Read-only."""
+    import warnings
+
+    from fabnb.io import read_stdf
+    from fabnb.io.stdf import StdfWarning
+
+    path = SHARED_DATA / "stdf" / "lot2.stdf"
+    if not path.is_file():
+        pytest.skip(f"real STDF sample {path} is absent (the shared data folder sits beside the checkout)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", StdfWarning)  # its stale RTST_CNT etc.: tested in test_stdf
+        return read_stdf(path, progress=False)
+
+
+def name_of_test_number(ds, number) -> str:
+    """The test name that carries STDF test number ``number`` in ``ds``."""
+    return str(ds["test"].values[list(ds["test_num"].values).index(number)])

@@ -8,7 +8,7 @@ matplotlib.use("Agg")
 import numpy as np
 import xarray as xr
 import pytest
-from conftest import make_dataset
+from conftest import make_dataset, name_of_test_number
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
@@ -322,28 +322,6 @@ def test_plot_options_of_the_analysis_figures_are_checked():
 # --------------------------------------------------------------------------- real tester data
 
 
-@pytest.fixture(scope="module")
-def lot2():
-    """The real STDF wafer ``lot2.stdf``: no die size in the file, so x/y are die pitches."""
-    import warnings
-
-    from conftest import SHARED_DATA
-
-    from fabnb.io import read_stdf
-    from fabnb.io.stdf import StdfWarning
-
-    path = SHARED_DATA / "stdf" / "lot2.stdf"
-    if not path.is_file():
-        pytest.skip(f"real STDF sample {path} is absent (the shared data folder sits beside the checkout)")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", StdfWarning)
-        return read_stdf(path, progress=False)
-
-
-def _by_number(ds, number):
-    return str(ds["test"].values[list(ds["test_num"].values).index(number)])
-
-
 # --------------------------------------------------------------------------- bin palette
 
 
@@ -403,7 +381,7 @@ def test_bin_legend_says_pass_or_fail(lot2):
 
 
 def test_limits_histogram_of_a_real_test_by_number(lot2):
-    name = _by_number(lot2, 1460)
+    name = name_of_test_number(lot2, 1460)
     ax = plot.limits_histogram(lot2, 1460, ax=axes())
     v = lot2["value"].sel(test=name).values.ravel()
     lsl, usl = float(lot2.lsl.sel(test=name)), float(lot2.usl.sel(test=name))

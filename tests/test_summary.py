@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-from conftest import make_dataset
+from conftest import make_dataset, name_of_test_number
 
 from fabnb import FabDataError, summary
 from fabnb.errors import FabParameterError
@@ -319,29 +319,13 @@ def test_dask_chunked_dataset_gives_the_same_tables(fab):
 # --------------------------------------------------------------------------- real tester data
 
 
-@pytest.fixture(scope="module")
-def lot2():
-    """The real STDF wafer ``lot2.stdf`` (one wafer, 74 tests, retests) read by fabnb."""
-    from conftest import SHARED_DATA
-
-    from fabnb.io import read_stdf
-    from fabnb.io.stdf import StdfWarning
-
-    path = SHARED_DATA / "stdf" / "lot2.stdf"
-    if not path.is_file():
-        pytest.skip(f"real STDF sample {path} is absent (the shared data folder sits beside the checkout)")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", StdfWarning)  # its stale RTST_CNT etc.: tested in test_stdf
-        return read_stdf(path, progress=False)
-
-
-def _by_number(ds, number):
+def name_of_test_number(ds, number):
     """The test name whose ``test_num`` is ``number``, looked up without fabnb."""
     return str(ds["test"].values[list(ds["test_num"].values).index(number)])
 
 
 def test_resolve_test_by_number_clean_name_side_and_substring(lot2):
-    svrr, rds, imax = (_by_number(lot2, n) for n in (1590, 1460, 1470))
+    svrr, rds, imax = (name_of_test_number(lot2, n) for n in (1590, 1460, 1470))
     assert "\t" in imax and "  " in rds  # the file's own padding and tab
     assert summary.resolve_test(lot2, 1590) == svrr
     assert summary.resolve_test(lot2, "1590") == svrr
@@ -376,7 +360,7 @@ def test_resolve_test_without_test_numbers(fab):
 
 
 def test_functions_taking_a_test_accept_its_number(lot2):
-    rds = _by_number(lot2, 1460)
+    rds = name_of_test_number(lot2, 1460)
     np.testing.assert_array_equal(summary.spec_status(lot2, 1460).values,
                                   summary.spec_status(lot2, rds).values)
     assert list(summary.zone_stats(lot2, "RDS_ON")["n"]) == list(summary.zone_stats(lot2, rds)["n"])
@@ -441,7 +425,7 @@ def test_fail_pareto_of_the_real_file_matches_its_records(lot2):
     flagged = (lot2["test_flag"] == 1).sum(("wafer", "die")).to_series()
     assert table["fails"].to_dict() == flagged.to_dict()
     assert table["first_fails"].is_monotonic_decreasing
-    assert table.loc[_by_number(lot2, 1460), "test_num"] == 1460
+    assert table.loc[name_of_test_number(lot2, 1460), "test_num"] == 1460
 
 
 # --------------------------------------------------------------------------- capability
@@ -502,10 +486,10 @@ def test_capability_within_wafer_sd_is_the_anova_pooled_sd(fab_small):
 def test_capability_of_the_real_file_matches_numpy(lot2):
     cap = summary.capability(lot2)
     assert cap.attrs["untestable"] == {}
-    constant = cap.loc[_by_number(lot2, 1300)]  # USL only, every die measured 0.0
+    constant = cap.loc[name_of_test_number(lot2, 1300)]  # USL only, every die measured 0.0
     assert constant["sd"] == 0 and constant["ppk"] == np.inf and np.isnan(constant["pp"])
     for number in (1460, 1590, 1175):
-        name = _by_number(lot2, number)
+        name = name_of_test_number(lot2, number)
         v = lot2["value"].sel(test=name).values.ravel()
         v = v[np.isfinite(v)]
         lsl, usl = float(lot2.lsl.sel(test=name)), float(lot2.usl.sel(test=name))
@@ -561,7 +545,7 @@ def test_first_pass_yield_needs_first_pass_bins_when_dies_were_retested(fab):
 
 
 def test_accessor_delegates_the_new_tables(lot2):
-    assert lot2.fab.test(1460) == _by_number(lot2, 1460)
+    assert lot2.fab.test(1460) == name_of_test_number(lot2, 1460)
     pd.testing.assert_frame_equal(lot2.fab.capability(), summary.capability(lot2))
     pd.testing.assert_frame_equal(lot2.fab.test_fails(), summary.test_fail_pareto(lot2))
     pd.testing.assert_frame_equal(lot2.fab.first_pass_yield(), summary.first_pass_yield(lot2))

@@ -15,7 +15,7 @@ import nbformat
 import numpy as np
 import pytest
 import traitlets
-from conftest import make_dataset
+from conftest import make_dataset, name_of_test_number
 from nbclient import NotebookClient
 
 from fabnb.errors import FabDataError, FabParameterError
@@ -392,36 +392,16 @@ def test_explorer_unknown_test_or_wafer_is_named(probe_ds):
 # --------------------------------------------------------------------------- real tester data
 
 
-@pytest.fixture(scope="module")
-def lot2():
-    """The real STDF wafer ``lot2.stdf`` (test numbers, padded names, die-pitch units)."""
-    from conftest import SHARED_DATA
-
-    from fabnb.io import read_stdf
-    from fabnb.io.stdf import StdfWarning
-
-    path = SHARED_DATA / "stdf" / "lot2.stdf"
-    if not path.is_file():
-        pytest.skip(f"real STDF sample {path} is absent (the shared data folder sits beside the checkout)")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", StdfWarning)
-        return read_stdf(path, progress=False)
-
-
-def _by_number(ds, number):
-    return str(ds["test"].values[list(ds["test_num"].values).index(number)])
-
-
 def test_wafermap_takes_a_test_by_number_and_shows_number_and_clean_name(lot2):
     m = _quiet(ds=lot2, test=1590)
-    assert m.test == _by_number(lot2, 1590) and m.message == ""
+    assert m.test == name_of_test_number(lot2, 1590) and m.message == ""
     np.testing.assert_allclose(decode_f32(m.values), lot2["value"].sel(test=m.test).values[0], rtol=1e-6)
     assert m.test_labels[m.tests.index(m.test)] == "1590 Svrr <> EA_SVRR"
-    assert m.test_labels[m.tests.index(_by_number(lot2, 1470))] == "1470 Imax bef zap <> IMAX"  # tab gone
+    assert m.test_labels[m.tests.index(name_of_test_number(lot2, 1470))] == "1470 Imax bef zap <> IMAX"  # tab gone
     m.test = "1460"  # what the picker or a user types
-    assert m.test == _by_number(lot2, 1460) and m.unit == "ohm"
+    assert m.test == name_of_test_number(lot2, 1460) and m.unit == "ohm"
     m.test = "RDS_ON"
-    assert m.test == _by_number(lot2, 1460)
+    assert m.test == name_of_test_number(lot2, 1460)
 
 
 def test_wafermap_explains_an_ambiguous_test(lot2):
@@ -429,7 +409,7 @@ def test_wafermap_explains_an_ambiguous_test(lot2):
         m = WaferMap(lot2, test="sim1")
     assert "1132 sim1 ref <> Simule_1" in m.message and "Pick a test" in m.message
     m.test = "1132"
-    assert m.message == "" and m.test == _by_number(lot2, 1132)
+    assert m.message == "" and m.test == name_of_test_number(lot2, 1132)
 
 
 def test_wafermap_bin_colours_come_from_the_palette(lot2, ds):
@@ -452,7 +432,7 @@ def test_sampling_explorer_picker_shows_number_and_clean_name(lot2):
     from fabnb.widgets import SamplingExplorer
 
     ex = SamplingExplorer(lot2, test=1460, budget=0.05, step=0.025, seed=0)
-    assert ex.test_pick.value == _by_number(lot2, 1460)
+    assert ex.test_pick.value == name_of_test_number(lot2, 1460)
     assert ex.test_pick.label == "1460 Rds on <> RDS_ON"
 
 
