@@ -297,11 +297,15 @@ def test_widget_only_report_needs_no_widget_script(tmp_path):
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is missing (make browser installs it)")
-def test_widget_report_renders_offline_in_headless_chromium(widget_report, tmp_path):
+def browse_offline(html, profile, look, viewport=(1200, 1600)):
+    """Open ``html`` in headless Chromium with the network blocked: ``(look(page),
+    blocked)``, what ``look`` read off the page and the requests that were refused.
+
+    In a thread of its own: the browser tests' session-wide Playwright keeps an event
+    loop running in the main thread, and the sync API refuses to start inside one.
+    """
     from playwright.sync_api import sync_playwright
 
-    shots = ARTIFACTS / "widget_report"
-    shots.mkdir(parents=True, exist_ok=True)
     blocked = []
 
     def offline(route):
@@ -311,25 +315,33 @@ def test_widget_report_renders_offline_in_headless_chromium(widget_report, tmp_p
             blocked.append((route.request.resource_type, route.request.url))
             route.abort()
 
-    def open_offline():
+    def open_page():
         with sync_playwright() as p:
             context = p.chromium.launch_persistent_context(
-                str(tmp_path / "profile"), executable_path=str(CHROMIUM), headless=True,
-                args=CHROMIUM_ARGS, viewport={"width": 1200, "height": 1600})
+                str(profile), executable_path=str(CHROMIUM), headless=True,
+                args=CHROMIUM_ARGS, viewport={"width": viewport[0], "height": viewport[1]})
             try:
                 page = context.new_page()
                 page.route("**/*", offline)
-                page.goto(widget_report.html.resolve().as_uri(), wait_until="load")
-                page.screenshot(path=str(shots / "maps.png"), full_page=True)
-                return page.eval_on_selector_all(
-                    'img[src^="data:image/png"]', "imgs => imgs.map(i => i.complete ? i.naturalWidth : 0)")
+                page.goto(Path(html).resolve().as_uri(), wait_until="load")
+                return look(page)
             finally:
                 context.close()
 
-    # In a thread of its own: the browser tests' session-wide Playwright keeps an event
-    # loop running in the main thread, and the sync API refuses to start inside one.
     with ThreadPoolExecutor(1) as pool:
-        widths = pool.submit(open_offline).result()
+        return pool.submit(open_page).result(), blocked
+
+
+def test_widget_report_renders_offline_in_headless_chromium(widget_report, tmp_path):
+    shots = ARTIFACTS / "widget_report"
+    shots.mkdir(parents=True, exist_ok=True)
+
+    def look(page):
+        page.screenshot(path=str(shots / "maps.png"), full_page=True)
+        return page.eval_on_selector_all(
+            'img[src^="data:image/png"]', "imgs => imgs.map(i => i.complete ? i.naturalWidth : 0)")
+
+    widths, blocked = browse_offline(widget_report.html, tmp_path / "profile", look)
     assert len(widths) == 2 and all(w > 0 for w in widths), widths
     assert (shots / "maps.png").stat().st_size > 0
     # what the page would fetch online is script only (MathJax, require.js, the slider's
@@ -509,8 +521,6 @@ def test_lot_report_on_the_real_stdf_folder_in_chromium_offline(shared_data, tmp
     (tests/_artifacts/report/real_folder/) and checked: its heading shows, its figures
     decoded, it has ink; the contents' links land on the headings; the data-notes box
     shows; the bin chips are drawn in the colours of fabnb.plot.bin_hex."""
-    from playwright.sync_api import sync_playwright
-
     folder = shared_data / "stdf"
     report = run("lot_report", {"dataset": str(folder)}, output=tmp_path / "real_folder.html")
     with pytest.warns(UserWarning):
@@ -518,53 +528,34 @@ def test_lot_report_on_the_real_stdf_folder_in_chromium_offline(shared_data, tmp
     expected_colours = fabnb.plot.bin_hex(np.unique(fabnb.summary.bin_codes(ds).values))
     shots = ARTIFACTS / "real_folder"
     shots.mkdir(parents=True, exist_ok=True)
-    blocked = []
 
-    def offline(route):
-        if route.request.url.startswith(("file:", "data:")):
-            route.continue_()
-        else:
-            blocked.append((route.request.resource_type, route.request.url))
-            route.abort()
+    def look(page):
+        page.screenshot(path=str(shots / "full.png"), full_page=True)
+        seen = {"headings": [h.replace("¶", "").strip() for h in page.locator("h2").all_inner_texts()],
+                "links": page.eval_on_selector_all(
+                    "a[href^='#']:not(.anchor-link)", "as => as.map(a => a.getAttribute('href').slice(1))"),
+                "ids": page.eval_on_selector_all("h2", "hs => hs.map(h => h.id)"),
+                "notes": page.locator(".fab-data-notes").inner_text(),
+                "chips": page.eval_on_selector_all(
+                    ".fab-bin", "cs => cs.map(c => [c.dataset.bin, getComputedStyle(c).backgroundColor])"),
+                "sections": {}}
+        tops = page.eval_on_selector_all(
+            "h2", "hs => hs.map(h => h.getBoundingClientRect().top + window.scrollY)")
+        height = page.evaluate("document.documentElement.scrollHeight")
+        for k, heading in enumerate(seen["headings"]):
+            top, bottom = tops[k], tops[k + 1] if k + 1 < len(tops) else height
+            png = shots / f"{k:02d}_{heading.replace(' ', '_')}.png"
+            page.screenshot(path=str(png), full_page=True,
+                            clip={"x": 0, "y": top, "width": 1200, "height": min(bottom - top, 4000)})
+            widths = page.evaluate(
+                """([top, bottom]) => [...document.images].filter(i => {
+                       const y = i.getBoundingClientRect().top + window.scrollY;
+                       return y >= top && y < bottom; }).map(i => i.complete ? i.naturalWidth : 0)""",
+                [top, bottom])
+            seen["sections"][heading] = (png, widths)
+        return seen
 
-    def browse():
-        with sync_playwright() as p:
-            context = p.chromium.launch_persistent_context(
-                str(tmp_path / "profile"), executable_path=str(CHROMIUM), headless=True,
-                args=CHROMIUM_ARGS, viewport={"width": 1200, "height": 900})
-            try:
-                page = context.new_page()
-                page.route("**/*", offline)
-                page.goto(report.html.resolve().as_uri(), wait_until="load")
-                page.screenshot(path=str(shots / "full.png"), full_page=True)
-                seen = {"headings": [h.replace("¶", "").strip() for h in page.locator("h2").all_inner_texts()],
-                        "links": page.eval_on_selector_all(
-                            "a[href^='#']:not(.anchor-link)", "as => as.map(a => a.getAttribute('href').slice(1))"),
-                        "ids": page.eval_on_selector_all("h2", "hs => hs.map(h => h.id)"),
-                        "notes": page.locator(".fab-data-notes").inner_text(),
-                        "chips": page.eval_on_selector_all(
-                            ".fab-bin", "cs => cs.map(c => [c.dataset.bin, getComputedStyle(c).backgroundColor])"),
-                        "sections": {}}
-                tops = page.eval_on_selector_all(
-                    "h2", "hs => hs.map(h => h.getBoundingClientRect().top + window.scrollY)")
-                height = page.evaluate("document.documentElement.scrollHeight")
-                for k, heading in enumerate(seen["headings"]):
-                    top, bottom = tops[k], tops[k + 1] if k + 1 < len(tops) else height
-                    png = shots / f"{k:02d}_{heading.replace(' ', '_')}.png"
-                    page.screenshot(path=str(png), full_page=True,
-                                    clip={"x": 0, "y": top, "width": 1200, "height": min(bottom - top, 4000)})
-                    widths = page.evaluate(
-                        """([top, bottom]) => [...document.images].filter(i => {
-                               const y = i.getBoundingClientRect().top + window.scrollY;
-                               return y >= top && y < bottom; }).map(i => i.complete ? i.naturalWidth : 0)""",
-                        [top, bottom])
-                    seen["sections"][heading] = (png, widths)
-                return seen
-            finally:
-                context.close()
-
-    with ThreadPoolExecutor(1) as pool:  # the sync API refuses to run inside an event loop
-        seen = pool.submit(browse).result()
+    seen, blocked = browse_offline(report.html, tmp_path / "profile", look, viewport=(1200, 900))
 
     import matplotlib.image
 
