@@ -737,12 +737,15 @@ def to_long_table(ds: xr.Dataset, tests=None, dropna: bool = True) -> pd.DataFra
     for name, flag in flags.items():
         columns[name] = flag[w, d, t]
     _warn_left_out(ds, columns)
+    return _frame(ds, columns, {DIE_VARIABLES_ATTR: per_die, TEST_VARIABLES_ATTR: per_test})
+
+
+def _frame(ds: xr.Dataset, columns: dict, table_attrs: dict) -> pd.DataFrame:
+    """The table with the Dataset's attrs and what the reader needs to rebuild it
+    (``table_attrs`` that are empty are left out)."""
     df = pd.DataFrame(columns)
     df.attrs = {k: _plain(v) for k, v in ds.attrs.items()}
-    if per_die:
-        df.attrs[DIE_VARIABLES_ATTR] = per_die
-    if per_test:
-        df.attrs[TEST_VARIABLES_ATTR] = per_test
+    df.attrs.update({k: v for k, v in table_attrs.items() if v})
     if "units" in ds["x"].attrs:
         df.attrs[XY_UNITS_ATTR] = str(ds["x"].attrs["units"])
     return df
@@ -879,15 +882,7 @@ def to_wide_table(ds: xr.Dataset) -> pd.DataFrame:
         warnings.warn(f"to_wide_table: {', '.join(map(str, left))} have no place in a wide table "
                       "(one row per wafer x die, one column per test) and are left out; "
                       "layout='long' or write_netcdf keep them", stacklevel=user_stacklevel())
-    df = pd.DataFrame(columns)
-    df.attrs = {k: _plain(v) for k, v in ds.attrs.items()}
-    df.attrs[LAYOUT_ATTR] = "wide"
-    df.attrs[WIDE_TESTS_ATTR] = tests
-    if per_die:
-        df.attrs[DIE_VARIABLES_ATTR] = per_die
-    if "units" in ds["x"].attrs:
-        df.attrs[XY_UNITS_ATTR] = str(ds["x"].attrs["units"])
-    return df
+    return _frame(ds, columns, {LAYOUT_ATTR: "wide", WIDE_TESTS_ATTR: tests, DIE_VARIABLES_ATTR: per_die})
 
 
 def _json_float(v) -> float | None:
