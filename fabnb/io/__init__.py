@@ -16,7 +16,7 @@ from importlib import import_module
 _EXPORTS = {
     "write_netcdf": "store", "read_netcdf": "store",
     "write_zarr": "store", "read_zarr": "store", "open_zarr": "store",
-    "read": "store", "atomic_path": "store",
+    "read": "store", "atomic_path": "store", "check_replaceable": "store", "recover": "store",
     "from_long_table": "long", "to_long_table": "long",
     "read_table": "long", "write_table": "long",
     "to_wide_table": "long", "from_wide_table": "long",
