@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.utils import check_array
-
+from .._arrays import real_array
 from ..errors import FabDataError, FabFitError
 
 
@@ -14,12 +13,7 @@ def as_matrix(x, name: str = "x", n_features: int | None = None, owner: str = "t
     ``n_features`` (the fitted d) makes a 1-D array of length d mean one point; a
     mismatch is reported in scikit-learn's words, naming ``owner``.
     """
-    try:  # scikit-learn's refusal of sparse and complex input (a cast would drop the imaginary part)
-        arr = np.asarray(check_array(x, accept_sparse=False, dtype=None,
-                                     ensure_all_finite=False, ensure_2d=False, allow_nd=True,
-                                     ensure_min_samples=0, ensure_min_features=0), dtype=float)
-    except (TypeError, ValueError) as err:
-        raise FabDataError(f"{name} is not a dense array of real numbers: {err}") from None
+    arr = real_array(x, name, min_features=0)  # the 0-feature case gets its own message below
     if arr.ndim == 0:
         arr = arr.reshape(1, 1)
     elif arr.ndim == 1:

@@ -26,9 +26,9 @@ from sklearn.metrics import r2_score
 from sklearn.model_selection import TimeSeriesSplit
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils import check_array
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
+from .._arrays import real_array
 from .._params import CheckedParams, Integral, Interval, Options, Real, StrOptions, check_params
 from ..errors import FabDataError, FabFitError
 from ..metrology.gauge import GaugeRR, r2_ceiling
@@ -65,12 +65,7 @@ def make_pipeline(model: str = "pls", n_components: int = 3, alpha: float = 1.0,
 
 def _as_matrix(X, where="X"):
     cols = [str(c) for c in X.columns] if isinstance(X, pd.DataFrame) else None
-    try:  # scikit-learn's refusal of sparse and complex input (a cast would drop the imaginary part)
-        values = np.asarray(check_array(X, accept_sparse=False, dtype=None, ensure_all_finite=False,
-                                        ensure_2d=False, allow_nd=True, ensure_min_samples=0),
-                            dtype=float)
-    except (TypeError, ValueError) as err:
-        raise FabDataError(f"VirtualMetrology: {where} is not a dense array of real numbers: {err}") from None
+    values = real_array(X, f"VirtualMetrology: {where}")
     if values.ndim != 2:
         raise FabDataError(f"VirtualMetrology: {where} must be 2-D (got shape {values.shape}); Reshape "
                            "your data with X.reshape(-1, 1) for one feature or X.reshape(1, -1) for one row")

@@ -18,8 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sklearn.utils import check_array
-
+from .._arrays import real_array
 from ..errors import FabDataError, FabFitError
 from ..geometry import zone_labels
 
@@ -87,17 +86,6 @@ def feature_names(X) -> list[str]:
         return [str(c) for c in X.columns]
     shape = np.shape(X)
     return [f"x{j}" for j in range(shape[1] if len(shape) == 2 else 1)]
-
-
-def real_array(values, what: str) -> np.ndarray:
-    """``values`` as a float array; sparse, complex (a cast would drop the imaginary part)
-    and non-numeric input raise ``FabDataError`` naming ``what``."""
-    try:
-        return np.asarray(check_array(values, accept_sparse=False, dtype=None, ensure_all_finite=False,
-                                      ensure_2d=False, allow_nd=True, ensure_min_samples=0),
-                          dtype=float)
-    except (TypeError, ValueError) as err:
-        raise FabDataError(f"{what} is not a dense array of real numbers: {err}") from None
 
 
 def check_inputs(X, y, wafer, zone, names=None, owner="the model"):
