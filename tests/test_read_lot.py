@@ -13,6 +13,8 @@ import shutil
 import struct
 import warnings
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from conftest import make_dataset
@@ -426,11 +428,12 @@ def test_report_parameters_take_a_glob_and_a_list(stdf_dir, monkeypatch):
 
     declared = {"dataset": "synthetic"}
     monkeypatch.chdir(stdf_dir.parent)
-    pattern = check_parameters(declared, {"dataset": f"{stdf_dir.name}/*.stdf"}, "lot_report")["dataset"]
-    assert pattern == str(stdf_dir / "*.stdf")
+    pattern = Path(check_parameters(declared, {"dataset": f"{stdf_dir.name}/*.stdf"}, "lot_report")["dataset"])
+    assert pattern.is_absolute() and pattern.name == "*.stdf"
+    assert pattern.parent.resolve() == stdf_dir.resolve()  # the shared folder may sit behind a link
     files = [f"{stdf_dir.name}/{n}" for n in sorted(STDF_FILES)]
     listed = check_parameters(declared, {"dataset": files}, "lot_report")["dataset"]
-    assert listed == [str(stdf_dir / n) for n in sorted(STDF_FILES)]
+    assert [Path(p) for p in listed] == [(stdf_dir / n).resolve() for n in sorted(STDF_FILES)]
     with pytest.raises(FabDataError, match="matches no file"):
         check_parameters(declared, {"dataset": f"{stdf_dir.name}/*.nothing"}, "lot_report")
     with pytest.raises(FabDataError, match="does not exist"):
