@@ -67,6 +67,16 @@ def epanechnikov_sum(data, radius, points, key, n_blocks):
     return partial.sum(axis=0)
 
 
+@njit(cache=True, inline="always")
+def _scaled_sq(points, i, data, j, h):
+    """‖(x_i − t_j) / h‖², the squared distance in bandwidths."""
+    u2 = 0.0
+    for k in range(data.shape[1]):
+        diff = (points[i, k] - data[j, k]) / h
+        u2 += diff * diff
+    return u2
+
+
 @njit(cache=True, parallel=True)
 def gaussian_sum(data, bw, points):
     """Σ_j φ_d((x − t_j) / h_j) / h_j^d at each point."""
@@ -78,11 +88,7 @@ def gaussian_sum(data, bw, points):
         s = 0.0
         for j in range(n):
             h = bw[j]
-            u2 = 0.0
-            for k in range(d):
-                diff = (points[i, k] - data[j, k]) / h
-                u2 += diff * diff
-            s += math.exp(-0.5 * u2) / h**d
+            s += math.exp(-0.5 * _scaled_sq(points, i, data, j, h)) / h**d
         out[i] = c * s
     return out
 
@@ -103,11 +109,7 @@ def gaussian_logsum(data, bw, points):
         s = 0.0
         for j in range(n):
             h = bw[j]
-            u2 = 0.0
-            for k in range(d):
-                diff = (points[i, k] - data[j, k]) / h
-                u2 += diff * diff
-            e = -0.5 * u2 - d * math.log(h)
+            e = -0.5 * _scaled_sq(points, i, data, j, h) - d * math.log(h)
             if e > top:
                 s = s * math.exp(top - e) + 1.0
                 top = e
