@@ -57,18 +57,21 @@ def _replace_cell(text: str, rng, k: int) -> tuple[str, str]:
 
 
 def _check_read(read, path, what):
-    """``read(path)`` gives a Dataset or a FabDataError naming the file, within 1 GB."""
+    """``read(path)`` gives a Dataset or a FabDataError naming the file, within 1 GB; True when it read."""
     tracemalloc.reset_peak()
+    read_ok = True
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # summaries disagreeing, duplicates collapsed, ...
             read(path)
     except FabDataError as err:
         assert path.name in str(err), f"{what}: FabDataError without the file name: {err}"
+        read_ok = False
     except Exception as err:  # noqa: BLE001  (the point: no foreign exception type)
         pytest.fail(f"{what}: {type(err).__name__}: {err}")
     peak = tracemalloc.get_traced_memory()[1]
     assert peak < MAX_PEAK, f"{what}: {peak / 1e9:.2f} GB"
+    return read_ok
 
 
 @pytest.fixture
@@ -87,7 +90,9 @@ def g85_samples(shared_data):
 
 
 def _fuzz_g85(source, n, rng, path):
+    """Read ``n`` mutations of ``source``; the outcomes (True: read, False: refused)."""
     raw = source.read_bytes()
+    outcomes = []
     for k in range(n):
         if k % 2:
             data, what = _mutate_bytes(raw, rng)
@@ -95,13 +100,15 @@ def _fuzz_g85(source, n, rng, path):
             text, what = _replace_attribute(raw.decode("utf-8"), rng, k // 2)
             data = text.encode("utf-8")
         path.write_bytes(data)
-        _check_read(fio.read_e142, path, f"{source.name}, mutation {k}: {what}")
+        outcomes.append(_check_read(fio.read_e142, path, f"{source.name}, mutation {k}: {what}"))
+    return outcomes
 
 
 def test_fuzz_g85_maps(g85_samples, tmp_path, traced):
     rng = np.random.default_rng(SEED)
     for source in g85_samples:  # ASCII codes, both layouts
-        _fuzz_g85(source, 150, rng, tmp_path / "fuzzed.xml")
+        outcomes = _fuzz_g85(source, 150, rng, tmp_path / "fuzzed.xml")
+        assert any(outcomes) and not all(outcomes), f"{source.name}: the mutations reached only one path"
 
 
 def test_fuzz_g85_maps_written_by_fabnb(tmp_path, traced):
@@ -109,7 +116,8 @@ def test_fuzz_g85_maps_written_by_fabnb(tmp_path, traced):
     ds["hbin"][0, :3] = -1
     ds["hbin"][1, 2] = 17
     source = fio.write_e142(ds, tmp_path / "lot.xml")
-    _fuzz_g85(source, 100, np.random.default_rng(SEED + 2), tmp_path / "fuzzed.xml")
+    outcomes = _fuzz_g85(source, 100, np.random.default_rng(SEED + 2), tmp_path / "fuzzed.xml")
+    assert any(outcomes) and not all(outcomes), "the mutations reached only one path"
 
 
 @pytest.fixture
@@ -128,6 +136,7 @@ def test_fuzz_long_tables(long_csv, tmp_path, traced):
     text = long_csv.read_text()
     raw = text.encode("utf-8")
     plain, packed = tmp_path / "fuzzed.csv", tmp_path / "fuzzed.csv.gz"
+    outcomes = []
     for k in range(90):
         if k % 3 == 0:
             mutated, what = _mutate_bytes(raw, rng)
@@ -135,9 +144,10 @@ def test_fuzz_long_tables(long_csv, tmp_path, traced):
             new, what = _replace_cell(text, rng, k)
             mutated = new.encode("utf-8")
         plain.write_bytes(mutated)
-        _check_read(fio.read_table, plain, f"mutation {k}: {what}")
+        outcomes.append(_check_read(fio.read_table, plain, f"mutation {k}: {what}"))
     gz = gzip.compress(raw, mtime=0)
     for k in range(30):  # compressed: truncation and corruption of the gzip stream
         mutated, what = _mutate_bytes(gz, rng)
         packed.write_bytes(mutated)
-        _check_read(fio.read_table, packed, f"gzip mutation {k}: {what}")
+        outcomes.append(_check_read(fio.read_table, packed, f"gzip mutation {k}: {what}"))
+    assert any(outcomes) and not all(outcomes), "the mutations reached only one path"
