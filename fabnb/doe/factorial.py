@@ -122,18 +122,25 @@ def two_level(factors, generators, replicates=1, center_points=0, blocks=1,
         "kind": kind,
         "generators": [f"{labels[t]}={W.signed_str(s, w ^ (1 << t), labels)}"
                        for t, s, w in generators],
-        "words": [list(w) for w in words],
-        "defining_relation": _relation_str(words, labels),
-        "resolution": W.resolution(words),
-        "word_length_pattern": W.word_length_pattern(words, k),
-        "block_words": [list(w) for w in block_words],
-        "block_generators": [W.word_str(m, labels) for _, m in block_words],
+        **relation_info(words, block_words, labels, k),
         "block_labels": block_labels if block_labels and replicates == 1 else None,
         "replicates": int(replicates),
         "center_points": int(center_points),
         **(meta or {}),
     }
     return assemble(coded, factors, info, block, rep, seed)
+
+
+def relation_info(words, block_words, labels, k) -> dict:
+    """What a fraction's defining relation and block words say, as the design's attrs."""
+    return {
+        "words": [list(w) for w in words],
+        "defining_relation": _relation_str(words, labels),
+        "resolution": W.resolution(words),
+        "word_length_pattern": W.word_length_pattern(words, k),
+        "block_words": [list(w) for w in block_words],
+        "block_generators": [W.word_str(m, labels) for _, m in block_words],
+    }
 
 
 def _relation_str(words, labels):

@@ -17,7 +17,7 @@ from ..errors import FabDataError, FabFitError, FabParameterError
 from . import _words as W
 from ._catalogue import CATALOGUE
 from ._layout import RULES, Factor, assemble, design_meta, parse_factors
-from .factorial import BLOCK_RULES, _relation_str, two_level
+from .factorial import BLOCK_RULES, relation_info, two_level
 
 MAX_CATALOGUE_RUNS = 64
 
@@ -319,12 +319,4 @@ def fraction_meta(coded, block, names, generators=None):
         if mask not in known:
             block_words.append((1, mask))
             known = W.span(basis + block_words)
-    return {
-        "generators": gens,
-        "words": [list(w) for w in words],
-        "defining_relation": _relation_str(words, labels),
-        "resolution": W.resolution(words),
-        "word_length_pattern": W.word_length_pattern(words, k),
-        "block_words": [list(w) for w in block_words],
-        "block_generators": [W.word_str(m, labels) for _, m in block_words],
-    }
+    return {"generators": gens, **relation_info(words, block_words, labels, k)}
