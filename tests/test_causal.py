@@ -367,6 +367,10 @@ TINY = (np.ones(4), np.zeros(4, int), np.eye(4)[:, :1], [0], [[]])  # y, strata,
     (lambda ds: fabnb.causal.importance_ranking(ds, response="y", n_estimators=0), "n_estimators"),
     (lambda ds: fabnb.causal.wafer_table(ds, "y", n_periods=0), "n_periods"),
     (lambda ds: fabnb.causal.effects("magic", *TINY), "method"),
+    (lambda ds: fabnb.causal.interventional_means("magic", *TINY), "method"),
+    (lambda ds: fabnb.causal.interventional_means("ipw", *TINY, clip=-0.1), "clip"),
+    (lambda ds: fabnb.causal.stratum_rates(ds, *KILLER, response="y", n_periods=0), "n_periods"),
+    (lambda ds: _dowhy.dowhy_means(pd.DataFrame(), "t", "y", [], [], method="magic"), "method"),
     (lambda ds: fabnb.causal.effects("ipw", *TINY, clip=0.6), "clip"),
     (lambda ds: fabnb.causal.effects("stratification", *TINY, n_quantiles=1), "n_quantiles"),
     (lambda ds: fabnb.causal.refute("ipw", *TINY[:3], 0, [], 0.0, n_simulations=0), "n_simulations"),
@@ -409,3 +413,257 @@ def test_ipw_propensity_is_the_logistic_mle_with_strata_and_weights():
         treated, control = weights * t / e, weights * (1 - t) / (1 - e)
         expected = treated @ y / treated.sum() - control @ y / control.sum()
         assert tau[row, 0] == pytest.approx(expected, rel=1e-8)
+
+
+# --- interventional means E[Y | do(T = t)], their contrast, stratum and naive rates ---------
+
+def test_interventional_means_recover_truth_and_naive_is_biased():
+    # y = 50 t + 3 x + e: E[Y | do(T=1)] = 50 + 3 E[x], E[Y | do(T=0)] = 3 E[x] (in-sample x̄)
+    y, t, x = confounded()
+    truth1, truth0 = 50 + 3 * x.mean(), 3 * x.mean()
+    naive1, naive0 = y[t == 1].mean(), y[t == 0].mean()
+    assert naive1 - truth1 > 15 and truth0 - naive0 > 15  # the confounding x leaves
+    columns, strata = np.column_stack([t, x]), np.zeros(y.size, int)
+    for method in ("regression", "ipw", "stratification"):
+        m = fabnb.causal.interventional_means(method, y, strata, columns, [0], [[1]], n_quantiles=20)
+        # sampling error: noise sd 2 over ~2000 wafers per arm, IPW weights up to ~13
+        assert m.treated[0, 0] == pytest.approx(truth1, abs=1.0), method
+        assert m.untreated[0, 0] == pytest.approx(truth0, abs=1.0), method
+        np.testing.assert_allclose(m.treated - m.untreated, m.effect, rtol=1e-12)
+        np.testing.assert_allclose(m.effect, fabnb.causal.effects(method, y, strata, columns, [0], [[1]],
+                                                                  n_quantiles=20), rtol=1e-12)
+    # the g-formula (regression) by hand: mean prediction of the OLS fit with t set to 1 / 0
+    fit = sm.OLS(y, sm.add_constant(np.column_stack([t, x]))).fit()
+    g = [fit.predict(sm.add_constant(np.column_stack([np.full(y.size, v), x]), has_constant="add")).mean()
+         for v in (1.0, 0.0)]
+    m = fabnb.causal.interventional_means("regression", y, strata, columns, [0], [[1]])
+    np.testing.assert_allclose([m.treated[0, 0], m.untreated[0, 0]], g, rtol=1e-10)
+
+
+@pytest.mark.filterwarnings("ignore:ipw.*weak overlap:UserWarning")
+@pytest.mark.parametrize("method", ["regression", "stratification", "ipw"])
+def test_killer_tools_reports_interventional_and_naive_means(method):
+    ds = simulated(1, n_lots=60)
+    # truth: y = 0.9 - 0.04 [route R3] - 0.05 [killer] + e, standardised over the wafers
+    r3 = float((ds["route"].values == "R3").mean())
+    truth1, truth0 = 0.85 - 0.04 * r3, 0.9 - 0.04 * r3
+    r = fabnb.causal.killer_tools(ds, response="y", confounders=["route"], method=method,
+                                  n_bootstrap=200, **FAST)
+    k = row(r, KILLER)
+    se1 = (k["do_treated_high"] - k["do_treated_low"]) / 3.92
+    se0 = (k["do_untreated_high"] - k["do_untreated_low"]) / 3.92
+    assert abs(k["do_treated"] - truth1) < 4 * se1 and abs(k["do_untreated"] - truth0) < 4 * se0
+    assert k["do_treated_low"] <= k["do_treated"] <= k["do_treated_high"]
+    assert k["do_treated"] - k["do_untreated"] == pytest.approx(k["effect"], rel=1e-12)
+    assert k["ratio"] == pytest.approx(k["do_treated"] / k["do_untreated"], rel=1e-12)
+    assert k["ratio_low"] <= k["ratio"] <= k["ratio_high"] < 1
+    # naive columns: the plain means of the wafers on the tool and on the other S4 tools
+    on = ds["tool"].values[:, 3] == KILLER[1]
+    y = ds["y"].values
+    assert k["naive_treated"] == pytest.approx(y[on].mean(), rel=1e-12)
+    assert k["naive_untreated"] == pytest.approx(y[~on].mean(), rel=1e-12)
+    assert k["naive"] == pytest.approx(y[on].mean() - y[~on].mean(), rel=1e-12)
+    se = (k["ci_high"] - k["ci_low"]) / 3.92
+    assert abs(k["naive"] - (-0.05)) > 4 * se  # routing makes the killer look worse naively
+    innocent = row(r, INNOCENT)  # no effect: naive -0.05, adjusted means equal
+    assert innocent["naive"] < -0.04 and abs(innocent["do_treated"] - innocent["do_untreated"]) < 0.01
+
+
+def test_ratio_needs_a_nonnegative_response():
+    ds = simulated(5)
+    ds["y"] = ds["y"] - 1.0  # negative responses: a ratio of means means nothing
+    r = fabnb.causal.killer_tools(ds, response="y", confounders=["route"], n_bootstrap=20, **FAST)
+    tested = r[r["identifiable"]]
+    assert tested["ratio"].isna().all() and tested["ratio_low"].isna().all()
+    assert tested["do_treated"].notna().all()
+
+
+def test_regression_means_equal_dowhy_do_operator():
+    # DoWhy's fitted linear_regression estimator's do(1) / do(0): its printed full precision
+    ds = simulated(2)
+    table = wafer_table(ds, "y", confounders=["route", "lot"])
+    strata = table.context_codes()
+    adjust = co_routed(table.indicators, table.candidates["step"].to_numpy(), strata)
+    names = list(zip(table.candidates["step"], table.candidates["tool"]))
+    for candidate in (KILLER, INNOCENT):
+        k = names.index(candidate)
+        m = fabnb.causal.interventional_means("regression", table.y, strata, table.indicators, [k],
+                                              [adjust[k]])
+        frame, context, co = dowhy_frame(table, k, adjust[k])
+        reference = _dowhy.dowhy_means(frame, "treated", "response", context, co, "regression")
+        np.testing.assert_allclose([m.treated[0, 0], m.untreated[0, 0]], reference, rtol=1e-10)
+
+
+def test_ipw_means_equal_dowhy_weighting_with_unpenalised_propensity():
+    # DoWhy's propensity_score_weighting with the same (maximum-likelihood, unpenalised)
+    # logistic model and clip as fabnb: the Hajek means agree to DoWhy's printed precision
+    from sklearn.linear_model import LogisticRegression
+
+    y, t, x = confounded(n=1500, seed=2)
+    route = np.random.default_rng(3).integers(0, 3, y.size)
+    m = fabnb.causal.interventional_means("ipw", y, route, np.column_stack([t, x]), [0], [[1]])
+    frame = pd.DataFrame({"treated": t.astype(bool), "response": y, "x": x,
+                          "stratum": np.array([f"s{c}" for c in route], dtype=object)})
+    params = {"propensity_score_model": LogisticRegression(penalty=None, solver="newton-cholesky", tol=1e-12),
+              "min_ps_score": 0.02, "max_ps_score": 0.98}
+    reference = _dowhy.dowhy_means(frame, "treated", "response", ["stratum"], ["x"], "ipw", params)
+    np.testing.assert_allclose([m.treated[0, 0], m.untreated[0, 0]], reference, rtol=1e-10)
+    # the adapter's outcome split (y·T, y·(1−T)) gives DoWhy's own ATE back, also for its
+    # propensity stratification (another estimator than fabnb's covariate strata)
+    for method, extra in (("ipw", params), ("stratification", None)):
+        mu1, mu0 = _dowhy.dowhy_means(frame, "treated", "response", ["stratum"], ["x"], method, extra)
+        ate = _dowhy.dowhy_effect(frame, "treated", "response", ["stratum"], ["x"], method, extra)
+        assert mu1 - mu0 == pytest.approx(ate, rel=1e-10)
+
+
+#: Charig, Webb, Payne & Wickham (1986) BMJ 292:879-882 (open surgery A vs percutaneous
+#: nephrolithotomy B, by stone size), the counts Pearl, Glymour & Jewell (2016) "Causal
+#: Inference in Statistics: A Primer" print in Table 1.1 (§1.2, p. 2; A = "drug", size =
+#: "gender"): (stone size, treatment, patients, recovered).
+KIDNEY = [("small", "A", 87, 81), ("small", "B", 270, 234), ("large", "A", 263, 192), ("large", "B", 80, 55)]
+
+
+def kidney_stones():
+    n = [k[2] for k in KIDNEY]
+    recovered = np.concatenate([np.arange(k[2]) < k[3] for k in KIDNEY]).astype(float)
+    return xr.Dataset(
+        {"tool": (("wafer", "step"), np.repeat([k[1] for k in KIDNEY], n)[:, None]),
+         "recovered": ("wafer", recovered)},
+        coords={"wafer": [f"P{i:03d}" for i in range(sum(n))], "step": ["treatment"],
+                "size": ("wafer", np.repeat([k[0] for k in KIDNEY], n))})
+
+
+def test_kidney_stones_adjustment_formula_as_published():
+    ds = kidney_stones()
+    rates = fabnb.causal.stratum_rates(ds, "treatment", "A", response="recovered", confounders=["size"])
+    by = rates.set_index("size")
+    # Table 1.1 counts and its printed percentages (two decimals)
+    assert by.loc["small", ["n_treated", "n_untreated"]].tolist() == [87, 270]
+    assert by.loc["large", ["n_treated", "n_untreated"]].tolist() == [263, 80]
+    np.testing.assert_allclose(by.loc["small", ["mean_treated", "mean_untreated"]].astype(float).round(2),
+                               [0.93, 0.87], rtol=1e-12)
+    np.testing.assert_allclose(by.loc["large", ["mean_treated", "mean_untreated"]].astype(float).round(2),
+                               [0.73, 0.69], rtol=1e-12)
+    np.testing.assert_allclose(by["weight"].astype(float).round(2), [0.49, 0.51], rtol=1e-12)  # large, small
+    # crude rates: 273/350 = 78 % on A, 289/350 = 83 % on B (Simpson's reversal)
+    causal = rates.attrs["causal"]
+    assert causal["naive_treated"] == pytest.approx(273 / 350, rel=1e-12)
+    assert causal["naive_untreated"] == pytest.approx(289 / 350, rel=1e-12)
+    # §3.2 (pp. 56-57): P(Y=1 | do(X=1)) = 0.93·0.51 + 0.73·0.49 = 0.832 and
+    # P(Y=1 | do(X=0)) = 0.87·0.51 + 0.69·0.49 = 0.7818, from the printed (rounded) rates;
+    # the same formula on this table's rates rounded to the printed precision gives them ...
+    printed = by[["mean_treated", "mean_untreated"]].astype(float).round(2)
+    weights = by["weight"].astype(float).round(2)
+    np.testing.assert_allclose(weights @ printed, [0.832, 0.7818], rtol=1e-12)
+    # ... and the exact adjusted rates differ from them by at most the printed rounding
+    # (|rate error| <= 0.005, weights sum to 1): exactly (81/87·357 + 192/263·343)/700 etc.
+    exact1 = (81 / 87 * 357 + 192 / 263 * 343) / 700
+    exact0 = (234 / 270 * 357 + 55 / 80 * 343) / 700
+    assert causal["do_treated"] == pytest.approx(exact1, rel=1e-12) and abs(exact1 - 0.832) < 0.005
+    assert causal["do_untreated"] == pytest.approx(exact0, rel=1e-12) and abs(exact0 - 0.7818) < 0.005
+    # killer_tools (stratification; IPW equals it on one binary confounder) gives the same
+    for method in ("stratification", "ipw"):
+        r = fabnb.causal.killer_tools(ds, response="recovered", confounders=["size"], method=method,
+                                      n_bootstrap=50, **FAST)
+        a = row(r, ("treatment", "A"))
+        np.testing.assert_allclose([a["do_treated"], a["do_untreated"], a["effect"], a["ratio"]],
+                                   [exact1, exact0, exact1 - exact0, exact1 / exact0], rtol=1e-12)
+        np.testing.assert_allclose([a["naive_treated"], a["naive_untreated"]], [273 / 350, 289 / 350],
+                                   rtol=1e-12)
+        assert a["naive"] < 0 < a["effect"]  # the reversal
+    # DoWhy's propensity_score_weighting (unpenalised logistic on size: the cell shares)
+    from sklearn.linear_model import LogisticRegression
+
+    table = wafer_table(ds, "recovered", confounders=["size"])
+    frame, context, co = dowhy_frame(table, 0, [])
+    params = {"propensity_score_model": LogisticRegression(penalty=None, solver="newton-cholesky", tol=1e-12)}
+    np.testing.assert_allclose(_dowhy.dowhy_means(frame, "treated", "response", context, co, "ipw", params),
+                               [exact1, exact0], rtol=1e-10)
+
+
+def test_stratum_rates_are_the_stratification_estimate_of_killer_tools():
+    ds = simulated(1)
+    r = fabnb.causal.killer_tools(ds, response="y", confounders=["route"], method="stratification",
+                                  n_bootstrap=20, **FAST)
+    k = row(r, KILLER)
+    rates = fabnb.causal.stratum_rates(ds, *KILLER, response="y", confounders=["route"],
+                                       adjusted_for=k["adjusted_for"])
+    assert set(k["adjusted_for"].split(",")) <= set(rates.columns)
+    assert rates["n"].sum() == ds.sizes["wafer"]
+    assert (rates["n_treated"] + rates["n_untreated"] == rates["n"]).all()
+    mixed = rates[rates["mixed"]]
+    assert mixed["weight"].sum() == pytest.approx(1, rel=1e-12) and (rates.loc[~rates["mixed"], "weight"] == 0).all()
+    causal = rates.attrs["causal"]
+    np.testing.assert_allclose([causal["do_treated"], causal["do_untreated"], causal["effect"]],
+                               [k["do_treated"], k["do_untreated"], k["effect"]], rtol=1e-12)
+    np.testing.assert_allclose([causal["naive_treated"], causal["naive_untreated"]],
+                               [k["naive_treated"], k["naive_untreated"]], rtol=1e-12)
+    with pytest.raises(fabnb.FabDataError, match="S4-C9"):
+        fabnb.causal.stratum_rates(ds, "S4", "S4-C9", response="y")
+    with pytest.raises(fabnb.FabDataError, match="S9-C1"):
+        fabnb.causal.stratum_rates(ds, *KILLER, response="y", adjusted_for="S9-C1")
+
+
+def queue_fab(seed=0, n=600):
+    """Truth -0.03: a float wafer coordinate (queue hours) sends long-waiting wafers to S1-C2
+    and costs 0.01 yield per hour; S2 is an innocent random step."""
+    rng = np.random.default_rng(seed)
+    hours = rng.uniform(0, 10, n)
+    c2 = rng.random(n) < 1 / (1 + np.exp(-(hours - 5) / 1.5))
+    tools = np.column_stack([np.where(c2, "S1-C2", "S1-C1"),
+                             np.char.add("S2-C", rng.integers(1, 3, n).astype(str))])
+    y = 0.9 - 0.03 * c2 - 0.01 * hours + rng.normal(0, 0.01, n)
+    return xr.Dataset({"tool": (("wafer", "step"), tools), "y": ("wafer", y)},
+                      coords={"wafer": [f"W{i:04d}" for i in range(n)], "step": ["S1", "S2"],
+                              "queue_hours": ("wafer", hours)})
+
+
+@pytest.mark.parametrize("method", ["regression", "stratification", "ipw"])
+def test_killer_tools_adjusts_a_continuous_confounder(method):
+    # before: the float coordinate became one routing stratum per wafer, so no stratum held
+    # both arms and every candidate came back non-identifiable (effect NaN)
+    ds = queue_fab()
+    hours = ds["queue_hours"].values
+    r = fabnb.causal.killer_tools(ds, response="y", confounders=["queue_hours"], method=method,
+                                  n_bootstrap=100, **FAST)
+    k = row(r, ("S1", "S1-C2"))
+    assert k["identifiable"] and k["adjusted_for"] == "queue_hours"
+    se = (k["ci_high"] - k["ci_low"]) / 3.92
+    assert abs(k["effect"] - (-0.03)) < 4 * se
+    assert abs(k["naive"] - (-0.03)) > 10 * se  # long queues make S1-C2 look twice as bad
+    truth1, truth0 = 0.87 - 0.01 * hours.mean(), 0.9 - 0.01 * hours.mean()
+    assert abs(k["do_treated"] - truth1) < 4 * (k["do_treated_high"] - k["do_treated_low"]) / 3.92
+    assert abs(k["do_untreated"] - truth0) < 4 * (k["do_untreated_high"] - k["do_untreated_low"]) / 3.92
+    if method == "stratification":  # the per-stratum table bins the hours the same way
+        rates = fabnb.causal.stratum_rates(ds, "S1", "S1-C2", response="y", confounders=["queue_hours"],
+                                           adjusted_for=k["adjusted_for"])
+        assert rates["queue_hours bin"].tolist() == ["q1", "q2", "q3", "q4", "q5"]
+        assert (rates["n"] == 120).all()
+        np.testing.assert_allclose([rates.attrs["causal"]["do_treated"], rates.attrs["causal"]["do_untreated"]],
+                                   [k["do_treated"], k["do_untreated"]], rtol=1e-12)
+
+
+def test_continuous_confounder_unadjusted_is_biased_and_missing_values_reported():
+    ds = queue_fab()
+    plain = row(fabnb.causal.killer_tools(ds, response="y", confounders=None, n_bootstrap=50, **FAST),
+                ("S1", "S1-C2"))
+    assert plain["ci_high"] < -0.06  # the confounding the coordinate carries
+    hours = ds["queue_hours"].values.copy()
+    hours[:3] = np.nan
+    with pytest.warns(UserWarning, match=r"3 wafer\(s\) excluded: missing routing context \['queue_hours'\]"):
+        r = fabnb.causal.killer_tools(ds.assign_coords(queue_hours=("wafer", hours)), response="y",
+                                      confounders=["queue_hours"], n_bootstrap=20, **FAST)
+    assert r.attrs["causal"]["excluded"]["kept"] == ds.sizes["wafer"] - 3
+
+
+def test_stratum_plot_needs_a_categorical_confounder():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from fabnb.plot.causal import yield_by_stratum
+
+    ds = queue_fab()
+    with pytest.raises(fabnb.FabDataError, match="categorical confounder"):  # was an IndexError
+        yield_by_stratum(ds, "S1", "S1-C2", response="y", confounders=["queue_hours"])
+    with pytest.raises(fabnb.FabDataError, match="'lane'"):  # was a KeyError
+        yield_by_stratum(simulated(9), *KILLER, response="y", confounders=["route"], stratum="lane")

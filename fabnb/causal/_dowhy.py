@@ -99,6 +99,16 @@ def backdoor_set(treatment: str, outcome: str, context, co_routed) -> list[str] 
     return [names[i] for i in index]
 
 
+def _estimate(frame, treatment, outcome, context, co_routed, method, method_params):
+    """DoWhy's identified-and-estimated ATE (a ``CausalEstimate``), see :func:`dowhy_effect`."""
+    model = _model(frame, treatment, outcome, context, co_routed)
+    with _quiet():
+        estimand = model.identify_effect(proceed_when_unidentifiable=False)
+        return model.estimate_effect(estimand, method_name=_ESTIMATORS[method],
+                                     target_units="ate", effect_modifiers=[],
+                                     method_params=method_params)
+
+
 def dowhy_effect(frame: pd.DataFrame, treatment: str, outcome: str, context, co_routed,
                  method: str = "regression", method_params: dict | None = None) -> float:
     """DoWhy's identified-and-estimated ATE of ``treatment`` (bool column) on ``outcome``.
@@ -109,18 +119,38 @@ def dowhy_effect(frame: pd.DataFrame, treatment: str, outcome: str, context, co_
     ``T × Z`` interactions; the fabnb estimand is the additive model.  ``method_params``
     go to DoWhy's estimator (e.g. ``{"min_ps_score": 0.02, "max_ps_score": 0.98}`` for
     fabnb's IPW clip).  DoWhy's ``ipw`` fits scikit-learn's ``LogisticRegression`` on the
-    adjustment set (L2, C = 1); its ``stratification`` cuts the fitted propensity, not the
-    covariates.  Slow (about 0.5 s per call); used to check the native estimators and to
-    time DoWhy.
+    adjustment set (L2, C = 1; pass ``propensity_score_model`` for the unpenalised
+    maximum likelihood fabnb uses); its ``stratification`` cuts the fitted propensity,
+    not the covariates.  Slow (about 0.5 s per call); used to check the native
+    estimators and to time DoWhy.
     """
     check_option("dowhy_effect", "method", method, _ESTIMATORS)
-    model = _model(frame, treatment, outcome, context, co_routed)
-    with _quiet():
-        estimand = model.identify_effect(proceed_when_unidentifiable=False)
-        estimate = model.estimate_effect(estimand, method_name=_ESTIMATORS[method],
-                                         target_units="ate", effect_modifiers=[],
-                                         method_params=method_params)
-    return float(estimate.value)
+    return float(_estimate(frame, treatment, outcome, context, co_routed, method, method_params).value)
+
+
+def dowhy_means(frame: pd.DataFrame, treatment: str, outcome: str, context, co_routed,
+                method: str = "regression", method_params: dict | None = None) -> tuple[float, float]:
+    """DoWhy's interventional means ``(E[Y | do(T=1)], E[Y | do(T=0)])``.
+
+    regression: the fitted ``linear_regression`` estimator's do-operator, ``do(1)`` and
+    ``do(0)`` on ``frame`` (the mean prediction with the treatment set for every row).
+    DoWhy 0.14's ``CausalModel.do`` still calls ``fit`` with the pre-0.9 arguments and
+    raises a TypeError, so the estimator's own ``do`` is called.  ipw / stratification:
+    DoWhy's weighting estimators have no do-operator, but their ATE is linear in the
+    outcome, ``Σ w T y / Σ w T − Σ w (1−T) y / Σ w (1−T)``: estimated on the outcome
+    ``y·T`` it is ``μ₁`` (the control term vanishes), on ``y·(1−T)`` it is ``−μ₀``, with
+    the same propensity model and weights.  Other arguments as :func:`dowhy_effect`.
+    """
+    check_option("dowhy_means", "method", method, _ESTIMATORS)
+    if method == "regression":
+        estimate = _estimate(frame, treatment, outcome, context, co_routed, method, method_params)
+        with _quiet():
+            return float(estimate.estimator.do(1, frame)), float(estimate.estimator.do(0, frame))
+    t = frame[treatment].to_numpy(dtype=float)
+    arms = frame.assign(__y1=frame[outcome] * t, __y0=frame[outcome] * (1 - t))
+    mu1 = _estimate(arms.copy(), treatment, "__y1", context, co_routed, method, method_params).value
+    mu0 = -_estimate(arms.copy(), treatment, "__y0", context, co_routed, method, method_params).value
+    return float(mu1), float(mu0)
 
 
 def dowhy_refute(frame: pd.DataFrame, treatment: str, outcome: str, context, co_routed,

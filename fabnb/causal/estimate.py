@@ -42,6 +42,24 @@ Only wafers of cells holding both arms take part (elsewhere the propensity is 0 
 there is nothing to compare: see :mod:`.positivity`); on 0/1 columns without clipping,
 IPW equals stratification.
 
+**Interventional means** (:func:`interventional_means`): the two terms of ``τ`` on their
+own, ``μ₁ = E[Y | do(T=1)]`` and ``μ₀ = E[Y | do(T=0)]`` (Pearl, Glymour & Jewell 2016,
+*Causal Inference in Statistics: A Primer*, §3.2, the adjustment formula
+``P(y | do(x)) = Σ_z P(y | x, z) P(z)``):
+
+- regression: the g-formula (standardised) means of the fitted model, every wafer's
+  prediction with ``T`` set to 1 (0), averaged over all wafers.  The stratum effects
+  make the weighted residuals sum to zero, so ``μ₁ = ȳ + τ (1 − T̄)`` and
+  ``μ₀ = ȳ − τ T̄`` (weighted means; what DoWhy's fitted ``linear_regression``
+  estimator's ``do(1)`` / ``do(0)`` return);
+- stratification: ``μ_t = Σ_s n_s ȳ_ts / Σ_s n_s`` over the cells holding both arms;
+- ipw: the Hajek weighted means ``μ₁ = Σ w T y / e / Σ w T / e`` and
+  ``μ₀ = Σ w (1−T) y / (1−e) / Σ w (1−T) / (1−e)`` over the same wafers (for
+  stratification, the same sums with the cell shares as ``e``).
+
+Stratification and IPW thus standardise to the wafers of cells holding both arms (the
+overlap population; :mod:`.positivity` gives its share), regression to all wafers.
+
 Example
 -------
 >>> import numpy as np
@@ -56,6 +74,7 @@ Example
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.special import expit, logit
@@ -265,8 +284,41 @@ def propensity(t, cells, x, weights, max_iter=100, tol=1e-10):
     return expit(alpha[:, cells] + beta @ x.T), mixed
 
 
-def _strata_effect(y, t, cells, x, weights, clip):
-    """Hajek IPW effect (B,) and count of wafers with a clipped propensity (B,); one candidate."""
+@dataclass(frozen=True)
+class Interventional:
+    """Interventional means of every weight row (B) and candidate (K), see module docstring.
+
+    ``treated`` ``E[Y | do(T=1)]``, ``untreated`` ``E[Y | do(T=0)]``, ``effect`` their
+    difference ``τ`` (regression: the OLS coefficient itself, not re-derived from the
+    means), ``trimmed`` the count of wafers whose IPW propensity was clipped (0 for the
+    other methods).  NaN where the candidate is not identifiable in that row.
+    """
+
+    treated: np.ndarray
+    untreated: np.ndarray
+    effect: np.ndarray
+    trimmed: np.ndarray
+
+
+def g_formula_means(y, treated, weights, effect):
+    """Standardised means ``μ₁ = ȳ + τ (1 − T̄)``, ``μ₀ = ȳ − τ T̄`` of an additive model
+    with stratum effects (weighted means over the rows of ``weights`` (B, n); ``treated``
+    (n, K) the candidates' indicators, ``effect`` (B, K) their coefficients).
+
+    >>> mu1, mu0 = g_formula_means(np.array([1., 1., 3., 3.]), np.array([[0.], [0.], [1.], [1.]]),
+    ...                            np.ones((1, 4)), np.array([[2.]]))
+    >>> mu1.tolist(), mu0.tolist()
+    ([[3.0]], [[1.0]])
+    """
+    total = weights.sum(axis=1, keepdims=True)
+    y_bar = (weights @ y)[:, None] / total
+    t_bar = (weights @ treated) / total
+    return y_bar + effect * (1 - t_bar), y_bar - effect * t_bar
+
+
+def _hajek_means(y, t, cells, x, weights, clip):
+    """Hajek IPW means μ₁, μ₀ (B,) and count of wafers with a clipped propensity (B,); one
+    candidate."""
     e, mixed = propensity(t, cells, x, weights)
     w = weights * mixed
     # outside [clip, 1 − clip] overlap is weak: weights explode (treated e → 0, untreated
@@ -275,25 +327,24 @@ def _strata_effect(y, t, cells, x, weights, clip):
     e = np.clip(np.where(mixed, e, 0.5), clip, 1 - clip)  # outside mixed cells w = 0
     w1, w0 = w * t / e, w * (1 - t) / (1 - e)
     with np.errstate(invalid="ignore", divide="ignore"):  # no mixed cell: NaN, flagged by positivity
-        return (w1 @ y) / w1.sum(axis=1) - (w0 @ y) / w0.sum(axis=1), trimmed
+        return (w1 @ y) / w1.sum(axis=1), (w0 @ y) / w0.sum(axis=1), trimmed
 
 
-def strata_effects(y, strata, columns, targets, adjust, weights=None, method="stratification",
-                   clip=CLIP, n_quantiles=N_QUANTILES, progress=False):
-    """Stratification or IPW effects (B, K) and counts of wafers with a clipped propensity
-    (B, K) (see module docstring).
+def strata_means(y, strata, columns, targets, adjust, weights=None, method="stratification",
+                 clip=CLIP, n_quantiles=N_QUANTILES, progress=False) -> Interventional:
+    """Stratification or IPW interventional means and effects (see module docstring).
 
     Stratification is computed as IPW with the unclipped cell shares over the cells
     including the quantile bins (the two are algebraically equal), so it never clips.
 
     >>> T = np.array([[0.], [1.], [0.], [1.]]); s = np.array([0, 0, 1, 1])
-    >>> tau, trimmed = strata_effects(np.array([1., 2., 5., 7.]), s, T, [0], [[]])
-    >>> tau.round(12).tolist(), trimmed.tolist()
-    ([[1.5]], [[0]])
+    >>> m = strata_means(np.array([1., 2., 5., 7.]), s, T, [0], [[]])
+    >>> m.treated.tolist(), m.untreated.tolist(), m.effect.tolist(), m.trimmed.tolist()
+    ([[4.5]], [[3.0]], [[1.5]], [[0]])
     """
     y = np.asarray(y, dtype=float)
     weights = np.ones((1, y.size)) if weights is None else np.atleast_2d(weights)
-    out = np.empty((len(weights), len(targets)))
+    mu1, mu0 = np.empty((2, len(weights), len(targets)))
     trimmed = np.zeros((len(weights), len(targets)), dtype=np.int64)
     stratify = method == "stratification"
     indicator = ((columns == 0) | (columns == 1)).all(axis=0)  # 0/1 columns; the rest is continuous
@@ -303,9 +354,56 @@ def strata_effects(y, strata, columns, targets, adjust, weights=None, method="st
         binned = [quantile_bins(columns[:, j], n_quantiles) for j in continuous] if stratify else []
         cells = _cells(strata, columns, binary, binned)
         x = np.zeros((y.size, 0)) if stratify else columns[:, continuous]
-        out[:, k], trimmed[:, k] = _strata_effect(y, columns[:, targets[k]], cells, x, weights,
-                                                  0.0 if stratify else clip)
-    return out, trimmed
+        mu1[:, k], mu0[:, k], trimmed[:, k] = _hajek_means(y, columns[:, targets[k]], cells, x, weights,
+                                                           0.0 if stratify else clip)
+    return Interventional(mu1, mu0, mu1 - mu0, trimmed)
+
+
+def _checked(method, y, columns, clip, n_quantiles, owner):
+    """Options checked and inputs as float arrays; non-finite inputs refused by name."""
+    check_option(owner, "method", method, METHODS)
+    check_params(owner, {"clip": [Interval(Real, 0, 0.5, closed="left")],
+                         "n_quantiles": [Interval(Integral, 2, None, closed="left")]},
+                 {"clip": clip, "n_quantiles": n_quantiles})
+    y, columns = np.asarray(y, dtype=float), np.asarray(columns, dtype=float)
+    bad = ~np.isfinite(np.column_stack([y, columns])).all(axis=0)
+    if bad.any():
+        where = ["y" if j == 0 else f"column {j - 1}" for j in np.flatnonzero(bad)]
+        raise FabDataError(f"{owner}: non-finite values in {', '.join(where[:10])}; "
+                           "drop or impute those wafers first")
+    return y, columns
+
+
+def _means(method, y, strata, columns, targets, adjust, weights, progress, clip, n_quantiles):
+    """:class:`Interventional` of checked inputs by ``method``."""
+    if method != "regression":
+        return strata_means(y, strata, columns, targets, adjust, weights, method, clip,
+                            n_quantiles, progress)
+    weights = np.ones((1, y.size)) if weights is None else np.atleast_2d(weights)
+    tau = regression_effects(y, strata, columns, targets, adjust, weights, progress)
+    mu1, mu0 = g_formula_means(y, columns[:, np.asarray(targets, dtype=np.int64)], weights, tau)
+    return Interventional(mu1, mu0, tau, np.zeros(tau.shape, dtype=np.int64))
+
+
+def interventional_means(method, y, strata, columns, targets, adjust, weights=None,
+                         progress=False, *, clip=CLIP, n_quantiles=N_QUANTILES) -> Interventional:
+    r"""``E[Y | do(T=1)]``, ``E[Y | do(T=0)]`` and their difference for every candidate.
+
+    Same inputs as :func:`effects`; returns an :class:`Interventional` of (B, K) arrays
+    (see the module docstring for each method's formula).  The IPW clipping count is in
+    ``trimmed`` (no warning here).
+
+    Example: Pearl, Glymour & Jewell (2016) Table 1.1 (Charig et al. 1986, treatment A
+    vs B by stone size), ``P(recovery | do(A)) = Σ_z P(rec | A, z) P(z)``:
+
+    >>> size = np.repeat([0, 0, 1, 1], [87, 270, 263, 80]); a = np.repeat([1., 0., 1., 0.], [87, 270, 263, 80])
+    >>> rec = np.concatenate([np.arange(n) < r for n, r in [(87, 81), (270, 234), (263, 192), (80, 55)]])
+    >>> m = interventional_means("stratification", rec, size, a[:, None], [0], [[]])
+    >>> round(float(m.treated[0, 0]), 4), round(float(m.untreated[0, 0]), 4)
+    (0.8325, 0.7789)
+    """
+    y, columns = _checked(method, y, columns, clip, n_quantiles, "interventional_means")
+    return _means(method, y, strata, columns, targets, adjust, weights, progress, clip, n_quantiles)
 
 
 def effects(method, y, strata, columns, targets, adjust, weights=None, progress=False, *,
@@ -317,28 +415,16 @@ def effects(method, y, strata, columns, targets, adjust, weights=None, progress=
     bounds the IPW propensity, ``n_quantiles`` is the number of bins of a continuous
     column for stratification.  With ``return_trimmed`` also returns the (B, K) count of
     wafers whose IPW propensity was clipped; otherwise clipping is reported by a warning.
+    :func:`interventional_means` gives the two means behind each effect.
 
     >>> T = np.array([[0.], [1.], [0.], [1.]])
     >>> effects("ipw", np.array([1., 2., 5., 7.]), np.array([0, 0, 1, 1]), T, [0], [[]]
     ...         ).round(2).tolist()
     [[1.5]]
     """
-    check_option("effects", "method", method, METHODS)
-    check_params("effects", {"clip": [Interval(Real, 0, 0.5, closed="left")],
-                             "n_quantiles": [Interval(Integral, 2, None, closed="left")]},
-                 {"clip": clip, "n_quantiles": n_quantiles})
-    y, columns = np.asarray(y, dtype=float), np.asarray(columns, dtype=float)
-    bad = ~np.isfinite(np.column_stack([y, columns])).all(axis=0)
-    if bad.any():
-        where = ["y" if j == 0 else f"column {j - 1}" for j in np.flatnonzero(bad)]
-        raise FabDataError(f"effects: non-finite values in {', '.join(where[:10])}; "
-                           "drop or impute those wafers first")
-    if method == "regression":
-        out = regression_effects(y, strata, columns, targets, adjust, weights, progress)
-        trimmed = np.zeros(out.shape, dtype=np.int64)
-    else:
-        out, trimmed = strata_effects(y, strata, columns, targets, adjust, weights, method,
-                                      clip, n_quantiles, progress)
+    y, columns = _checked(method, y, columns, clip, n_quantiles, "effects")
+    result = _means(method, y, strata, columns, targets, adjust, weights, progress, clip, n_quantiles)
+    out, trimmed = result.effect, result.trimmed
     if return_trimmed:
         return out, trimmed
     if trimmed.any():

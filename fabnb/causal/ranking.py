@@ -6,6 +6,10 @@ running on this tool rather than the other tools of its step (:mod:`.estimate`),
 bootstrap percentile CI and standard error ``se`` (wafers resampled with replacement),
 ``p = 2 Φ(−|τ̂| / se)``, Benjamini-Hochberg q-values across all identifiable candidates,
 positivity diagnostics (:mod:`.positivity`), and refutations for the top candidates.
+Beside the effect: the interventional means ``E[Y | do(tool)]`` and ``E[Y | do(other
+tools)]`` with bootstrap CIs and, for a nonnegative response such as yield, their ratio;
+beside those the naive (unadjusted) means and difference.  :func:`stratum_rates` gives
+the per-stratum table behind the stratification estimate of one candidate.
 
 Example
 -------
@@ -26,9 +30,11 @@ from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
 from .._params import Integral, Interval, Real, StrOptions, check_option, check_params
+from ..errors import FabDataError
 from . import _dowhy
 from .adjustment import co_routed
-from .estimate import CLIP, METHODS, bootstrap_weights, effects, refute, regression_effects
+from .estimate import (CLIP, METHODS, bootstrap_weights, interventional_means, quantile_bins, refute,
+                       regression_effects)
 from .positivity import positivity
 from .table import WaferTable, wafer_table
 from .._warn import user_stacklevel
@@ -53,11 +59,19 @@ KILLER_TOOLS_PARAMS = {
 }
 
 
-def _naive(table: WaferTable) -> np.ndarray:
+def _naive(table: WaferTable) -> tuple[np.ndarray, np.ndarray]:
+    """Plain mean response of the wafers on each candidate tool and of the others."""
     treated = table.indicators
     n1 = treated.sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return (table.y @ treated) / n1 - (table.y @ (1 - treated)) / (table.y.size - n1)
+        return (table.y @ treated) / n1, (table.y @ (1 - treated)) / (table.y.size - n1)
+
+
+def _ratio(treated: np.ndarray, untreated: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``μ₁ / μ₀`` for a nonnegative response (yield, counts); NaN for a response taking
+    negative values (a ratio of means is meaningless there) or where ``μ₀ = 0``."""
+    ok = bool((y >= 0).all()) & (untreated > 0)
+    return np.where(ok, treated / np.where(ok, untreated, 1.0), np.nan)
 
 
 def _harm_order(values: np.ndarray, worse: str) -> np.ndarray:
@@ -70,14 +84,17 @@ def _base(table: WaferTable) -> pd.DataFrame:
     treated = table.indicators.astype(bool)
     frame["n_wafers"] = treated.sum(axis=0)
     frame["n_lots"] = [np.unique(table.lot[treated[:, k]]).size for k in range(treated.shape[1])]
-    frame["naive"] = _naive(table)
+    frame["naive_treated"], frame["naive_untreated"] = _naive(table)
+    frame["naive"] = frame["naive_treated"] - frame["naive_untreated"]
     return frame
 
 
 def naive_ranking(ds, response="yield", steps=None, worse="lower") -> pd.DataFrame:
     """Candidates ranked by the naive difference in mean response (no adjustment).
 
-    Columns ``step, tool, n_wafers, n_lots, naive, p_value`` (Welch t test), ``rank``.
+    Columns ``step, tool, n_wafers, n_lots, naive_treated, naive_untreated`` (plain mean
+    response on the tool and on the other tools of its step), ``naive`` (their
+    difference), ``p_value`` (Welch t test), ``rank``.
 
     >>> import fabnb
     >>> naive_ranking(fabnb.synth.fab("small", seed=0))["rank"].iloc[0]
@@ -96,12 +113,104 @@ def naive_ranking(ds, response="yield", steps=None, worse="lower") -> pd.DataFra
     return frame
 
 
+def stratum_rates(ds, step, tool, response="yield", confounders="auto", adjusted_for=(),
+                  steps=None, n_periods=4) -> pd.DataFrame:
+    r"""Per-stratum table behind the stratification estimate of one candidate.
+
+    One row per cell ``s`` = routing stratum (levels of the ``confounders``; a continuous
+    confounder by its :data:`~.estimate.N_QUANTILES` equal-count bins ``q1, q2, ...``) ×
+    on/off pattern of the co-routed tools ``adjusted_for`` (a list of tool names, or the
+    comma-joined ``adjusted_for`` string of a :func:`killer_tools` row, whose continuous
+    confounders are binned anyway and may be listed or not): ``n``,
+    ``n_treated`` (wafers on ``tool``), ``n_untreated`` (on the other tools of ``step``),
+    ``mean_treated``, ``mean_untreated`` (NaN where that arm has no wafer),
+    ``difference``, ``mixed`` (both arms present) and ``weight = n_s / Σ n_s`` over the
+    mixed cells (0 elsewhere: a cell with one arm has nothing to compare).  The adjustment
+    formula (Pearl, Glymour & Jewell 2016, *Causal Inference in Statistics: A Primer*,
+    §3.2) is the weighted sum of the columns::
+
+        E[Y | do(tool)] = Σ_s weight_s · mean_treated_s
+        E[Y | do(other)] = Σ_s weight_s · mean_untreated_s
+
+    ``attrs["causal"]`` holds these two (``do_treated``, ``do_untreated``), their
+    ``effect`` and the crude means ``naive_treated``, ``naive_untreated`` over all rows:
+    the same numbers as :func:`killer_tools` with ``method="stratification"`` when
+    ``adjusted_for`` is the row's adjustment set.
+
+    Example: Charig et al. (1986) as Pearl et al. (2016) Table 1.1 print it, treatment A
+    vs B on kidney stones by size (recovery 81/87, 192/263 on A; 234/270, 55/80 on B):
+
+    >>> import xarray as xr
+    >>> n = [87, 270, 263, 80]; recovered = [81, 234, 192, 55]
+    >>> outcome = np.concatenate([np.arange(k) < r for k, r in zip(n, recovered)])
+    >>> ds = xr.Dataset({"tool": (("wafer", "step"), np.repeat(["A", "B", "A", "B"], n)[:, None]),
+    ...                  "recovered": ("wafer", outcome)},
+    ...                 coords={"size": ("wafer", np.repeat(["small", "small", "large", "large"], n)),
+    ...                         "step": ["treatment"], "wafer": np.arange(sum(n)).astype(str)})
+    >>> t = stratum_rates(ds, "treatment", "A", response="recovered", confounders=["size"])
+    >>> t[["size", "n", "mean_treated", "mean_untreated", "weight"]].round(2)
+        size    n  mean_treated  mean_untreated  weight
+    0  large  343          0.73            0.69    0.49
+    1  small  357          0.93            0.87    0.51
+    >>> names = ("do_treated", "do_untreated", "naive_treated", "naive_untreated")
+    >>> {k: round(t.attrs["causal"][k], 4) for k in names}
+    {'do_treated': 0.8325, 'do_untreated': 0.7789, 'naive_treated': 0.78, 'naive_untreated': 0.8257}
+    """
+    table = wafer_table(ds, response, steps, confounders, n_periods)
+    tools = table.candidates["tool"].to_numpy()
+    where = (table.candidates["step"].to_numpy() == step) & (tools == tool)
+    if not where.any():
+        raise FabDataError(f"stratum_rates: ({step!r}, {tool!r}) is not a candidate of the wafer "
+                           f"table (steps with one tool, or excluded by 'steps', have none)")
+    names = [a for a in adjusted_for.split(",") if a] if isinstance(adjusted_for, str) else list(adjusted_for)
+    names = [a for a in names if a not in table.covariates.columns]
+    unknown = [a for a in names if a not in tools]
+    if unknown:
+        raise FabDataError(f"stratum_rates: adjusted_for tool(s) {unknown} are not candidates of the "
+                           "wafer table")
+    treated = table.indicators[:, np.flatnonzero(where)[0]]
+    frame = table.context.copy()
+    for name in table.covariates.columns:  # the stratification's equal-count bins, labelled q1..
+        frame[f"{name} bin"] = [f"q{b + 1}" for b in quantile_bins(table.covariates[name].to_numpy())]
+    for name in names:
+        frame[name] = table.indicators[:, np.flatnonzero(tools == name)[0]].astype(bool)
+    keys = list(frame.columns)
+    if not keys:  # no adjustment at all: one cell holding every wafer
+        frame["stratum"], keys = "all wafers", ["stratum"]
+    sums = frame.assign(n=1, n_treated=treated, y_treated=table.y * treated,
+                        y_untreated=table.y * (1 - treated)).groupby(keys, sort=True).sum()
+    out = sums[["n", "n_treated"]].astype(np.int64)
+    out["n_untreated"] = out["n"] - out["n_treated"]
+    with np.errstate(invalid="ignore", divide="ignore"):  # an empty arm: NaN mean, said in the docstring
+        out["mean_treated"] = sums["y_treated"] / out["n_treated"].where(out["n_treated"] > 0)
+        out["mean_untreated"] = sums["y_untreated"] / out["n_untreated"].where(out["n_untreated"] > 0)
+    out["difference"] = out["mean_treated"] - out["mean_untreated"]
+    out["mixed"] = (out["n_treated"] > 0) & (out["n_untreated"] > 0)
+    out["weight"] = np.where(out["mixed"], out["n"], 0) / max(int(out.loc[out["mixed"], "n"].sum()), 1)
+    mixed = out[out["mixed"]]
+    naive_treated, naive_untreated = (float(table.y @ treated / treated.sum()),
+                                      float(table.y @ (1 - treated) / (1 - treated).sum()))
+    do = {"do_treated": float(mixed["weight"] @ mixed["mean_treated"]) if len(mixed) else np.nan,
+          "do_untreated": float(mixed["weight"] @ mixed["mean_untreated"]) if len(mixed) else np.nan}
+    out = out.reset_index()
+    out.attrs["causal"] = {"step": step, "tool": tool, **do,
+                           "effect": do["do_treated"] - do["do_untreated"],
+                           "naive_treated": naive_treated, "naive_untreated": naive_untreated,
+                           "n_unmixed": int(out.loc[~out["mixed"], "n"].sum())}
+    if not len(mixed):
+        warnings.warn(f"stratum_rates: no stratum holds both {tool} and the other {step} tools: "
+                      "the adjusted means are not identifiable (NaN)", UserWarning,
+                      stacklevel=user_stacklevel())
+    return out
+
+
 def importance_ranking(ds, response="yield", steps=None, confounders="auto", seed=0,
                        n_estimators=150) -> pd.DataFrame:
     """Candidates ranked by gradient-boosting feature importance (scikit-learn).
 
     The model predicts the response from every tool indicator plus the context
-    dummies; ``importance`` is the impurity importance of the tool's indicator.  It
+    dummies and the continuous confounders; ``importance`` is the impurity importance of
+    the tool's indicator.  It
     says which tools *predict* yield, not which *cause* it.
 
     >>> import fabnb
@@ -114,7 +223,7 @@ def importance_ranking(ds, response="yield", steps=None, confounders="auto", see
     check_params("importance_ranking", {"n_estimators": [Interval(Integral, 1, None, closed="left")]},
                  {"n_estimators": n_estimators})
     table = ds if isinstance(ds, WaferTable) else wafer_table(ds, response, steps, confounders)
-    features = np.column_stack([table.indicators, table.context_dummies()[:, 1:]])
+    features = np.column_stack([table.design()[0], table.context_dummies()[:, 1:]])
     model = GradientBoostingRegressor(n_estimators=n_estimators, max_depth=3, learning_rate=0.05,
                                       subsample=0.8, random_state=seed).fit(features, table.y)
     frame = _base(table)
@@ -125,17 +234,23 @@ def importance_ranking(ds, response="yield", steps=None, confounders="auto", see
 
 
 def _identified_adjustment(table, adjust, identify):
-    """Adjustment sets after backdoor identification (DoWhy or the structural rule)."""
-    context = ["stratum"] if table.context.shape[1] else []
+    """Adjustment sets after backdoor identification (DoWhy or the structural rule): the
+    co-routed tools DoWhy keeps plus the continuous confounders (context nodes of the
+    graph), as column indices of :meth:`WaferTable.design`."""
+    covariates = list(table.covariates.columns)
+    context = (["stratum"] if table.context.shape[1] else []) + covariates
+    n_tools = table.indicators.shape[1]
     names = table.candidates["tool"].to_numpy()
     out, ok = [], np.ones(len(adjust), dtype=bool)
     for k, adj in enumerate(adjust):
         if identify == "graph":
-            out.append(adj)
+            out.append(np.concatenate([adj, n_tools + np.arange(len(covariates))]).astype(np.int64))
             continue
         chosen = _dowhy.backdoor_set("__T__", "__Y__", context, list(names[adj]))
         ok[k] = chosen is not None
-        out.append(np.array([j for j in adj if chosen and names[j] in chosen], dtype=np.int64))
+        chosen = chosen or []
+        out.append(np.array([j for j in adj if names[j] in chosen]
+                            + [n_tools + i for i, c in enumerate(covariates) if c in chosen], dtype=np.int64))
     return out, ok
 
 
@@ -144,16 +259,18 @@ def dowhy_frame(table: WaferTable, k: int, adjust) -> tuple[pd.DataFrame, list[s
 
     Columns: ``treated`` (bool), ``response``, ``stratum`` (the routing stratum as one
     categorical column, so DoWhy's one-hot encoding gives stratum fixed effects) and
-    ``co_<j>`` (0/1 co-routed tools).
+    ``co_<j>`` (column ``j`` of :meth:`WaferTable.design`: a 0/1 co-routed tool or a
+    continuous confounder).
     """
     frame = pd.DataFrame({"treated": table.indicators[:, k].astype(bool), "response": table.y})
     context = []
     if table.context.shape[1]:
         frame["stratum"] = np.array([f"s{c}" for c in table.context_codes()], dtype=object)
         context.append("stratum")
+    columns = table.design()[0]
     co = []
     for j in adjust:
-        frame[f"co_{j}"] = table.indicators[:, j]
+        frame[f"co_{j}"] = columns[:, j]
         co.append(f"co_{j}")
     return frame, context, co
 
@@ -213,7 +330,10 @@ def killer_tools(ds, response="yield", steps=None, confounders="auto", method="r
     response : ``"yield"`` (per-wafer yield), a (wafer,) variable name or per-wafer values
     steps : steps to screen (default all)
     confounders : ``"auto"`` (route, lot, period, lane/queue/priority/product where present),
-        None, or a list of wafer coordinate names (see :func:`.table.wafer_table`)
+        None, or a list of wafer coordinate names (see :func:`.table.wafer_table`); a float
+        coordinate is a continuous confounder, adjusted by every method (regression:
+        linearly; stratification: quantile bins; IPW: a logistic slope) and listed in
+        ``adjusted_for``
     method : ``"regression"`` | ``"ipw"`` | ``"stratification"`` (:mod:`.estimate`)
     n_bootstrap, seed : wafer bootstrap replicates for SE, CI and p-value (>= 20)
     refute_top, refute_with, n_simulations : refute the ``refute_top`` most harmful
@@ -228,17 +348,28 @@ def killer_tools(ds, response="yield", steps=None, confounders="auto", method="r
     -------
     DataFrame sorted by harm: harmful candidates significant at FDR ``alpha`` first, then
     the other identifiable ones, each by adjusted effect; non-identifiable last.  ``step,
-    tool, n_wafers, n_lots, naive, effect, se, ci_low, ci_high, p_value, q_value,
-    identifiable, degenerate, trimmed, overlap, n_mixed_strata, adjusted_for, naive_rank``
-    and the refutation columns
+    tool, n_wafers, n_lots, naive_treated, naive_untreated, naive, effect, se, ci_low,
+    ci_high, do_treated[_low, _high], do_untreated[_low, _high], ratio[_low, _high],
+    p_value, q_value, identifiable, degenerate, trimmed, overlap, n_mixed_strata,
+    adjusted_for, naive_rank`` and the refutation columns
     ``placebo_effect, placebo_p, random_cause_effect, subset_effect, refutation_ok``
     (NaN/None below the top).  ``degenerate``: the response is constant within every
     routing stratum (e.g. the same yield on every wafer) or the bootstrap se is at its
     rounding level (``se ≤ 1e-10 × max|y|``), so the z test is meaningless: no p- or
     q-value, never a discovery (with a warning).  ``trimmed``: wafers whose IPW
     propensity fell outside ``[0.02, 0.98]`` (weak overlap) and was clipped, capping
-    weights at 50 (with a warning; 0 for the other methods).  ``attrs["causal"]`` records the inputs, the excluded wafer counts and
-    ``wafer_sd`` (within-lot response SD).
+    weights at 50 (with a warning; 0 for the other methods).  ``attrs["causal"]`` records
+    the inputs, the excluded wafer counts and ``wafer_sd`` (within-lot response SD).
+
+    ``naive_treated`` / ``naive_untreated``: plain mean response of the wafers on the tool
+    and on the other tools of its step (``naive`` = their difference, confounded by
+    routing).  ``do_treated`` = ``E[Y | do(step = tool)]`` and ``do_untreated`` =
+    ``E[Y | do(step = another tool)]``, the interventional means whose difference is
+    ``effect`` (regression: g-formula over all wafers; stratification/IPW: standardised
+    to the wafers of strata holding both arms, see :mod:`.estimate`), with 95 % bootstrap
+    percentile CIs.  ``ratio = do_treated / do_untreated`` (the yield ratio, a relative
+    risk) is defined for a nonnegative response only: NaN when the response takes
+    negative values.  All are NaN for non-identifiable candidates.
 
     Example
     -------
@@ -256,28 +387,29 @@ def killer_tools(ds, response="yield", steps=None, confounders="auto", method="r
         "progress": progress})
     table = wafer_table(ds, response, steps, confounders, n_periods)
     strata = table.context_codes()
-    columns = table.indicators
-    targets = np.arange(columns.shape[1])
+    columns, names = table.design()  # candidate indicators, then continuous confounders
+    targets = np.arange(table.indicators.shape[1])
     steps_of = table.candidates["step"].to_numpy()
-    adjust = co_routed(columns, steps_of, strata, co_routing_threshold, max_co_routed)
+    adjust = co_routed(table.indicators, steps_of, strata, co_routing_threshold, max_co_routed)
     adjust, identified = _identified_adjustment(table, adjust, identify)
 
-    point, alias = regression_effects(table.y, strata, columns, targets, adjust, return_alias=True)
-    trimmed = np.zeros_like(point, dtype=np.int64)
-    if method != "regression":
-        point, trimmed = effects(method, table.y, strata, columns, targets, adjust, return_trimmed=True)
-    point, trimmed = point[0], trimmed[0]
-    overlap = positivity(columns, strata)
+    alias = regression_effects(table.y, strata, columns, targets, adjust, return_alias=True)[1]
+    est = interventional_means(method, table.y, strata, columns, targets, adjust)
+    point, trimmed = est.effect[0], est.trimmed[0]
+    ratio = _ratio(est.treated[0], est.untreated[0], table.y)
+    overlap = positivity(table.indicators, strata)
     ok = identified & overlap["identifiable"].to_numpy() & (alias > 1e-6) & np.isfinite(point)
 
-    boot = effects(method, table.y, strata, columns, targets, adjust,
-                   weights=bootstrap_weights(table.y.size, n_bootstrap, seed), progress=progress,
-                   return_trimmed=True)[0]
+    boot = interventional_means(method, table.y, strata, columns, targets, adjust,
+                                weights=bootstrap_weights(table.y.size, n_bootstrap, seed),
+                                progress=progress)
     with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: not identifiable
-        se = np.nanstd(boot, axis=0, ddof=1)
-        low, high = np.nanpercentile(boot, [2.5, 97.5], axis=0)
+        se = np.nanstd(boot.effect, axis=0, ddof=1)
         p_value = 2 * stats.norm.sf(np.abs(point) / se)
+        (low, high), (t_low, t_high), (u_low, u_high), (r_low, r_high) = (
+            np.nanpercentile(b, [2.5, 97.5], axis=0) for b in
+            (boot.effect, boot.treated, boot.untreated, _ratio(boot.treated, boot.untreated, table.y)))
     ok &= np.isfinite(se)
     degenerate = _at_rounding_level(table, strata, se, ok)
     p_value = np.where(degenerate, np.nan, p_value)
@@ -286,14 +418,18 @@ def killer_tools(ds, response="yield", steps=None, confounders="auto", method="r
     frame = _base(table)
     naive_rank = np.empty(len(frame), dtype=np.int64)
     naive_rank[_harm_order(frame["naive"].to_numpy(), worse)] = np.arange(1, len(frame) + 1)
-    tools = table.candidates["tool"].to_numpy()
     frame = frame.assign(
         effect=np.where(ok, point, np.nan), se=np.where(ok, se, np.nan),
         ci_low=np.where(ok, low, np.nan), ci_high=np.where(ok, high, np.nan),
+        do_treated=np.where(ok, est.treated[0], np.nan), do_treated_low=np.where(ok, t_low, np.nan),
+        do_treated_high=np.where(ok, t_high, np.nan), do_untreated=np.where(ok, est.untreated[0], np.nan),
+        do_untreated_low=np.where(ok, u_low, np.nan), do_untreated_high=np.where(ok, u_high, np.nan),
+        ratio=np.where(ok, ratio, np.nan), ratio_low=np.where(ok, r_low, np.nan),
+        ratio_high=np.where(ok, r_high, np.nan),
         p_value=np.where(ok, p_value, np.nan), q_value=np.nan, identifiable=ok,
         degenerate=degenerate, trimmed=trimmed,
         overlap=overlap["overlap"].to_numpy(), n_mixed_strata=overlap["n_mixed"].to_numpy(),
-        adjusted_for=[",".join(tools[a]) for a in adjust], naive_rank=naive_rank)
+        adjusted_for=[",".join(names[a]) for a in adjust], naive_rank=naive_rank)
     tested = ok & ~degenerate
     if tested.any():
         frame.loc[tested, "q_value"] = multipletests(frame.loc[tested, "p_value"], method="fdr_bh")[1]
@@ -327,7 +463,7 @@ def _refute(frame, table, strata, adjust, method, top, refute_with, sims, seed):
             result = _dowhy.dowhy_refute(data, "treated", "response", context, co, method,
                                          n_simulations=sims, seed=seed)
         else:
-            result = refute(method, table.y, strata, table.indicators, k, adjust[row],
+            result = refute(method, table.y, strata, table.design()[0], k, adjust[row],
                             effect, n_simulations=sims, seed=seed)
         for name in REFUTE_COLUMNS:
             frame.at[row, name] = result[name]

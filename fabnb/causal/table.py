@@ -2,9 +2,12 @@
 
 One row per wafer: the response ``y`` (default: wafer yield from ``hbin``), the routing
 context (categorical confounders: route family, period, queue lane, ... whatever the
-data holds) and one 0/1 *indicator* column per candidate (step, tool) -- a multi-level
-tool is never coded as a number.  Bad input is reported, never silently dropped:
-wafers without a tool record, without a context value or with a NaN response are
+data holds), the continuous confounders (float wafer coordinates such as a chamber
+temperature or a queue time: adjusted linearly, in quantile strata or by the logistic
+propensity, never cut into one stratum per value) and one 0/1 *indicator* column per
+candidate (step, tool) -- a multi-level tool is never coded as a number.  Bad input is
+reported, never silently dropped: wafers without a tool record, without a context value
+(a non-finite continuous one included) or with a NaN response are
 excluded with a warning that counts them; steps where every remaining wafer ran the
 same tool carry no information and are skipped with a warning.
 
@@ -41,7 +44,8 @@ class WaferTable:
 
     ``y`` (n,) response; ``wafer``/``lot`` (n,) ids; ``context`` DataFrame of string
     confounder columns; ``indicators`` (n, K) float 0/1 with ``candidates`` (K rows:
-    ``step``, ``tool``) describing its columns; ``excluded`` counts by reason.
+    ``step``, ``tool``) describing its columns; ``excluded`` counts by reason;
+    ``covariates`` DataFrame of the continuous (float) confounder columns.
     """
 
     y: np.ndarray
@@ -51,12 +55,19 @@ class WaferTable:
     indicators: np.ndarray
     candidates: pd.DataFrame
     excluded: dict
+    covariates: pd.DataFrame
 
     def context_codes(self) -> np.ndarray:
         """Integer id of each wafer's routing stratum (combination of context levels)."""
         if self.context.shape[1] == 0:
             return np.zeros(self.y.size, dtype=np.int64)
         return self.context.groupby(list(self.context.columns), sort=True).ngroup().to_numpy()
+
+    def design(self) -> tuple[np.ndarray, np.ndarray]:
+        """Estimator columns ``[indicators | covariates]`` (n, K + C) and their names (the
+        candidates' tool names, then the covariate names)."""
+        names = np.array([*self.candidates["tool"], *map(str, self.covariates.columns)], dtype=object)
+        return np.column_stack([self.indicators, self.covariates.to_numpy(dtype=float)]), names
 
     def context_dummies(self) -> np.ndarray:
         """Intercept plus treatment-coded (drop-first) dummies of every context column."""
@@ -112,7 +123,8 @@ def _period(ds: xr.Dataset, n_periods: int) -> np.ndarray:
     return labels
 
 
-def _context(ds: xr.Dataset, confounders, n_periods: int) -> pd.DataFrame:
+def _context(ds: xr.Dataset, confounders, n_periods: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Categorical context columns (strings, "" = missing) and continuous (float) ones."""
     available = [n for n in ds.variables if ds[n].dims == ("wafer",) and n != "wafer"]
     if confounders == "auto":
         names = [n for n in CONTEXT_NAMES if n in available]
@@ -126,11 +138,15 @@ def _context(ds: xr.Dataset, confounders, n_periods: int) -> pd.DataFrame:
             raise FabDataError(
                 f"confounder column(s) {unknown} are not wafer coordinates of the dataset; "
                 f"available: {sorted(available) + ([PERIOD] if 'time' in available else [])}")
-    columns = {}
+    columns, covariates = {}, {}
     for name in names:
         raw = _period(ds, n_periods) if name == PERIOD else _wafer_values(ds, name)
-        columns[name] = pd.Series(raw).astype(object).where(pd.notna(raw), "").astype(str)
-    return pd.DataFrame(columns, index=pd.RangeIndex(ds.sizes["wafer"]))
+        if np.asarray(raw).dtype.kind == "f":  # a measured quantity: a level per value would leave no overlap
+            covariates[name] = np.asarray(raw, dtype=float)
+        else:
+            columns[name] = pd.Series(raw).astype(object).where(pd.notna(raw), "").astype(str)
+    index = pd.RangeIndex(ds.sizes["wafer"])
+    return pd.DataFrame(columns, index=index), pd.DataFrame(covariates, index=index)
 
 
 def _warn_excluded(reason: str, mask: np.ndarray, wafers: np.ndarray, where: str = "") -> None:
@@ -152,7 +168,8 @@ def wafer_table(ds: xr.Dataset, response="yield", steps=None, confounders="auto"
     steps : list of step names, default all.
     confounders : ``"auto"`` (the routing context present among route, product, lane,
         queue, priority, lot, and ``period`` = ``n_periods`` equal-count bins of ``time``),
-        None (no context), or a list of those names.
+        None (no context), or a list of (wafer,) coordinate names.  Float coordinates are
+        continuous confounders (``covariates``), every other one categorical.
 
     >>> import fabnb
     >>> t = wafer_table(fabnb.synth.fab("small", seed=0), steps=["S22"])
@@ -170,17 +187,19 @@ def wafer_table(ds: xr.Dataset, response="yield", steps=None, confounders="auto"
         raise FabDataError(f"step(s) {unknown} are not in the dataset's 'step' coordinate")
     wafers = ds["wafer"].values.astype(str)
     y = _response(ds, response)
-    context = _context(ds, confounders, n_periods)
+    context, covariates = _context(ds, confounders, n_periods)
     tool = pd.DataFrame(ds["tool"].sel(step=steps).values, columns=steps).astype(object)
     tool = tool.where(pd.notna(tool), "").astype(str)
 
     no_tool = (tool == "").to_numpy()
-    missing_route = (context == "").to_numpy().any(axis=1) if context.shape[1] else np.zeros(y.size, bool)
+    missing_route = ((context == "").to_numpy().any(axis=1)
+                     | ~np.isfinite(covariates.to_numpy(dtype=float)).all(axis=1))
     nan_y = ~np.isfinite(y)
     per_step = {s: int(n) for s, n in zip(steps, no_tool.sum(axis=0)) if n}
     where = " at " + ", ".join(f"{s}: {n}" for s, n in list(per_step.items())[:8]) if per_step else ""
     _warn_excluded("no tool recorded", no_tool.any(axis=1), wafers, where)
-    _warn_excluded(f"missing routing context {list(context.columns)}", missing_route & ~no_tool.any(axis=1), wafers)
+    _warn_excluded(f"missing routing context {list(context.columns) + list(covariates.columns)}",
+                   missing_route & ~no_tool.any(axis=1), wafers)
     _warn_excluded(f"response {response if isinstance(response, str) else 'values'} is NaN",
                    nan_y & ~no_tool.any(axis=1) & ~missing_route, wafers)
     keep = ~(no_tool.any(axis=1) | missing_route | nan_y)
@@ -190,6 +209,7 @@ def wafer_table(ds: xr.Dataset, response="yield", steps=None, confounders="auto"
         raise FabFitError(f"only {int(keep.sum())} usable wafer(s) after exclusions {excluded}")
     tool = tool[keep].reset_index(drop=True)
     context = context[keep].reset_index(drop=True)
+    covariates = covariates[keep].reset_index(drop=True)
 
     single = [s for s in steps if tool[s].nunique() < 2]
     if single:
@@ -206,4 +226,5 @@ def wafer_table(ds: xr.Dataset, response="yield", steps=None, confounders="auto"
     lot = ds["lot"].values.astype(str)[keep] if "lot" in ds.variables else wafers[keep]
     return WaferTable(y=y[keep], wafer=wafers[keep], lot=lot, context=context,
                       indicators=np.column_stack(columns),
-                      candidates=pd.DataFrame(rows, columns=["step", "tool"]), excluded=excluded)
+                      candidates=pd.DataFrame(rows, columns=["step", "tool"]), excluded=excluded,
+                      covariates=covariates)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._params import Integral, Interval, check_params
+from ..errors import FabDataError
 from . import _draw
 
 
@@ -75,7 +76,13 @@ def yield_by_stratum(ds, step, tool, response="yield", confounders="auto", strat
     from ..causal import wafer_table
 
     table = wafer_table(ds, response, [step], confounders)
+    if stratum is None and table.context.shape[1] == 0:
+        raise FabDataError("yield_by_stratum needs a categorical confounder (route, lot, ...) to group "
+                           f"by; confounders={confounders!r} gives none")
     stratum = stratum or table.context.columns[0]
+    if stratum not in table.context.columns:
+        raise FabDataError(f"yield_by_stratum: stratum {stratum!r} is not one of the categorical "
+                           f"confounders {list(table.context.columns)}")
     levels = np.unique(table.context[stratum].to_numpy())
     k = int(np.flatnonzero(table.candidates["tool"].to_numpy() == tool)[0])
     used = table.indicators[:, k].astype(bool)
