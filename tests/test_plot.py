@@ -18,6 +18,8 @@ import fabnb
 from fabnb import FabDataError, plot, summary
 from fabnb.errors import FabParameterError
 from fabnb.plot import _draw
+from fabnb.plot.color_scale import OVER_COLOR, UNDER_COLOR, color_scale, dataset_scale
+from matplotlib.cbook import boxplot_stats
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +40,11 @@ def holey():
     bins[0, 10:14] = 6
     ds["hbin"] = (("wafer", "die"), bins)
     return ds.assign_attrs(hbin_names={1: "PASS", 2: "PARAM", 6: "LEAK"})
+
+
+def _finite(values):
+    v = np.asarray(values, dtype=float).ravel()
+    return v[np.isfinite(v)]
 
 
 def axes():
@@ -95,17 +102,25 @@ def test_wafer_map_hatches_nan_dies(holey):
     np.testing.assert_array_equal(grey, missing)
 
 
-def test_wafer_map_spec_limits_and_zones(holey):
-    ax = plot.wafer_map(holey, "T01", wafer="L0001-02", spec_limits=True, zones=True, ax=axes())
+def test_wafer_map_spec_scale_and_zones(holey):
+    """scale="spec": LSL–USL is the colour range, the dies out of spec are the dies in the
+    under/over colours, counted in the legend; the colour bar names the scale and has
+    both extension triangles."""
+    ax = plot.wafer_map(holey, "T01", wafer="L0001-02", scale="spec", zones=True, ax=axes())
     value = holey["value"].sel(test="T01", wafer="L0001-02").values
-    below, above = int((value < -2).sum()), int((value > 2).sum())
+    below, above = value < -2, value > 2
+    assert below.any() and above.any()  # both sides are exercised
     texts = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert texts == [f"below LSL ({below})", f"above USL ({above})"]
-    painted = {to_rgba(_draw.BELOW_COLOR): below, to_rgba(_draw.ABOVE_COLOR): above}
-    for coll in ax.collections:
-        face = coll.get_facecolor()
-        if len(face) and tuple(face[0]) in painted and coll.get_gid() != _draw.DIES_GID:
-            assert len(coll.get_paths()) == painted[tuple(face[0])]
+    assert texts == [f"below LSL -2 ({below.sum()})", f"above USL 2 ({above.sum()})"]
+    dies = dies_of(ax)
+    dies.update_scalarmappable()
+    faces = dies.get_facecolor()
+    for mask, color in ((below, UNDER_COLOR), (above, OVER_COLOR)):
+        painted = np.all(np.isclose(faces, to_rgba(color), rtol=0, atol=1e-9), axis=1)
+        np.testing.assert_array_equal(painted, mask)
+    cbar = ax.figure.axes[-1]
+    assert cbar.get_ylabel() == "T01 [mV]\nspec limits LSL -2 – USL 2 mV"
+    assert ax.collections[0].colorbar.extend == "both"
     zone_lines = [c for c in ax.collections if c.__class__.__name__ == "LineCollection"]
     assert len(zone_lines) == 1 and len(zone_lines[0].get_segments()) > 0
 
@@ -158,8 +173,11 @@ def test_gallery_panels_share_one_scale(small, raster):
     assert len(fig.axes) == len(wafers) + 1
     assert [ax.get_title() for ax in fig.axes[:-1]] == wafers
     assert "T03" in fig.axes[-1].get_ylabel()
-    lo, hi = np.percentile(small["value"].sel(test="T03", wafer=wafers).values, [1, 99])
-    assert fig.axes[-1].get_ylim() == pytest.approx((lo, hi))
+    # the robust scale over all shown wafers: the box plot's whisker ends with whis=3
+    stats = boxplot_stats(_finite(small["value"].sel(test="T03", wafer=wafers).values), whis=3.0)[0]
+    np.testing.assert_allclose(fig.axes[-1].get_ylim(), (stats["whislo"], stats["whishi"]), rtol=1e-12)
+    note = [t.get_text() for t in fig.texts if t.get_gid() == "fabnb-scale-label"]
+    assert note[0].startswith("colour scale: robust (Tukey fences, 3 IQR) over 8 wafers")
     for ax in fig.axes[:-1]:
         drawn = ax.images if raster else [dies_of(ax)]
         assert len(drawn) == 1 and isinstance(drawn[0], AxesImage) == raster
@@ -187,7 +205,7 @@ def test_stacked_map_shows_fail_rate(holey):
     ax = plot.stacked_map(holey, ax=axes())
     np.testing.assert_allclose(dies_of(ax).get_array(), summary.fail_rate_by_die(holey).values,
                                rtol=1e-12)
-    assert ax.figure.axes[-1].get_ylabel() == "fail rate"
+    assert ax.figure.axes[-1].get_ylabel().split("\n")[0] == "fail rate"
 
 
 def test_bin_pareto_bars_match_counts(holey):
@@ -265,6 +283,9 @@ def test_bad_input(holey):
     (lambda ds: plot.wafer_gallery(ds, panel_size=-1.0), "panel_size"),
     (lambda ds: plot.wafer_gallery(ds, vmin=np.nan), "vmin"),
     (lambda ds: plot.wafer_map(ds, vmax="high", ax=axes()), "vmax"),
+    (lambda ds: plot.wafer_map(ds, scale="p99", ax=axes()), "scale"),
+    (lambda ds: plot.wafer_gallery(ds, scale="test"), "scale"),
+    (lambda ds: plot.stacked_map(ds, scale="spec", ax=axes()), "scale"),
     (lambda ds: plot.bin_pareto(ds, top=0, ax=axes()), "top"),
     (lambda ds: plot.bin_pareto(ds, top=-3, ax=axes()), "top"),
     (lambda ds: plot.bin_pareto(ds, kind="xbin", ax=axes()), "kind"),
@@ -430,7 +451,8 @@ def test_die_pitch_units_label_every_axis(lot2):
     assert lot2["x"].attrs["units"] == "die pitch"
     ax = plot.wafer_map(lot2, 1590, ax=axes())
     assert (ax.get_xlabel(), ax.get_ylabel()) == ("x [die pitch]", "y [die pitch]")
-    assert ax.figure.axes[-1].get_ylabel() == "Svrr <> EA_SVRR [db]"
+    assert ax.figure.axes[-1].get_ylabel().splitlines() == [
+        "Svrr <> EA_SVRR [db]", "robust (Tukey fences, 3 IQR) over the wafer"]
     assert plot.bin_map(lot2, ax=axes()).get_xlabel() == "x [die pitch]"
     assert plot.stacked_map(lot2, ax=axes()).get_ylabel() == "y [die pitch]"
     assert plot.radial_profile(lot2, "RDS_ON", ax=axes()).get_xlabel() == "radius [die pitch]"
@@ -439,3 +461,134 @@ def test_die_pitch_units_label_every_axis(lot2):
 def test_mm_units_by_default(small):
     assert plot.wafer_map(small, ax=axes()).get_xlabel() == "x [mm]"
     assert plot.radial_profile(small, "T01", ax=axes()).get_xlabel() == "radius [mm]"
+
+
+# --------------------------------------------------------------------------- colour scales
+
+
+def _real_tests(ds, min_dies=100):
+    """Tests of the real wafer with at least ``min_dies`` readings and a spread (IQR > 0)."""
+    out = []
+    for name in ds["test"].values:
+        v = _finite(ds["value"].sel(test=name).values)
+        if v.size >= min_dies and np.subtract(*np.quantile(v, [0.75, 0.25])) > 0:
+            out.append(str(name))
+    return out
+
+
+def test_robust_scale_is_the_box_plot_whisker_range_on_every_real_test(lot2):
+    """Reference: matplotlib's ``boxplot_stats`` (whiskers at the most extreme values within
+    Q1 − whis·IQR, Q3 + whis·IQR) with whis = 3, Tukey's outer fences."""
+    names = _real_tests(lot2)
+    assert len(names) > 40
+    for name in names:
+        v = _finite(lot2["value"].sel(test=name).values)
+        stats = boxplot_stats(v, whis=3.0)[0]
+        scale = color_scale(v)
+        np.testing.assert_allclose([scale.vmin, scale.vmax], [stats["whislo"], stats["whishi"]],
+                                   rtol=1e-12, err_msg=name)
+        assert scale.n_under == (v < scale.vmin).sum() and scale.n_over == (v > scale.vmax).sum()
+
+
+@pytest.mark.parametrize("side", [1, -1, 0])  # 8 above, 8 below, 4 each side
+def test_eight_outliers_cannot_saturate_the_robust_scale(lot2, side):
+    """8 extreme readings injected into every test of the real 730-die wafer: the robust
+    limits stay inside the clean readings' range (the old P1–P99 scale went past it on
+    every test when the 8 sit on one side: its P99 is an outlier) and the 8 dies are
+    counted as under/over."""
+    rng = np.random.default_rng(8)
+    moved = 0
+    for name in _real_tests(lot2):
+        clean = _finite(lot2["value"].sel(test=name).values)
+        span = clean.max() - clean.min()
+        dirty = clean.copy()
+        hit = rng.choice(clean.size, 8, replace=False)
+        signs = np.full(8, side) if side else np.r_[np.ones(4), -np.ones(4)]
+        dirty[hit] = np.where(signs > 0, clean.max(), clean.min()) + signs * 1e3 * span
+        scale = color_scale(dirty)
+        # the limits are clean readings (values inside the fences), never an outlier
+        assert clean.min() <= scale.vmin < scale.vmax <= clean.max(), name
+        assert scale.n_under >= (signs < 0).sum() and scale.n_over >= (signs > 0).sum()
+        p1, p99 = np.percentile(dirty, [1, 99])
+        moved += bool(p99 > clean.max() or p1 < clean.min())
+    if side:  # 8 on one side (> 1 % of 730 dies): P1–P99 reaches an outlier on every test
+        assert moved == len(_real_tests(lot2))
+
+
+def test_spec_scale_counts_equal_a_direct_count_on_the_real_wafer(lot2):
+    checked = 0
+    for name in lot2["test"].values:
+        v = _finite(lot2["value"].sel(test=name).values)
+        lsl, usl = float(lot2["lsl"].sel(test=name)), float(lot2["usl"].sel(test=name))
+        if not (v.size and np.isfinite(lsl) and np.isfinite(usl)):
+            continue
+        unit = str(lot2["unit"].sel(test=name).values)
+        scale = dataset_scale(lot2, str(name), v, "spec")
+        assert (scale.vmin, scale.vmax) == (lsl, usl)  # the limits themselves, read from the file
+        assert (scale.n_under, scale.n_over) == ((v < lsl).sum(), (v > usl).sum())
+        assert scale.label == f"spec limits LSL {lsl:g} – USL {usl:g}" + (f" {unit}" if unit else "")
+        checked += 1
+    assert checked > 60
+    # "Ref aft zap" (1190): 6 dies above USL 3.385 v, drawn and counted on the map
+    ax = plot.wafer_map(lot2, 1190, scale="spec", ax=axes())
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "below LSL 3.34 (0)", "above USL 3.385 (6)"]
+
+
+def test_spec_scale_without_a_limit_marks_nothing_on_that_side(lot2):
+    name = name_of_test_number(lot2, 1300)  # "Uvlo hysteresis": USL 1, no LSL
+    v = _finite(lot2["value"].sel(test=name).values)
+    scale = dataset_scale(lot2, name, v, "spec")
+    assert scale.vmin == v.min() and scale.vmax == 1.0 and scale.n_under == 0
+    assert scale.label == f"spec limits min {v.min():.4g} – USL 1 (no LSL)"
+    assert scale.extend == "max"  # the USL side: a spec limit, even with no die beyond
+    bare = color_scale(v, "spec", unit="V", where="the wafer")
+    assert bare.label.startswith("range over the wafer (no spec limits)")
+
+
+def test_fixed_and_partly_fixed_scales_say_so(holey):
+    ax = plot.wafer_map(holey, "T02", wafer="L0001-01", vmin=-1.0, vmax=1.0, ax=axes())
+    v = holey["value"].sel(test="T02").isel(wafer=0).values
+    assert ax.figure.axes[-1].get_ylabel() == "T02 [A]\nfixed -1 – 1 A (vmin/vmax)"
+    texts = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert texts == [f"below -1 ({(v < -1).sum()})", f"above 1 ({(v > 1).sum()})"]
+    half = color_scale(v, vmin=0.0, where="the wafer")
+    assert half.vmin == 0.0 and half.vmax == pytest.approx(color_scale(v).vmax, rel=1e-12)
+    assert half.label == "robust (Tukey fences, 3 IQR) over the wafer, vmin fixed at 0 (vmin/vmax)"
+    with pytest.raises(FabParameterError, match="'scale' parameter of color_scale"):
+        color_scale(v, "p1-p99")
+
+
+def test_constant_and_empty_values_still_get_a_scale():
+    flat = color_scale(np.full(20, 0.86), unit="V")
+    assert flat.vmin < 0.86 < flat.vmax and flat.n_under == flat.n_over == 0
+    assert flat.label.endswith("(all values 0.86 V)")
+    empty = color_scale(np.full(5, np.nan), where="the wafer")
+    assert not empty.finite and empty.label == "no measured values over the wafer"
+    assert (empty.norm().vmin, empty.norm().vmax) == (0.0, 1.0)
+
+
+def test_under_and_over_colours_stand_apart_from_the_colour_map_and_the_bins():
+    reference = np.vstack([
+        matplotlib.colormaps["viridis"](np.linspace(0, 1, 256))[:, :3],
+        [c[:3] for c in plot.bin_palette(np.arange(-1, 60)).values()],
+        [to_rgba(c)[:3] for c in (_draw.MISSING_COLOR, _draw.UNTESTED_COLOR, "white")],
+    ])
+    for color in (UNDER_COLOR, OVER_COLOR):
+        gap = np.linalg.norm(reference - np.array(to_rgba(color)[:3]), axis=1).min()
+        assert gap > 0.3, color
+    assert UNDER_COLOR != OVER_COLOR
+
+
+def test_stacked_map_and_gallery_name_their_scale(holey):
+    ax = plot.stacked_map(holey, ax=axes())
+    rate = summary.fail_rate_by_die(holey).values
+    assert ax.figure.axes[-1].get_ylabel().splitlines() == [
+        "fail rate", "range over the dies of 3 wafers, vmin fixed at 0 (vmin/vmax)"]
+    assert dies_of(ax).norm.vmin == 0.0 and dies_of(ax).norm.vmax == rate.max()
+    v = holey["value"].sel(test="T01").values.copy()
+    fig = plot.wafer_gallery(holey, "T01", scale="spec")
+    note = [t.get_text() for t in fig.texts if t.get_gid() == "fabnb-scale-label"][0]
+    below, above = (v < -2).sum(), (v > 2).sum()
+    assert note == (f"colour scale: spec limits LSL -2 – USL 2 mV · below LSL -2 ({below})"
+                    f" · above USL 2 ({above})")

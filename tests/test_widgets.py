@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import traitlets
 from conftest import make_dataset, name_of_test_number
+from matplotlib.cbook import boxplot_stats
 from nbclient import NotebookClient
 
 from fabnb.errors import FabDataError, FabParameterError
@@ -71,6 +72,13 @@ def ds():
     return d
 
 
+def _whiskers(values):
+    """Reference robust limits: matplotlib's box-plot whisker ends with whis = 3."""
+    v = np.asarray(values, dtype=float).ravel()
+    stats = boxplot_stats(v[np.isfinite(v)], whis=3.0)[0]
+    return stats["whislo"], stats["whishi"]
+
+
 def _quiet(**kw):
     with warnings.catch_warnings():
         warnings.simplefilter("error", FabWidgetWarning)  # a good map must not warn
@@ -118,7 +126,8 @@ def test_python_side_switches_resend_only_that_wafer(ds, comms):
         assert ["values"] in data["buffer_paths"] and ["bins"] in data["buffer_paths"]
         assert "x" not in data["state"]  # geometry is sent once, not on every switch
         sizes = sorted(memoryview(b).nbytes for b in buffers)
-        assert sizes == [4 * ds.sizes["die"]] * 2
+        # values and bins; the int8 under/over flags too when they changed
+        assert sizes in ([4 * ds.sizes["die"]] * 2, [ds.sizes["die"]] + [4 * ds.sizes["die"]] * 2)
         json.dumps(data)  # what is left is plain JSON
 
 
@@ -126,11 +135,14 @@ def test_test_and_var_switches(ds):
     m = _quiet(ds=ds, test="T01", wafer=2)
     m.test = "T03"
     np.testing.assert_allclose(decode_f32(m.values), ds["value"].isel(wafer=2).sel(test="T03"), rtol=1e-6)
-    finite = ds["value"].sel(test="T03").values
-    np.testing.assert_allclose([m.vmin, m.vmax], np.nanpercentile(finite, [1, 99]), rtol=1e-9)
+    # robust scale: the box plot's whisker ends (whis = 3, Tukey's outer fences) of every
+    # wafer of the test, then of the shown wafer
+    np.testing.assert_allclose([m.vmin, m.vmax], _whiskers(ds["value"].sel(test="T03").values), rtol=1e-12)
+    assert m.scale_label == "robust (Tukey fences, 3 IQR) over all wafers of the test"
     m.scale = "wafer"
     one = ds["value"].isel(wafer=2).sel(test="T03").values
-    np.testing.assert_allclose([m.vmin, m.vmax], np.nanpercentile(one, [1, 99]), rtol=1e-9)
+    np.testing.assert_allclose([m.vmin, m.vmax], _whiskers(one), rtol=1e-12)
+    assert m.scale_label == "robust (Tukey fences, 3 IQR) over the shown wafer"
     assert (m.unit, m.lsl, m.usl) == ("V", -2.0, 2.0)
     m.var = "hbin"
     assert m.message == ""
@@ -241,6 +253,7 @@ def test_bad_test_then_good_test_clears_the_message(ds):
     (dict(clim=(1.0, 0.0)), "clim"),
     (dict(clim=(0.0, np.nan)), "clim"),
     (dict(clim="wide"), "clim"),
+    (dict(scale="p1-p99"), "scale"),
 ])
 def test_bad_constructor_options_raise_the_parameter_error(ds, kwargs, name):
     with pytest.raises(FabParameterError, match=f"'{name}' parameter of WaferMap"):
@@ -327,7 +340,7 @@ def test_explorer_follows_progressive_sampling(probe_ds):
     assert ex.maps["measured"].selected == np.flatnonzero(last.sampled).tolist()
     np.testing.assert_allclose(decode_f32(ex.maps["predicted"].values), last.mean, rtol=1e-5, atol=1e-6)
     assert ex.epsilon == pytest.approx(spatial.spec_range_error(truth, last.mean, last.sampled))
-    shared = np.percentile(truth, [1, 99])  # measured and predicted on the truth's scale
+    shared = _whiskers(truth)  # measured and predicted on the truth's robust scale
     for name in ("measured", "predicted"):
         np.testing.assert_allclose([ex.maps[name].vmin, ex.maps[name].vmax], shared, rtol=1e-9)
     assert not ex.maps["measured"].controls
@@ -612,3 +625,100 @@ def test_screen_of_another_dataset_is_refused_or_explained(screened, ds):
     with pytest.warns(FabWidgetWarning, match="no longer matches"):
         m.update_dataset(ds)
     assert m.screen_rules == []
+
+
+# ---------------------------------------------------------------- colour scale
+def test_spec_scale_traits_on_the_real_wafer(lot2, comms):
+    """scale="spec" on "Ref aft zap" (1190, LSL 3.34, USL 3.385 v): the limits, the label,
+    the colours and the counts the front end draws are Python's, counted directly."""
+    from fabnb.plot.color_scale import OVER_COLOR, UNDER_COLOR
+
+    name = name_of_test_number(lot2, 1190)
+    v = lot2["value"].sel(test=name).values.ravel()
+    m = _quiet(ds=lot2, test=1190, scale="spec")
+    assert (m.vmin, m.vmax) == (3.34, 3.385) == (m.lsl, m.usl)  # the file's limits, as read
+    assert m.scale_label == "spec limits LSL 3.34 – USL 3.385 v"
+    assert (m.n_under, m.n_over) == ((v < 3.34).sum(), (v > 3.385).sum()) == (0, 6)
+    assert (m.under_label, m.over_label) == ("below LSL 3.34 (0)", "above USL 3.385 (6)")
+    assert (m.under_color, m.over_color, m.extend) == (UNDER_COLOR, OVER_COLOR, "both")
+    # the dies the front end paints over/under: Python's per-die call, sent as int8 bytes
+    assert m.beyond.dtype == np.int8 and m.beyond.shape == v.shape
+    np.testing.assert_array_equal(m.beyond, (v > 3.385).astype(int) - (v < 3.34))
+    # the browser gets them: the colours with the widget's state, the scale with the wafer
+    assert comms[-1].opened["data"]["state"]["over_color"] == OVER_COLOR
+    sent = comms[-1].sent[-1][0]["state"]
+    assert (sent["scale_label"], sent["n_over"], sent["vmax"]) == (m.scale_label, 6, 3.385)
+    assert {"scale_label", "under_color", "over_color", "n_under", "n_over", "extend"} <= set(m.synced)
+
+
+def test_clim_label_says_fixed_and_follows_a_later_clim(lot2):
+    name = name_of_test_number(lot2, 1590)
+    v = lot2["value"].sel(test=name).values.ravel()
+    m = _quiet(ds=lot2, test=1590, clim=(82.0, 83.5))
+    assert m.scale_label == "fixed 82 – 83.5 db (clim)"  # was "scale: test P1–P99"
+    assert (m.vmin, m.vmax) == (82.0, 83.5)
+    assert (m.n_under, m.n_over) == ((v < 82).sum(), (v > 83.5).sum())
+    m.clim = None  # back to the robust scale of the test, redrawn at once
+    assert m.scale_label.startswith("robust") and m.n_under == m.n_over == 0
+    np.testing.assert_allclose([m.vmin, m.vmax], _whiskers(v), rtol=1e-12)
+    with pytest.raises(FabParameterError, match="'clim' parameter of WaferMap"):
+        m.clim = (2.0, 1.0)
+
+
+def test_eight_outliers_do_not_move_the_widget_scale(lot2):
+    """8 extreme dies injected into the real wafer's "Svrr" (1590) readings: the default
+    (robust) scale stays inside the clean readings' range; the 8 are drawn over."""
+    name = name_of_test_number(lot2, 1590)
+    clean = lot2["value"].sel(test=name).values[0].copy()
+    measured = np.flatnonzero(np.isfinite(clean))
+    dirty = lot2.copy(deep=True)
+    k = list(lot2["test"].values).index(name)
+    bad = clean.copy()
+    bad[measured[::90][:8]] = 1e4
+    dirty["value"].values[0, :, k] = bad
+    m = _quiet(ds=dirty, test=1590)
+    assert np.nanmin(clean) <= m.vmin < m.vmax <= np.nanmax(clean)
+    assert m.n_over == 8 and m.over_label.endswith("(8)")
+    assert np.nanpercentile(bad, 99) > np.nanmax(clean)  # the old P1–P99 scale was saturated
+
+
+def test_spec_limit_labels_never_overlap_each_other_or_leave_the_bar(tmp_path):
+    """layoutMarks, the front end's pure placement of the LSL/USL labels beside the colour
+    bar (their own column, so the tick labels are never under them), run by Node on 300
+    random cases (two limits, at times only a pixel apart, anywhere on the bar): labels
+    stay in the column, in the limits' order, without overlapping; a label with room is
+    centred on its limit."""
+    import shutil
+    import subprocess
+
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("Node.js is not installed: the front end's pure functions are tested in Chromium only")
+    rng = np.random.default_rng(21)
+    cases = [sorted(rng.uniform(0, 200, 2) if k % 3 else rng.uniform(0, 200) + rng.uniform(0, 3, 2))
+             for k in range(300)] + [[0.0, 200.0], [199.0, 200.0], [0.0, 1.0], [100.0]]
+    script = tmp_path / "layout.mjs"
+    module = _static.static_file("wafermap.js").as_uri()
+    script.write_text(f'import {{ layoutMarks }} from "{module}";\n'
+                      f"const cases = {json.dumps([list(map(float, c)) for c in cases])};\n"
+                      "console.log(JSON.stringify(cases.map((ys) => layoutMarks(ys, 200, 13))));\n")
+    result = subprocess.run([node, str(script)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    for ys, tops in zip(cases, json.loads(result.stdout)):
+        tops = np.asarray(tops)
+        assert tops.min() >= 0 and tops.max() <= 200 - 13, (ys, tops)
+        assert np.all(np.diff(tops) >= 13 - 1e-9), (ys, tops)  # sorted cases: order kept, no overlap
+        for y, top in zip(ys, tops):
+            if len(ys) == 1 and 6.5 <= y <= 193.5:
+                assert top == pytest.approx(y - 6.5, abs=1e-9)
+
+
+def test_static_image_has_the_live_maps_scale_and_label(lot2):
+    from matplotlib.figure import Figure
+
+    for kwargs in (dict(scale="spec"), dict(scale="test"), dict(clim=(3.3, 3.4))):
+        m = _quiet(ds=lot2, test=1190, **kwargs)
+        ax = m.to_image(ax=Figure().add_subplot())
+        assert ax.figure.axes[-1].get_ylabel().splitlines()[1] == m.scale_label == m.color_scale.label
+        dies = [c for c in ax.collections if c.get_gid() == "fabnb-dies"][0]
+        assert (dies.norm.vmin, dies.norm.vmax) == (m.vmin, m.vmax)  # the same numbers, passed on

@@ -8,11 +8,14 @@
 //      once per buffer), so nothing below touches the model;
 //   2. pure functions of a scene: layout and hit test (dieAt, diesWhere), the canvas
 //      drawing (drawDies, drawScreen, drawSelection, drawOverlay) and the DOM pieces
-//      (legend, colour bar, screen legend, tooltip, header, status);
+//      (legend, colour bar and the placement of its spec-limit labels, screen legend,
+//      tooltip, header, status);
 //   3. render(): a small controller that builds the elements, listens to the model and
 //      hands each redraw to (2).
 //
 // Dies are grouped by colour (one fill per colour), so 5,500 dies draw in a few ms.
+// The colour scale is Python's (fabnb.plot.color_scale): its limits, label, under/over
+// colours and counts arrive as traits; dies beyond the limits take the under/over colours.
 // Dragging draws a box, or a free-hand lasso when the mode button (`select_mode` trait)
 // says "lasso"; dies whose centres fall inside are selected (shift adds).
 //
@@ -36,6 +39,12 @@ const VIRIDIS = ["#440154", "#482878", "#3e4989", "#31688e", "#26828e",
 const UNKNOWN_BIN_COLOR = "#404040";
 const NAN_COLOR = "#d0d0d0";
 const N_COLORS = 256;
+// colour keys past the LUT: not measured, below the scale, above the scale
+const NAN_KEY = N_COLORS;
+const UNDER_KEY = N_COLORS + 1;
+const OVER_KEY = N_COLORS + 2;
+const BAR_PX = 200;  // colour bar height
+const MARK_PX = 13;  // height of a spec-limit label beside the bar
 const DRAG_PX = 4;
 const PAD_PX = 10;
 const NOTCH_ANGLE = { down: Math.PI / 2, up: -Math.PI / 2, left: Math.PI, right: 0 };
@@ -143,7 +152,7 @@ function swatchRow(color, label, cls) {
 // ------------------------------------------------------------------ 1. the scene
 
 const ARRAYS = { x: Float32Array, y: Float32Array, col: Int32Array, row: Int32Array,
-  values: Float32Array, bins: Int32Array, screen_rule: Int32Array };
+  values: Float32Array, bins: Int32Array, beyond: Int8Array, screen_rule: Int32Array };
 
 // Everything one redraw needs, read from the model once.  `cache` keeps the decoded
 // typed arrays between redraws (a buffer is decoded only when the kernel sent a new one).
@@ -155,6 +164,7 @@ function readScene(model, cache) {
     scene[key] = cache[key].arr;
   }
   for (const key of ["var", "test", "wafer", "unit", "vmin", "vmax", "lsl", "usl", "scale",
+    "scale_label", "extend", "under_color", "over_color", "under_label", "over_label",
     "select_mode", "message", "data_wafer", "controls", "debug", "screen_layer"]) {
     scene[key] = model.get(key);
   }
@@ -232,7 +242,10 @@ function binLabel(code, names, count) {
   return `${code}${name} \u00B7 ${code === 1 ? "pass" : "fail"} (${count})`;
 }
 
-// Colour key per die: the bin code, or the LUT index 0..255 (N_COLORS = not measured).
+// Colour key per die: the bin code, or the LUT index 0..255, NAN_KEY (not measured),
+// UNDER_KEY / OVER_KEY (below / above the scale).  Which dies are beyond the scale is
+// Python's call (the `beyond` buffer): the float32 values here cannot tell a reading a
+// hair below a limit from the limit, Python's float64 ones can.
 function colorKeys(scene) {
   const n = scene.x.length;
   const keys = new Int32Array(n);
@@ -243,19 +256,24 @@ function colorKeys(scene) {
   const lo = scene.vmin, hi = scene.vmax;
   const ok = lo !== null && hi !== null && hi > lo;
   const k = ok ? (N_COLORS - 1) / (hi - lo) : 0;
-  const v = scene.values;
+  const v = scene.values, side = scene.beyond;
   for (let i = 0; i < n; i++) {
     const val = i < v.length ? v[i] : NaN;
-    if (!ok || Number.isNaN(val)) { keys[i] = N_COLORS; continue; }
-    const c = Math.round((val - lo) * k);
-    keys[i] = c < 0 ? 0 : c > N_COLORS - 1 ? N_COLORS - 1 : c;
+    const s = i < side.length ? side[i] : 0;
+    if (!ok || Number.isNaN(val)) keys[i] = NAN_KEY;
+    else if (s < 0) keys[i] = UNDER_KEY;
+    else if (s > 0) keys[i] = OVER_KEY;
+    else keys[i] = Math.min(N_COLORS - 1, Math.max(0, Math.round((val - lo) * k)));
   }
   return keys;
 }
 
 function keyColor(scene, key) {
   if (scene.var === "hbin") return binColor(key, scene.binColors);
-  return key === N_COLORS ? NAN_COLOR : LUT[key];
+  if (key === NAN_KEY) return NAN_COLOR;
+  if (key === UNDER_KEY) return scene.under_color;
+  if (key === OVER_KEY) return scene.over_color;
+  return LUT[key];
 }
 
 // The rule (name) that screened die i out when the layer is drawn, else null.
@@ -394,32 +412,98 @@ function binLegend(scene, byKey) {
   return out;
 }
 
+// Tops (px) of labels `size` px tall wanted centred at `ys` (px from the top of a column
+// `height` px tall): in the order of `ys`, inside the column, no two overlapping (pushed
+// apart downwards, then back up from the bottom end).  The spec-limit labels beside the
+// colour bar: they sit in their own column, so they never cover the tick labels either.
+function layoutMarks(ys, height, size) {
+  const order = ys.map((_, i) => i).sort((a, b) => ys[a] - ys[b]);
+  const tops = new Array(ys.length);
+  let next = 0;
+  for (const i of order) {
+    tops[i] = Math.max(ys[i] - size / 2, next);
+    next = tops[i] + size;
+  }
+  let limit = height - size;
+  for (let k = order.length - 1; k >= 0; k--) {
+    const i = order[k];
+    tops[i] = Math.min(tops[i], limit);
+    limit = tops[i] - size;
+  }
+  return tops;
+}
+
+// The spec limits inside the scale [lo, hi]: [{name, value, y}] with y px from the bar's top.
+function specMarks(scene, lo, hi) {
+  const marks = [];
+  for (const [name, value] of [["USL", scene.usl], ["LSL", scene.lsl]]) {
+    if (value === null || value < lo || value > hi) continue;
+    marks.push({ name, value, y: (BAR_PX * (hi - value)) / (hi - lo) });
+  }
+  return marks;
+}
+
+// An extension triangle of the bar ("over" on top, "under" below), in Python's colour,
+// hidden (its room kept) on a side where no die falls beyond and no spec limit is.
+function extendTriangle(scene, side) {
+  const tri = h("div", `fabnb-wm-extend fabnb-wm-extend-${side}`);
+  const shown = scene.extend === "both" || scene.extend === (side === "over" ? "max" : "min");
+  tri.style.visibility = shown ? "visible" : "hidden";
+  tri.style[side === "over" ? "borderBottomColor" : "borderTopColor"] =
+    side === "over" ? scene.over_color : scene.under_color;
+  tri.title = side === "over" ? scene.over_label : scene.under_label;
+  return [tri, shown];
+}
+
 function colorBar(scene, byKey) {
   const unit = scene.unit;
   const out = [h("div", "fabnb-wm-legend-title",
     scene.knownTest ? `${scene.testLabel}${unit ? ` [${unit}]` : ""}` : "value")];
   const lo = scene.vmin, hi = scene.vmax;
+  const beyond = [];
   if (lo === null || hi === null) {
     out.push(h("div", "fabnb-wm-legend-note", "no colour scale"));
   } else {
     const bar = h("div", "fabnb-wm-colorbar");
+    bar.style.height = `${BAR_PX}px`;
     bar.style.background = `linear-gradient(to bottom, ${VIRIDIS.slice().reverse().join(", ")})`;
+    const [over, overShown] = extendTriangle(scene, "over");
+    const [under, underShown] = extendTriangle(scene, "under");
+    const barCol = h("div", "fabnb-wm-colorbar-col");
+    barCol.append(over, bar, under);
     const labels = h("div", "fabnb-wm-colorbar-labels");
+    labels.style.height = `${BAR_PX}px`;
     labels.append(h("span", "", fmt(hi)), h("span", "", fmt((lo + hi) / 2)), h("span", "", fmt(lo)));
-    for (const [name, lim] of [["USL", scene.usl], ["LSL", scene.lsl]]) {
-      if (lim === null || lim < lo || lim > hi) continue;
-      const mark = h("div", "fabnb-wm-speclimit");
-      mark.append(h("span", "", name));
-      mark.style.top = `${(100 * (hi - lim)) / (hi - lo)}%`;
-      bar.append(mark);
-    }
+    const markCol = h("div", "fabnb-wm-marks");
+    markCol.style.height = `${BAR_PX}px`;
+    const marks = specMarks(scene, lo, hi);
+    const tops = layoutMarks(marks.map((m) => m.y), BAR_PX, MARK_PX);
+    marks.forEach((m, k) => {
+      const line = h("div", "fabnb-wm-speclimit");
+      line.style.top = `${m.y}px`;
+      bar.append(line);
+      const label = h("div", "fabnb-wm-speclabel", `${m.name} ${fmt(m.value)}`);
+      label.dataset.limit = m.name;
+      label.style.top = `${tops[k]}px`;
+      label.style.height = `${MARK_PX}px`;
+      markCol.append(label);
+    });
     const wrap = h("div", "fabnb-wm-colorbar-wrap");
-    wrap.append(bar, labels);
+    wrap.append(markCol, barCol, labels);
     out.push(wrap);
+    for (const [side, shown, color, text] of [["over", overShown, scene.over_color, scene.over_label],
+      ["under", underShown, scene.under_color, scene.under_label]]) {
+      if (!shown) continue;
+      const row = swatchRow(color, text, "fabnb-wm-beyond-row");
+      row.dataset.side = side;
+      beyond.push(row);
+    }
   }
-  const nan = byKey.get(N_COLORS);
+  out.push(...beyond);
+  const nan = byKey.get(NAN_KEY);
   if (nan) out.push(swatchRow(NAN_COLOR, `not measured (${nan.length})`));
-  out.push(h("div", "fabnb-wm-legend-note", `scale: ${scene.scale} P1\u2013P99`));
+  // the scale really used, in Python's words (fabnb.plot.color_scale)
+  if (scene.scale_label) out.push(h("div", "fabnb-wm-legend-note fabnb-wm-scale-note", scene.scale_label));
   return out;
 }
 
@@ -501,6 +585,8 @@ function render({ model, el }) {
   const [waferWrap, waferSel] = picker("wafer", "fabnb-wm-wafer");
   const [testWrap, testSel] = picker("test", "fabnb-wm-test");
   const [varWrap, varSel] = picker("show", "fabnb-wm-var");
+  const [scaleWrap, scaleSel] = picker("scale", "fabnb-wm-scale");
+  scaleWrap.title = "colour scale of the values (a fixed clim set in Python overrides it)";
   const mode = h("button", "fabnb-wm-mode");
   mode.title = "drag selects dies in a box or inside a free-hand lasso (click to switch)";
   const clear = h("button", "fabnb-wm-clear", "clear selection");
@@ -509,7 +595,7 @@ function render({ model, el }) {
   screenBox.type = "checkbox";
   screenWrap.append(screenBox, h("span", "", "screen"));
   screenWrap.title = "show the dies the outlier screen took out, in the colour of its rule";
-  controls.append(prev, waferWrap, next, testWrap, varWrap, screenWrap, mode, clear);
+  controls.append(prev, waferWrap, next, testWrap, varWrap, scaleWrap, screenWrap, mode, clear);
 
   const body = h("div", "fabnb-wm-body");
   const stage = h("div", "fabnb-wm-stage");
@@ -544,6 +630,8 @@ function render({ model, el }) {
     setOptions(waferSel, model.get("wafers") || [], scene.wafer);
     setOptions(testSel, model.get("tests") || [], scene.test, model.get("test_labels"));
     setOptions(varSel, model.get("variables") || [], scene.var);
+    setOptions(scaleSel, model.get("scales") || [], scene.scale, model.get("scale_names"));
+    scaleWrap.hidden = scene.var === "hbin";
     testSel.disabled = scene.var === "hbin";
     controls.hidden = !scene.controls;
     screenWrap.hidden = !scene.screen.rules.length;
@@ -718,6 +806,7 @@ function render({ model, el }) {
   waferSel.addEventListener("change", () => pick("wafer", waferSel.value));
   testSel.addEventListener("change", () => pick("test", testSel.value));
   varSel.addEventListener("change", () => pick("var", varSel.value));
+  scaleSel.addEventListener("change", () => pick("scale", scaleSel.value));
   prev.addEventListener("click", () => step(-1));
   next.addEventListener("click", () => step(1));
   clear.addEventListener("click", () => commitSelection([]));
@@ -734,3 +823,5 @@ function render({ model, el }) {
 }
 
 export default { render };
+// the pure layout function, for tests (anywidget uses the default export only)
+export { layoutMarks };

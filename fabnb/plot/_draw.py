@@ -1,5 +1,6 @@
 """Shared drawing pieces: die rectangles, the wafer outline with its notch, the
-edge-exclusion ring, zone boundaries, bin colours and robust colour limits.
+edge-exclusion ring, zone boundaries, and the one palette: bin colours, the missing-die
+grey and the under/over colours of colour scales (:mod:`fabnb.plot.color_scale`).
 
 All die rectangles of one map go into *one* :class:`~matplotlib.collections.PathCollection`
 (gid ``"fabnb-dies"``, one path per die, in die order), so a 5,500-die map is a single
@@ -14,7 +15,7 @@ import colorsys
 import matplotlib as mpl
 import numpy as np
 from matplotlib.collections import LineCollection, PathCollection
-from matplotlib.colors import Normalize, to_hex, to_rgba
+from matplotlib.colors import to_hex, to_rgba
 from matplotlib.patches import Circle, Polygon
 from matplotlib.path import Path
 
@@ -25,8 +26,11 @@ MISSING_COLOR = "#cfcfcf"
 PASS_COLOR = "#2ca02c"
 UNTESTED_COLOR = "#e6e6e6"
 OTHER_COLOR = "#7f7f7f"  # the Pareto's "other" bar: tab10's grey, never a fail colour
-BELOW_COLOR = "#1f3fbf"
-ABOVE_COLOR = "#d62728"
+# dies below / above a colour scale (and below LSL / above USL in the histogram): pure
+# blue and magenta are far (RGB distance > 0.4) from every viridis colour, every bin
+# colour and the greys, so an out-of-scale die never passes for an in-scale or bin colour
+UNDER_COLOR = "#0000ff"
+OVER_COLOR = "#ff00ff"
 # bins 2…17: tab10 and tab20's light shades without their greens and greys (they mean
 # "pass" and "untested"), and tab20's light cyan swapped for tab20b's plum (light cyan
 # is too close to light blue to tell apart on a map)
@@ -198,24 +202,6 @@ def zone_boundaries(ax, ds, **kw) -> LineCollection:
     lines = LineCollection(segments, **style)
     ax.add_collection(lines, autolim=False)
     return lines
-
-
-def robust_limits(values, lower=1.0, upper=99.0) -> tuple[float, float]:
-    """Colour limits at the ``lower``/``upper`` percentiles of the finite values."""
-    v = np.asarray(values, dtype=float)
-    v = v[np.isfinite(v)]
-    if v.size == 0:
-        return 0.0, 1.0
-    lo, hi = np.percentile(v, [lower, upper])
-    if hi <= lo:
-        lo, hi = lo - 0.5, hi + 0.5
-    return float(lo), float(hi)
-
-
-def value_norm(values, vmin=None, vmax=None) -> Normalize:
-    """Normalize on ``vmin``/``vmax``, robust percentiles filling in whichever is None."""
-    lo, hi = robust_limits(values) if vmin is None or vmax is None else (vmin, vmax)
-    return Normalize(lo if vmin is None else vmin, hi if vmax is None else vmax)
 
 
 def _fail_color(code: int) -> tuple:

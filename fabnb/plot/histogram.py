@@ -17,6 +17,7 @@ import numpy as np
 from .. import summary
 from .._params import Integral, Interval, check_params
 from . import _draw
+from .color_scale import tukey_range
 from .maps import _value_label
 
 #: at most this many bars, so a few far outliers cannot turn "auto" bins into thousands
@@ -24,14 +25,12 @@ MAX_BARS = 100
 _INSIDE_COLOR = "#9a9a9a"  # neutral: only the failing sides are coloured
 
 
-def _window(values, lsl, usl, fence=3.0):
-    """The x range: the values inside the outer fences ``Q1 − 3 IQR``, ``Q3 + 3 IQR``
-    (Tukey's "far out" points lie beyond) and both limits, padded by 5 %, so a few far
-    outliers cannot squash the limits into one bar."""
-    q1, q3 = np.quantile(values, [0.25, 0.75])
-    iqr = q3 - q1
-    lo = max(values.min(), q1 - fence * iqr) if iqr > 0 else values.min()
-    hi = min(values.max(), q3 + fence * iqr) if iqr > 0 else values.max()
+def _window(values, lsl, usl):
+    """The x range: the values inside Tukey's outer fences ``Q1 − 3 IQR``, ``Q3 + 3 IQR``
+    (:func:`~fabnb.plot.color_scale.tukey_range`, the maps' robust colour scale) and
+    both limits, padded by 5 %, so a few far outliers cannot squash the limits into one
+    bar."""
+    lo, hi = tukey_range(values)
     lo, hi = np.nanmin([lo, lsl]), np.nanmax([hi, usl])
     pad = 0.05 * (hi - lo) if hi > lo else 0.05 * max(abs(hi), 1.0)
     return lo - pad, hi + pad
@@ -40,10 +39,11 @@ def _window(values, lsl, usl, fence=3.0):
 def limits_histogram(ds, test, wafer=None, ax=None, bins=None, title=None):
     """Histogram of one test's values with its LSL/USL and the dies failing each side.
 
-    Bars are stacked by where the dies sit against the limits (below LSL blue, inside,
-    above USL red), the limits are dashed vertical lines, and the legend states how many
-    dies fail low and high out of how many were measured.  NaN (not measured) dies are
-    left out and counted in the title.
+    Bars are stacked by where the dies sit against the limits (below LSL and above USL
+    in the colour scales' under/over colours, blue and magenta; inside grey), the limits
+    are dashed vertical lines, and the legend states how many dies fail low and high out
+    of how many were measured.  NaN (not measured) dies are left out and counted in the
+    title.
 
     Parameters
     ----------
@@ -87,7 +87,7 @@ def limits_histogram(ds, test, wafer=None, ax=None, bins=None, title=None):
             edges = np.histogram_bin_edges(span, MAX_BARS)
         groups = [clipped[status == s] for s in (-1, 0, 1)]
         ax.hist(groups, bins=edges, stacked=True,
-                color=[_draw.BELOW_COLOR, _INSIDE_COLOR, _draw.ABOVE_COLOR])
+                color=[_draw.UNDER_COLOR, _INSIDE_COLOR, _draw.OVER_COLOR])
         for side, n, x, align in (("below", int((shown < lo).sum()), 0.01, "left"),
                                   ("above", int((shown > hi).sum()), 0.99, "right")):
             if n:
@@ -96,8 +96,8 @@ def limits_histogram(ds, test, wafer=None, ax=None, bins=None, title=None):
     else:
         ax.text(0.5, 0.5, "no measured values", transform=ax.transAxes, ha="center")
     n_low, n_high = int((status == -1).sum()), int((status == 1).sum())
-    for level, label, count, color in ((lsl, "LSL", n_low, _draw.BELOW_COLOR),
-                                       (usl, "USL", n_high, _draw.ABOVE_COLOR)):
+    for level, label, count, color in ((lsl, "LSL", n_low, _draw.UNDER_COLOR),
+                                       (usl, "USL", n_high, _draw.OVER_COLOR)):
         if np.isfinite(level):
             ax.axvline(level, ls="--", lw=1.2, color=color,
                        label=f"{label} {level:g} ({count} of {shown.size} dies "

@@ -27,9 +27,13 @@ colours of :func:`fabnb.plot.screen_map`), the legend counts the dies per rule o
 shown wafer, and the tooltip says why (the first failing test and its value against
 the PAT limit, the residual against the neighbours, the bad-neighbour count, the
 location's fail rate in the lot).
-The only numerics here are the colour limits: robust limits
-``[P1, P99]`` of the test's finite values, over all wafers (``scale="test"``, so
-wafers are comparable) or over the shown wafer (``scale="wafer"``).
+The colour scale is :func:`fabnb.plot.color_scale.color_scale`, the one the matplotlib
+maps use: robust limits (the values inside Tukey's outer fences, so a few outliers cannot
+saturate it) over all wafers of the test (``scale="test"``, so wafers are comparable) or
+over the shown wafer (``scale="wafer"``), the test's spec limits (``scale="spec"``), or
+fixed limits (``clim``).  Python sends the limits, the scale's label, the under/over
+colours and the shown wafer's under/over die counts; the front end draws the dies beyond
+the scale in those colours and shows the label under the colour bar.
 
 Bad data (no die coordinates, unknown test or wafer, all-NaN wafer) never raises
 from the widget: the ``message`` trait carries a readable explanation that the front
@@ -67,6 +71,7 @@ from fabnb import summary
 from fabnb._params import Integral, Interval, StrOptions, check_params
 from fabnb.errors import FabDataError, FabParameterError
 from fabnb.plot import bin_hex
+from fabnb.plot.color_scale import OVER_COLOR, UNDER_COLOR, color_scale, dataset_scale
 from fabnb.plot.screen import RULE_COLORS, RULE_LABELS
 from fabnb.plot.screen import _check_result as _check_screen_result
 
@@ -75,12 +80,13 @@ from ._static import static_file
 from .._warn import user_stacklevel
 
 VARIABLES = ("value", "hbin")
-SCALES = ("test", "wafer")
+#: colour scales: robust over the test's wafers, robust over the shown wafer, spec limits
+SCALES = ("test", "wafer", "spec")
+#: what the scale picker shows for each of SCALES
+SCALE_NAMES = ("robust, all wafers", "robust, this wafer", "spec limits")
 SELECT_MODES = ("box", "lasso")
 VIEW_TRAITS = ("wafer", "test", "var", "scale")
 DIE_COORDS = ("x", "y", "col", "row")
-#: percentiles of the finite values that set the colour limits (robust to outliers)
-COLOR_PERCENTILES = (1.0, 99.0)
 #: environment variable that turns the front end's test hooks on (the browser tests'
 #: JupyterLab sets it); the ``debug`` trait does the same for one map
 DEBUG_ENV = "FABNB_WIDGET_DEBUG"
@@ -154,20 +160,14 @@ def decode_i32(buf) -> np.ndarray:
 
 
 def color_limits(values: np.ndarray) -> tuple[float, float]:
-    """Robust colour limits ``(P1, P99)`` of the finite ``values``; ``(nan, nan)`` if none.
+    """The robust colour limits of the finite ``values`` (the widget's default scale,
+    :func:`fabnb.plot.color_scale.color_scale`); ``(nan, nan)`` if there are none.
 
-    A constant map gets a unit-wide window around its value so it still draws.
-
-    >>> color_limits(np.array([0.0, 1.0, np.nan]))
-    (0.01, 0.99)
+    >>> color_limits(np.array([0.0, 1.0, 2.0, 3.0, 100.0, np.nan]))
+    (0.0, 3.0)
     """
-    finite = values[np.isfinite(values)]
-    if finite.size == 0:
-        return float("nan"), float("nan")
-    lo, hi = (float(v) for v in np.percentile(finite, COLOR_PERCENTILES))
-    if hi <= lo:
-        lo, hi = lo - 0.5, hi + 0.5
-    return round(lo, 12), round(hi, 12)
+    scale = color_scale(values)
+    return scale.vmin, scale.vmax
 
 
 def _num(v: float, unit: str = "", sign: bool = False) -> str:
@@ -212,10 +212,13 @@ class WaferMap(anywidget.AnyWidget):
         Wafer id (or position along ``wafer``); default the first wafer.
     var : {"value", "hbin"}
         Show the test's values or the hard bins.
-    scale : {"test", "wafer"}
-        Colour limits from all wafers of the test (comparable maps) or the shown wafer.
+    scale : {"test", "wafer", "spec"}
+        Colour limits (:func:`fabnb.plot.color_scale.color_scale`): robust limits of
+        all wafers of the test (comparable maps), robust limits of the shown wafer, or
+        the test's LSL–USL (dies out of spec in the over/under colours).
     clim : (float, float), optional
-        Fixed colour limits instead (e.g. shared by maps that must compare).
+        Fixed colour limits instead (e.g. shared by maps that must compare); settable
+        later as ``m.clim``.
     size : int
         Canvas size in CSS pixels.
     screen : xarray.Dataset, optional
@@ -237,6 +240,14 @@ class WaferMap(anywidget.AnyWidget):
     wafer, test, var, scale
         What is shown; settable from Python or the pickers (``test`` also by number or
         clean name: it is resolved to the dataset's test name).
+    vmin, vmax, scale_label, extend
+        The colour scale in use: its limits (None when nothing can be coloured), its
+        label (what the legend says, e.g. ``"spec limits LSL 1.2 – USL 1.8 V"``) and
+        matplotlib's ``extend`` (the colour bar's sides with dies beyond).
+    under_color, over_color, n_under, n_over, under_label, over_label
+        The colours of the dies below/above the scale (``fabnb.plot.color_scale``'s
+        palette), how many of the shown wafer's dies are drawn in them and the legend's
+        words for them (``"above USL 1.8 (5)"``).
     test_labels : list of str
         What the test picker shows, parallel to ``tests``: ``"<number> <clean name>"``.
     bin_colors : dict
@@ -244,9 +255,10 @@ class WaferMap(anywidget.AnyWidget):
         (:func:`fabnb.plot.bin_hex`); the front end colours bins with it.
     bin_names : dict
         ``{"<code>": name}`` of the bins the dataset names (:func:`fabnb.summary.bin_names`).
-    values, bins, x, y, col, row : numpy.ndarray
-        The shown wafer's values (float32) and hard bins (int32), the die centres
-        (float32) and indices (int32): read-only arrays, synced as binary buffers.
+    values, bins, beyond, x, y, col, row : numpy.ndarray
+        The shown wafer's values (float32), hard bins (int32) and side of the colour
+        scale (int8: -1 below, +1 above, 0 inside), the die centres (float32) and
+        indices (int32): read-only arrays, synced as binary buffers.
     yields : dict
         The header's numbers: ``wafer``/``lot`` ids, ``wafer_yield``, ``wafer_passed``,
         ``wafer_tested``, ``lot_yield``, ``lot_passed``, ``lot_tested``, ``lot_wafers``
@@ -288,6 +300,9 @@ class WaferMap(anywidget.AnyWidget):
     bin_colors = traitlets.Dict().tag(sync=True)
     bin_names = traitlets.Dict().tag(sync=True)
     variables = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    #: the scale picker's choices (SCALES) and what it shows for them (SCALE_NAMES)
+    scales = traitlets.List(traitlets.Unicode(), default_value=list(SCALES)).tag(sync=True)
+    scale_names = traitlets.List(traitlets.Unicode(), default_value=list(SCALE_NAMES)).tag(sync=True)
     selected = traitlets.List(traitlets.Int()).tag(sync=True)
     select_mode = traitlets.Enum(SELECT_MODES, default_value="box").tag(sync=True)
     message = traitlets.Unicode("").tag(sync=True)
@@ -305,6 +320,9 @@ class WaferMap(anywidget.AnyWidget):
     row = ArrayTrait("i4")
     values = ArrayTrait("f4")
     bins = ArrayTrait("i4")
+    #: per die of the shown wafer: -1 below the colour scale, +1 above, 0 inside (Python
+    #: decides, so the dies drawn in the under/over colours are exactly the counted ones)
+    beyond = ArrayTrait("i1")
     yields = traitlets.Dict().tag(sync=True)
     # screening layer (show_screen)
     screen_rules = traitlets.List(traitlets.Unicode()).tag(sync=True)
@@ -320,6 +338,15 @@ class WaferMap(anywidget.AnyWidget):
     usl = traitlets.Float(None, allow_none=True).tag(sync=True)
     vmin = traitlets.Float(None, allow_none=True).tag(sync=True)
     vmax = traitlets.Float(None, allow_none=True).tag(sync=True)
+    scale_label = traitlets.Unicode("").tag(sync=True)
+    extend = traitlets.Unicode("neither").tag(sync=True)
+    under_color = traitlets.Unicode(UNDER_COLOR).tag(sync=True)
+    over_color = traitlets.Unicode(OVER_COLOR).tag(sync=True)
+    n_under = traitlets.Int(0).tag(sync=True)
+    n_over = traitlets.Int(0).tag(sync=True)
+    #: legend rows of the under/over dies, e.g. "above USL 1.8 (5)"
+    under_label = traitlets.Unicode("").tag(sync=True)
+    over_label = traitlets.Unicode("").tag(sync=True)
     #: every trait the front end draws from, defined once (the traits above): the front
     #: end redraws when any of them changes
     synced = traitlets.List(traitlets.Unicode()).tag(sync=True)
@@ -333,7 +360,8 @@ class WaferMap(anywidget.AnyWidget):
             debug = os.environ.get(DEBUG_ENV, "") not in ("", "0")
         super().__init__(size=size, debug=bool(debug), **kwargs)
         self.synced = sorted(WaferMap.class_own_traits(sync=True))
-        self.clim = _check_clim(clim)
+        self._clim = _check_clim(clim)
+        self._scale = None  # the shown test's ColorScale (fabnb.plot.color_scale)
         self._screen = None
         self._refreshing = True  # one refresh at the end, not one per trait
         self._load(ds)
@@ -387,7 +415,7 @@ class WaferMap(anywidget.AnyWidget):
     def _load(self, ds: xr.Dataset) -> None:
         """Take ``ds``: die geometry, the wafer/test/variable choices."""
         self._ds = ds
-        self._test_limits = {}
+        self._test_scales = {}
         self._geometry_problems = self._load_geometry(ds)
         self.tests = [str(t) for t in ds["test"].values] if "test" in ds.coords else []
         self.test_labels = summary.test_labels(ds) if self.tests else []
@@ -503,7 +531,7 @@ class WaferMap(anywidget.AnyWidget):
                 f"Wafer {self.wafer!r} is not in the dataset "
                 f"({len(self.wafers)} wafers: {', '.join(self.wafers[:4])}{', ...' if len(self.wafers) > 4 else ''})."
             )
-            self.values, self.bins = empty, np.full(n_die, -1)
+            self.values, self.bins, self.beyond = empty, np.full(n_die, -1), np.zeros(n_die)
             self.screen_rule, self.screen_reasons, self.yields = np.full(n_die, -1), {}, {}
             self.data_wafer = ""
             return problems
@@ -511,13 +539,13 @@ class WaferMap(anywidget.AnyWidget):
         self.yields = self._wafer_yields()
         problems += self._send_screen()
         values = empty
-        unit, lsl, usl, lims = "", None, None, (float("nan"), float("nan"))
+        unit, lsl, usl, scale = "", None, None, None
         if "value" in ds:
             if self._find_test(problems):
                 values = ds["value"].sel(wafer=self.wafer, test=self.test).values.astype(float)
                 unit = str(ds["unit"].sel(test=self.test).values) if "unit" in ds.coords else ""
                 lsl, usl = (self._limit(name) for name in ("lsl", "usl"))
-                lims = self._color_limits(values)
+                scale = self._color_scale(values)
                 if self.var == "value" and not np.isfinite(values).any():
                     problems.append(
                         f"Wafer {self.wafer} has no measured '{self.test}' values (all NaN): "
@@ -526,8 +554,25 @@ class WaferMap(anywidget.AnyWidget):
         self.values = values
         self.data_wafer = self.wafer
         self.unit, self.lsl, self.usl = unit, lsl, usl
-        self.vmin, self.vmax = (v if np.isfinite(v) else None for v in lims)
+        self._scale = scale
+        self._send_scale(scale, values)
         return problems
+
+    def _send_scale(self, scale, values) -> None:
+        """The colour scale's traits and the shown wafer's under/over dies (None: no test
+        to colour, nothing to say)."""
+        self.beyond = np.zeros(values.size, dtype=np.int8) if scale is None else scale.side(values)
+        if scale is None or not scale.finite:
+            self.vmin = self.vmax = None
+            self.scale_label = "" if scale is None else scale.label
+            self.n_under = self.n_over = 0
+            self.extend, self.under_label, self.over_label = "neither", "", ""
+            return
+        self.vmin, self.vmax = scale.vmin, scale.vmax
+        self.scale_label, self.extend = scale.label, scale.extend
+        self.under_color, self.over_color = scale.under_color, scale.over_color
+        self.n_under, self.n_over = scale.n_under, scale.n_over
+        self.under_label, self.over_label = scale.under_text(), scale.over_text()
 
     # ------------------------------------------------------------ screening
     def show_screen(self, result: xr.Dataset | None) -> None:
@@ -626,17 +671,43 @@ class WaferMap(anywidget.AnyWidget):
                 lines.append(f"{label}: inside a cluster of failing dies")
         return "\n".join(lines)
 
-    def _color_limits(self, values: np.ndarray) -> tuple[float, float]:
-        """Fixed ``clim``, or limits of the shown wafer, or of the whole test (computed
-        once per test)."""
+    @property
+    def color_scale(self):
+        """The shown test's :class:`~fabnb.plot.color_scale.ColorScale` (limits, label,
+        under/over colours and counts on the shown wafer), None without a test to colour;
+        ``fabnb.plot.wafer_map(..., scale=m.color_scale)`` draws it."""
+        return self._scale
+
+    @property
+    def clim(self) -> tuple[float, float] | None:
+        """Fixed colour limits ``(low, high)``, or None for the ``scale`` trait's scale;
+        setting it redraws the map."""
+        return self._clim
+
+    @clim.setter
+    def clim(self, value) -> None:
+        new = _check_clim(value)
+        if new != self._clim:
+            self._clim = new
+            if not getattr(self, "_refreshing", True):
+                self._refresh()
+
+    def _color_scale(self, values: np.ndarray):
+        """:func:`fabnb.plot.color_scale.color_scale` of the shown test: fixed ``clim``,
+        spec limits, robust over the shown wafer, or robust over every wafer of the test
+        (computed once per test, recounted on the shown wafer)."""
+        ds, test = self._ds, self.test
         if self.clim is not None:
-            return self.clim
-        if self.scale == "wafer":
-            return color_limits(values)
-        if self.test not in self._test_limits:
-            pool = np.asarray(self._ds["value"].sel(test=self.test).values, dtype=float)
-            self._test_limits[self.test] = color_limits(pool)
-        return self._test_limits[self.test]
+            return dataset_scale(ds, test, values, vmin=self.clim[0], vmax=self.clim[1],
+                                 fixed_by="clim", owner="WaferMap")
+        if self.scale in ("wafer", "spec"):
+            return dataset_scale(ds, test, values, "spec" if self.scale == "spec" else "robust",
+                                 where="the shown wafer", owner="WaferMap")
+        if test not in self._test_scales:  # "test", or a bad value (explained in the message)
+            pool = ds["value"].sel(test=test).values
+            self._test_scales[test] = dataset_scale(ds, test, pool, where="all wafers of the test",
+                                                    owner="WaferMap")
+        return self._test_scales[test].recount(values)
 
     def _limit(self, name: str):
         if name not in self._ds.coords:
@@ -703,8 +774,8 @@ class WaferMap(anywidget.AnyWidget):
     # ---------------------------------------------------------- static image
     def to_image(self, ax=None):
         """Draw the current view with matplotlib (``fabnb.plot.wafer_map`` for values,
-        ``fabnb.plot.bin_map`` for bins, same colour limits as the live map); returns
-        the Axes.  This is what exported HTML and GitHub show without a kernel.
+        ``fabnb.plot.bin_map`` for bins, the live map's colour scale and its label);
+        returns the Axes.  This is what exported HTML and GitHub show without a kernel.
         """
         if self.message:
             raise FabDataError(self.message)
@@ -712,7 +783,7 @@ class WaferMap(anywidget.AnyWidget):
 
         if self.var == "hbin":
             return plot.bin_map(self._ds, self.wafer, ax=ax)
-        return plot.wafer_map(self._ds, self.test, self.wafer, ax=ax, vmin=self.vmin, vmax=self.vmax)
+        return plot.wafer_map(self._ds, self.test, self.wafer, ax=ax, scale=self.color_scale)
 
     def _png(self) -> str | None:
         """Base64 PNG of :meth:`to_image`, or None when there is nothing to draw."""

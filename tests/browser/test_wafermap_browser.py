@@ -386,3 +386,96 @@ def test_wafermap_screening_layer(page, jupyter_server, artifacts):
     assert plain.get_attribute("data-renders") is None
     assert plain.evaluate("el => typeof el.fabnbDieClientXY") == "undefined"
     assert page.fabnb_errors == []
+
+
+def _boxes(locator) -> list[dict]:
+    return [locator.nth(k).bounding_box() for k in range(locator.count())]
+
+
+def _overlap(a: dict, b: dict) -> bool:
+    return (a["x"] < b["x"] + b["width"] and b["x"] < a["x"] + a["width"]
+            and a["y"] < b["y"] + b["height"] and b["y"] < a["y"] + a["height"])
+
+
+def test_wafermap_colour_scale_is_pythons(page, jupyter_server, artifacts):
+    """On the real wafer lot2.stdf, "Ref aft zap" (1190: LSL 3.34, USL 3.385 v, 6 dies
+    above): the legend states Python's scale label for spec limits and for a fixed
+    ``clim`` (it said "P1–P99" whatever the scale), the under/over rows count the dies,
+    the LSL/USL labels overlap neither the tick labels nor each other (on the clim map
+    they are 11 px apart), a die above USL is painted in Python's over colour, and the
+    scale picker switches to the robust scale computed by the kernel."""
+    import warnings
+
+    import fabnb
+    from fabnb.io.stdf import StdfWarning
+
+    path = SHARED_DATA / "stdf" / "lot2.stdf"
+    if not path.is_file():
+        pytest.skip(f"real STDF sample {path} is absent (the shared data folder sits beside the checkout)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", StdfWarning)
+        ds = fabnb.io.read_stdf(path, progress=False)
+    name = str(ds["test"].values[list(ds["test_num"].values).index(1190)])
+    values = ds["value"].sel(test=name).values[0]
+    usl = float(ds["usl"].sel(test=name))
+    over = np.flatnonzero(values > usl)
+    assert over.size == 6
+    write_notebook(jupyter_server.root / "wafermap_scale.ipynb", [
+        "import json, warnings\nimport fabnb\nfrom fabnb.widgets import WaferMap\n"
+        "warnings.simplefilter('ignore')\n"
+        f"ds = fabnb.io.read_stdf({str(path)!r}, progress=False)",
+        "spec = WaferMap(ds, test=1190, scale='spec', size=420)\nspec",
+        "fixed = WaferMap(ds, test=1190, clim=(3.0, 3.8), size=420)\nfixed",
+        'print("SCALES", json.dumps([spec.scale_label, fixed.scale_label, spec.over_color, '
+        "spec.over_label, spec.under_label]))",
+    ])
+    lab = Lab(page, jupyter_server, artifacts)
+    lab.open("wafermap_scale.ipynb")
+    lab.run_all()
+    spec_root, fixed_root = _root(lab, 1), _root(lab, 2)
+    out = lab.output_text(3)
+    spec_label, fixed_label, over_color, over_label, under_label = json.loads(out[out.index("["):])
+    assert spec_label == "spec limits LSL 3.34 – USL 3.385 v"
+    assert fixed_label == "fixed 3 – 3.8 v (clim)"
+    lab.shot("spec-scale", spec_root)
+    lab.shot("clim-scale", fixed_root)
+
+    for root, label in ((spec_root, spec_label), (fixed_root, fixed_label)):
+        assert root.locator(".fabnb-wm-scale-note").inner_text() == label
+        assert "P1" not in root.locator(".fabnb-wm-legend").inner_text()
+        marks = root.locator(".fabnb-wm-speclabel")
+        assert marks.count() == 2
+        mark_boxes = _boxes(marks)
+        tick_boxes = _boxes(root.locator(".fabnb-wm-colorbar-labels span"))
+        assert len(tick_boxes) == 3
+        for m in mark_boxes:
+            assert not any(_overlap(m, t) for t in tick_boxes), (m, tick_boxes)
+        assert not _overlap(*mark_boxes), mark_boxes
+    # USL above LSL, in that order, on both bars
+    for root in (spec_root, fixed_root):
+        usl_box, lsl_box = (root.locator(f".fabnb-wm-speclabel[data-limit='{k}']").bounding_box()
+                            for k in ("USL", "LSL"))
+        assert usl_box["y"] + usl_box["height"] <= lsl_box["y"]
+
+    # the under/over rows: Python's words and counts, in Python's colours
+    rows = spec_root.locator(".fabnb-wm-beyond-row")
+    assert [rows.nth(k).inner_text() for k in range(rows.count())] == [over_label, under_label]
+    swatch = rows.first.locator(".fabnb-wm-swatch").evaluate("e => getComputedStyle(e).backgroundColor")
+    assert [int(v) for v in re.findall(r"\d+", swatch)[:3]] == _hex_rgb(over_color)
+    # a die above USL is painted in the over colour; an in-spec die is not
+    for die in over[:3]:
+        got = _canvas_rgb(spec_root, int(die))
+        assert np.abs(np.subtract(got, _hex_rgb(over_color))).max() <= 2, (int(die), got)
+    inside = int(np.flatnonzero((values > 3.35) & (values < 3.38))[0])
+    assert np.abs(np.subtract(_canvas_rgb(spec_root, inside), _hex_rgb(over_color))).max() > 60
+
+    # the scale picker: the kernel computes the robust scale, the legend says so
+    spec_root.locator("select.fabnb-wm-scale").select_option(label="robust, all wafers")
+    spec_root.locator(".fabnb-wm-scale-note", has_text="robust").wait_for()
+    lab.run_cell(3)
+    out = lab.output_text(3)
+    robust_label = json.loads(out[out.index("["):])[0]
+    assert robust_label == "robust (Tukey fences, 3 IQR) over all wafers of the test"
+    assert spec_root.locator(".fabnb-wm-scale-note").inner_text() == robust_label
+    lab.shot("robust-scale", spec_root)
+    assert page.fabnb_errors == []
