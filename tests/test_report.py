@@ -1,9 +1,12 @@
 """fabnb.report: parameter checks before any kernel, execution, HTML, failures."""
 
 import ast
+import html as H
 import json
 import re
 import uuid
+import warnings
+import xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor
 from html.parser import HTMLParser
 from pathlib import Path
@@ -21,6 +24,7 @@ from fabnb import FabDataError, FabParameterError
 from fabnb.report import (
     ReportError,
     ReportExecutionError,
+    data_notes_html,
     describe_dataset,
     html_table,
     list_templates,
@@ -507,6 +511,152 @@ def test_reader_warnings_point_at_the_callers_line(shared_data):
     assert not any(w.filename.startswith(package) for w in caught)
 
 
+def notes_box(html):
+    """The data-notes box parsed (it is well-formed XML: a parse error is an escaping
+    bug): ``(heading, shown, folded)``, the heading text, the notes a reader sees (text
+    outside closed ``<details>``, fold summaries included) and the folded notes."""
+    box = ET.fromstring(html)
+    assert box.tag == "div" and box.get("class") == "fab-data-notes"
+
+    def visible(element):
+        if element.tag == "details":
+            return "".join(element.find("summary").itertext()) + (element.tail or "")
+        return (element.text or "") + "".join(visible(child) for child in element) + (element.tail or "")
+
+    heading = (box.text or "") + "".join(box.find("b").itertext()) + (box.find("b").tail or "")
+    shown = [visible(li) for li in box.find("ul").findall("li")]
+    fold = box.find("details")
+    folded = [] if fold is None else ["".join(li.itertext()) for li in fold.find("ul").findall("li")]
+    return heading, shown, folded
+
+
+def record(*messages):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for message in messages:
+            warnings.warn(message, UserWarning)
+    return caught
+
+
+def test_data_notes_fold_a_long_list_count_repeats_and_escape_markup():
+    """Issue 21: more than five notes show the first three and fold the rest under a
+    summary giving their number; a repeated note is listed once with its count; every
+    note is escaped (a file name with markup shows as text)."""
+    markup = "<img src=x onerror=alert(4)> in file <b>W07.stdf</b>"
+    notes = record(markup, *(f"note {k}" for k in range(6)), "note 2", "note 2")
+    html = data_notes_html(notes)
+    heading, shown, folded = notes_box(html)
+    assert heading.startswith("Data notes (9)")  # every note counted, repeats included
+    assert shown[:3] == [f"UserWarning: {markup}", "UserWarning: note 0", "UserWarning: note 1"]
+    assert len(shown) == 3 and html.count("<summary>4 more notes</summary>") == 1
+    assert folded == ["UserWarning (×3): note 2", "UserWarning: note 3", "UserWarning: note 4",
+                      "UserWarning: note 5"]
+    assert_data_shown_as_text(html, markup)
+    # five notes or fewer: all listed, nothing folded
+    heading, shown, folded = notes_box(data_notes_html(record(*(f"n{k}" for k in range(5)))))
+    assert (heading.startswith("Data notes (5)"), len(shown), folded) == (True, 5, [])
+    assert data_notes_html([]) == ""
+    with pytest.raises(FabParameterError, match="'fold_after' parameter of data_notes_html"):
+        data_notes_html(notes, fold_after=0)
+
+
+def test_data_notes_fold_the_long_note_of_the_real_folder(shared_data):
+    """The real folder's reader notes: its "STDF data disagrees with itself" note has a
+    line per disagreement (21 lines for two files, 181 for a lot of 25); the box shows
+    its first three lines and folds the rest under "18 more lines", every line kept."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fabnb.io.read(shared_data / "stdf", progress=False)
+    html = data_notes_html(caught)
+    heading, shown, folded = notes_box(html)
+    assert heading.startswith(f"Data notes ({len(caught)})") and len(shown) == len(caught) and not folded
+    [long] = [w for w in caught if str(w.message).startswith("STDF data disagrees with itself")]
+    lines = str(long.message).splitlines()
+    assert len(lines) == 21
+    [seen] = [n for n in shown if "disagrees with itself" in n]
+    assert seen == f"StdfWarning: {chr(10).join(lines[:3])}18 more lines"
+    box = ET.fromstring(html)
+    [fold] = [d for d in box.iter("details")]
+    assert "".join(fold.itertext()) == "18 more lines" + "\n".join(lines[3:])  # RTST_CNT 0 is in there
+    assert "RTST_CNT 0" in "".join(fold.itertext())
+
+
+def test_load_dataset_shows_no_progress_bar(shared_data, monkeypatch):
+    """A report's page carries no progress bar: tqdm's bar (delay=2 s, so only on a
+    slow read, as in the 25-wafer benchmark) became a widget or stderr text in the page."""
+    calls = []
+    read = fabnb.io.read
+    monkeypatch.setattr(fabnb.io, "read", lambda path, **kw: calls.append(kw) or read(path, **kw))
+    with pytest.warns(UserWarning):
+        load_dataset(str(shared_data / "stdf" / "lot2.stdf"))
+    assert calls == [{"progress": False}]
+
+
+def test_lot_report_template_draws_through_fabnb_plot():
+    """Issue 21: the yield trend was drawn inline in the template; every chart of the lot
+    report now comes from a fabnb.plot function (the same one a user calls), so the
+    template's code holds no matplotlib drawing calls of its own."""
+    nb = nbformat.read(str(template_path("lot_report")), as_version=4)
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    drawing = re.findall(r"\bax\.(?:plot|hlines|vlines|bar|scatter|set_xticks|legend)\(", code)
+    assert not drawing, drawing
+    assert "plot.yield_trend(ds)" in code
+
+
+def table_rows(html):
+    """Cell texts of each row of the first HTML table in ``html`` (header rows first)."""
+    return [[H.unescape(re.sub(r"<[^>]+>", "", cell)).strip()
+             for cell in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, flags=re.S)]
+            for row in re.findall(r"<tr>(.*?)</tr>", html, flags=re.S)]
+
+
+@pytest.mark.timeout(600)
+def test_yield_study_shows_units_percentages_and_checked_orderings(tmp_path):
+    """Issue 21: "Same for yield_study: no debug lines, units and percentages in tables".
+    Every output is a table, a figure or prose (no print, no stray repr such as
+    ``Text(0.5, 1.0, ...)``); the per-test table has the unit column and percentages; the
+    overview gives percentages in its cells (not a "(%)" header over "0.41 %"), whole
+    tests won, and the paper's orderings as verdicts that agree with its numbers."""
+    tests = ["T01", "T02", "T03", "T04"]
+    report = run("yield_study", {"tests": tests, "n_synthetic": 20_000, "ks_test": "T02"},
+                 output=tmp_path / "yield_study.html")
+    nb = nbformat.read(str(report.notebook), as_version=4)
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    assert not [o for o in outputs if o.output_type in ("stream", "error")]
+    assert all(set(o.data) & {"text/html", "text/markdown", "image/png"} for o in outputs), \
+        [o.data.get("text/plain") for o in outputs]
+    html_outputs = [o.data["text/html"] for o in outputs if "text/html" in o.data]
+    per_test, overview = (table_rows(h) for h in html_outputs)
+
+    ds = fabnb.synth.fab("small", seed=0)
+    assert per_test[0][1] == "unit" and [r[0] for r in per_test[2:]] == tests
+    assert [r[1] for r in per_test[2:]] == [str(ds["unit"].sel(test=t).values) for t in tests]
+    assert all(re.fullmatch(r"\d+\.\d\d%", cell) for r in per_test[2:] for cell in r[2:6])
+
+    head, rows = overview[0], {r[0]: dict(zip(overview[0][1:], r[1:])) for r in overview[1:]}
+    assert not [h for h in head if "(%)" in h] and "tests won (of 4)" in head
+    for row in rows.values():
+        for column in ("mean |yield error|", "paper", "mean signed error"):
+            assert re.fullmatch(r"-?\d+\.\d\d %", row[column]), (column, row[column])
+        assert re.fullmatch(r"\d", row["tests won (of 4)"])
+    assert sum(int(r["tests won (of 4)"]) for r in rows.values()) >= len(tests)  # ties count for each
+    assert {m: rows[m]["paper"] for m in rows} == {"hist-rs": "1.16 %", "hist-gp-st-ps": "0.63 %",
+                                                    "kde-rs": "0.61 %", "kde-gp-st-ps": "0.21 %"}
+
+    error = {m.upper(): r["mean |yield error|"].split()[0] for m, r in rows.items()}
+    method = r"([A-Z\\-]+) \((\d+\.\d\d) %\)"
+    verdicts = re.findall(rf"(does not hold|holds): {method} (<|≥) {method}",
+                          "\n".join(o.data.get("text/markdown", "") for o in outputs))
+    pairs = {(a.replace("\\", ""), b.replace("\\", "")) for _, a, _, _, b, _ in verdicts}
+    assert pairs == {("HIST-GP-ST-PS", "HIST-RS"), ("KDE-GP-ST-PS", "KDE-RS"),
+                     ("KDE-RS", "HIST-RS"), ("KDE-GP-ST-PS", "HIST-GP-ST-PS")}
+    for verdict, a, left, sign, b, right in verdicts:  # each agrees with the table's numbers
+        assert (left, right) == (error[a.replace("\\", "")], error[b.replace("\\", "")])
+        assert (verdict == "holds") == (sign == "<")
+        if left != right:  # two numbers equal to 2 decimals may still be ordered
+            assert (verdict == "holds") == (float(left) < float(right))
+
+
 #: sections of the lot report, in order (the report on several wafers has them all)
 LOT_REPORT_SECTIONS = ["Lot summary", "Yield trend by wafer and lot", "Bin Pareto", "Test-fail Pareto",
                        "Capability", "Wafer maps", "Lowest and highest yield wafer", "Stacked map",
@@ -536,6 +686,7 @@ def test_lot_report_on_the_real_stdf_folder_in_chromium_offline(shared_data, tmp
                     "a[href^='#']:not(.anchor-link)", "as => as.map(a => a.getAttribute('href').slice(1))"),
                 "ids": page.eval_on_selector_all("h2", "hs => hs.map(h => h.id)"),
                 "notes": page.locator(".fab-data-notes").inner_text(),
+                "folded notes": page.locator(".fab-data-notes details").all_text_contents(),
                 "chips": page.eval_on_selector_all(
                     ".fab-bin", "cs => cs.map(c => [c.dataset.bin, getComputedStyle(c).backgroundColor])"),
                 "sections": {}}
@@ -561,7 +712,8 @@ def test_lot_report_on_the_real_stdf_folder_in_chromium_offline(shared_data, tmp
 
     assert seen["headings"] == LOT_REPORT_SECTIONS
     assert seen["links"] == seen["ids"] == [h.replace(" ", "-") for h in LOT_REPORT_SECTIONS]
-    assert seen["notes"].startswith("Data notes") and "RTST_CNT 0" in seen["notes"]
+    assert seen["notes"].startswith("Data notes") and "18 more lines" in seen["notes"]
+    assert "RTST_CNT 0" not in seen["notes"] and any("RTST_CNT 0" in t for t in seen["folded notes"])
     assert [int(code) for code, _ in seen["chips"]] == [int(b) for b in fabnb.summary.bin_counts(ds)["bin"]]
     for code, rgb in seen["chips"]:
         hexcode = expected_colours[int(code)]

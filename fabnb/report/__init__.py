@@ -9,6 +9,7 @@ Report(html=PosixPath('out/lot.html'), notebook=PosixPath('out/lot.ipynb'), ...)
 
 from .data import describe_dataset, load_dataset, simulator_truth
 from .escape import html_table, md_escape
+from .notes import data_notes_html
 from .params import ReportError, parse_value, read_parameters
 from .runner import (
     Report,
@@ -22,7 +23,7 @@ from .runner import (
 )
 
 __all__ = [
-    "Report", "ReportError", "ReportExecutionError", "describe_dataset", "html_table",
+    "Report", "ReportError", "ReportExecutionError", "data_notes_html", "describe_dataset", "html_table",
     "list_templates", "load_dataset", "lot_output", "md_escape", "parse_value", "read_parameters",
     "run", "run_lots",
     "simulator_truth", "template_path", "templates_dir",

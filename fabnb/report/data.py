@@ -57,13 +57,16 @@ def load_dataset(dataset=SYNTHETIC, preset="small", seed=0, **overrides):
     import fabnb.synth
 
     if isinstance(dataset, (list, tuple)):
-        return fabnb.schema.validate(fabnb.io.read([existing_path(p) for p in dataset]))
-    if str(dataset) == SYNTHETIC:
+        path = [existing_path(p) for p in dataset]
+    elif str(dataset) == SYNTHETIC:
         options = {k: v for k, v in overrides.items() if v is not None}
         return fabnb.synth.fab(preset, seed=seed, **options)
-    if glob.has_magic(str(dataset)) and not Path(dataset).expanduser().exists():
-        return fabnb.schema.validate(fabnb.io.read(str(dataset)))  # names it if nothing matches
-    return fabnb.schema.validate(fabnb.io.read(existing_path(dataset)))
+    elif glob.has_magic(str(dataset)) and not Path(dataset).expanduser().exists():
+        path = str(dataset)  # fabnb.io.read names the glob if nothing matches
+    else:
+        path = existing_path(dataset)
+    # no progress bar: in a report it would end up on the page (a widget or stderr text)
+    return fabnb.schema.validate(fabnb.io.read(path, progress=False))
 
 
 def describe_dataset(ds, dataset=SYNTHETIC, preset="small", seed=0) -> str:
