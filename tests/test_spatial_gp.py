@@ -157,7 +157,7 @@ def test_empty_training_set_is_a_data_error():
 
 
 @pytest.mark.parametrize("bounds,match", [
-    ({"noise": (1e-3, 1.0)}, "unknown key.*'noise'.*allowed keys are \\['length_scale', 'noise_ratio'\\]"),
+    ({"noise": (1e-3, 1.0)}, "unknown key.*'noise'.*allowed keys are \\['length_scale', 'noise_ratio', 'group_ratio'\\]"),
     ({"noise_ratio": (1.0, 1e-3)}, "'noise_ratio' must be a pair.*lo <= hi"),
     ({"length_scale": (0.0, 10.0)}, "'length_scale' must be a pair"),
     ({"length_scale": (-1.0, 10.0)}, "'length_scale' must be a pair"),
@@ -333,3 +333,104 @@ def test_conditioned_equals_a_fixed_kernel_fit(data):
     for a, b in zip(local.predict(Xs, return_std=True), fixed.predict(Xs, return_std=True)):
         np.testing.assert_allclose(a, b, rtol=1e-8)  # same model; only rounding differs
     assert gp.X_train_.shape[0] == len(X)  # the original model is untouched
+
+
+# ---------------------------------------------------------------- group random effect (issue 22)
+def grouped_data(seed=0, n=150, n_groups=6, offset_sd=0.5):
+    """Sites (x, y, g) with a smooth field, an independent offset per group g and noise."""
+    rng = np.random.default_rng(seed)
+    X = np.c_[rng.uniform(-1, 1, (n, 2)), rng.integers(0, n_groups, n).astype(float)]
+    offsets = offset_sd * rng.normal(size=n_groups)
+    y = np.sin(3 * X[:, 0]) + X[:, 1] ** 2 + offsets[X[:, 2].astype(int)] + 0.05 * rng.normal(size=n)
+    return X, y
+
+
+def dense_group_model(X1, X2, ls, s2, sw):
+    """σ_f² RBF(ℓ) + σ_w² 1[g = g'] built by hand with scikit-learn's RBF (g = last column)."""
+    return s2 * RBF(ls)(X1, X2) + sw * (X1[:, -1][:, None] == X2[:, -1][None, :])
+
+
+GROUP_HYPER = {"ls": [0.4, 0.6, 2.0], "s2": 0.8, "sw": 0.3, "sn": 0.01}
+
+
+def fixed_group_gp(X, y, mean="constant"):
+    h = GROUP_HYPER
+    return GaussianProcess(length_scale=h["ls"], signal_variance=h["s2"], noise=h["sn"], group_column=-1,
+                           group_variance=h["sw"], mean=mean, optimizer=None).fit(X, y)
+
+
+@pytest.mark.parametrize("mean", ["constant", "linear", "zero"])
+def test_group_effect_likelihood_equals_a_dense_gaussian(mean):
+    """With k = σ_f² R + σ_w² 1[g = g'] + σ_n² 1[same site], ℓ is the multivariate normal
+    log-pdf of y (scipy) with the full covariance built by hand and the GLS mean."""
+    from scipy.stats import multivariate_normal
+
+    from fabnb.spatial.gp import mean_basis
+
+    X, y = grouped_data()
+    gp = fixed_group_gp(X, y, mean)
+    h = GROUP_HYPER
+    K = dense_group_model(X, X, h["ls"], h["s2"], h["sw"]) + h["sn"] * np.eye(len(y))
+    H = mean_basis(X, mean)
+    Kinv = np.linalg.inv(K)
+    beta = np.linalg.solve(H.T @ Kinv @ H, H.T @ Kinv @ y) if H.shape[1] else np.empty(0)
+    expected = multivariate_normal(H @ beta, K).logpdf(y)
+    assert gp.log_marginal_likelihood_ == pytest.approx(expected, rel=1e-10)
+    np.testing.assert_allclose(gp.mean_coef_, beta, rtol=1e-8, atol=1e-10)
+    assert gp.group_variance_ == pytest.approx(h["sw"], rel=1e-12)
+
+
+@pytest.mark.parametrize("kernel", ["rbf", "matern32"])
+def test_group_effect_gradient_matches_finite_differences(kernel):
+    """∂ℓ/∂log σ_w² (= ∂ℓ/∂log ω at fixed σ_f²) and the others, against central differences."""
+    X, y = grouped_data(seed=1)
+    h = GROUP_HYPER
+    gp = GaussianProcess(kernel=kernel, length_scale=h["ls"], signal_variance=h["s2"], noise=h["sn"],
+                         group_column=-1, group_variance=h["sw"], optimizer=None).fit(X, y)
+    theta = np.log(h["ls"] + [h["s2"], h["sw"], h["sn"]])
+    _, grad = gp.log_marginal_likelihood(theta, eval_gradient=True)
+    step = 1e-5
+    fd = [(gp.log_marginal_likelihood(theta + step * e) - gp.log_marginal_likelihood(theta - step * e)) / (2 * step)
+          for e in np.eye(theta.size)]
+    np.testing.assert_allclose(grad, fd, rtol=1e-5, atol=1e-5)
+    # the optimiser's own parametrisation: log ω at fixed σ_f², σ_f² profiled
+    fitted = GaussianProcess(kernel=kernel, group_column=-1, seed=0).fit(X, y)
+    _, g_fit = fitted.log_marginal_likelihood(eval_gradient=True)
+    assert abs(g_fit[-2]) < 1e-2 * len(y)  # stationary in log σ_w² (or at its bound)
+
+
+def test_group_effect_prediction_equals_the_dense_conditional_gaussian():
+    """Mean, std and covariance at new sites (one in a group never seen in training:
+    its offset is a fresh draw, prior variance σ_f² + σ_w²) by the universal-kriging
+    formulas written out densely."""
+    X, y = grouped_data(seed=2)
+    h = GROUP_HYPER
+    gp = fixed_group_gp(X, y)
+    rng = np.random.default_rng(3)
+    Xs = np.c_[rng.uniform(-1, 1, (7, 2)), [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 9.0]]
+    K = dense_group_model(X, X, h["ls"], h["s2"], h["sw"]) + h["sn"] * np.eye(len(y))
+    Ks = dense_group_model(Xs, X, h["ls"], h["s2"], h["sw"])
+    Kss = dense_group_model(Xs, Xs, h["ls"], h["s2"], h["sw"])
+    Kinv = np.linalg.inv(K)
+    H = np.ones((len(y), 1))
+    A = H.T @ Kinv @ H
+    beta = np.linalg.solve(A, H.T @ Kinv @ y)
+    mean = beta[0] + Ks @ Kinv @ (y - H @ beta)
+    U = 1.0 - Ks @ Kinv @ H
+    cov = Kss - Ks @ Kinv @ Ks.T + U @ np.linalg.solve(A, U.T)
+    m, c = gp.predict(Xs, return_cov=True)
+    np.testing.assert_allclose(m, mean, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(c, cov, rtol=1e-8, atol=1e-10)
+    m, s = gp.predict(Xs, return_std=True, include_noise=True)
+    np.testing.assert_allclose(s, np.sqrt(np.diag(cov) + h["sn"]), rtol=1e-8)
+    assert s[-1] > np.sqrt(h["s2"] + h["sw"]) * 0.9  # unseen group: the offset is unknown
+
+
+def test_group_column_is_checked():
+    X, y = grouped_data()
+    with pytest.raises(FabParameterError, match="'group_column' parameter of GaussianProcess"):
+        GaussianProcess(group_column=3).fit(X, y)
+    with pytest.raises(FabParameterError, match="'group_column' parameter of GaussianProcess"):
+        GaussianProcess(group_column=1.5).fit(X, y)
+    with pytest.raises(FabParameterError, match="'group_variance' parameter of GaussianProcess"):
+        GaussianProcess(group_column=-1, group_variance=-1.0).fit(X, y)

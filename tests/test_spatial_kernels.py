@@ -385,21 +385,6 @@ def test_reticle_kernel_pitch_from_geometry():
 
 
 # ------------------------------------------------------------------ GaussianProcess(kernel=...)
-def _dispatch_applied() -> bool:
-    try:
-        GaussianProcess(kernel=RBF(1.0))._validate_params()
-    except FabParameterError:
-        return False
-    return True
-
-
-# The dispatch in fabnb/spatial/gp.py is applied by the lead after the per-wafer random
-# effect lands (gp.py was being edited concurrently); remove this mark then.
-needs_dispatch = pytest.mark.skipif(not _dispatch_applied(),
-                                    reason="GaussianProcess(kernel=<Kernel>) dispatch not yet applied to gp.py")
-
-
-@needs_dispatch
 def test_gaussian_process_with_a_kernel_object():
     kernel = C(1.0) * RBF([1.0, 1.0]) + WhiteKernel(0.1)
     X, y = _data(n=50, seed=2)
@@ -423,7 +408,6 @@ def test_gaussian_process_with_a_kernel_object():
     assert repr(local.kernel_) == repr(gp.kernel_) and local.X_train_.shape == (20, 2)
 
 
-@needs_dispatch
 def test_gaussian_process_kernel_object_refuses_scalar_hyperparameters():
     X, y = _data()
     with pytest.raises(FabParameterError, match="length_scale"):
@@ -432,7 +416,6 @@ def test_gaussian_process_kernel_object_refuses_scalar_hyperparameters():
         GaussianProcess(kernel=RBF(1.0)).predict(X)
 
 
-@needs_dispatch
 def test_spatiotemporal_gp_with_a_kernel_object_and_wafer_effect():
     rng = np.random.default_rng(0)
     xy = rng.uniform(-50, 50, (40, 2))
@@ -446,7 +429,6 @@ def test_spatiotemporal_gp_with_a_kernel_object_and_wafer_effect():
     assert st.log_marginal_likelihood_ == pytest.approx(st.gp_.log_marginal_likelihood_, rel=1e-12)
 
 
-@needs_dispatch
 def test_group_column_adds_a_per_wafer_random_effect():
     rng = np.random.default_rng(1)
     xy = rng.uniform(-50, 50, (30, 2))
@@ -466,7 +448,6 @@ def test_group_column_adds_a_per_wafer_random_effect():
         GaussianProcess(kernel=kernel, group_column=3).fit(X, y)
 
 
-@needs_dispatch
 @pytest.mark.parametrize("method", ["gp-ps", "gp-st-ps"])
 def test_virtual_probe_takes_a_kernel_object(method):
     import fabnb

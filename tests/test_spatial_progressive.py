@@ -141,3 +141,48 @@ def test_inf_is_refused_not_skipped(wafer):
     Y = np.stack([field(wafer, 1), y])
     with pytest.raises(FabDataError, match=r"first: die 7 of wafer 1\)"):
         next(progressive_lot_states(wafer, np.arange(2.0), Y))
+
+
+def test_one_argument_name_for_the_model(wafer):
+    """Issue 22: ``gp=`` in one sampler, ``model=`` in the other; now ``model=`` in both,
+    and the old name says what to do."""
+    y = field(wafer, 0)
+    model = GaussianProcess(ard=False, kernel="matern52")
+    last = progressive_sample(wafer, y, model=model, seed=1)
+    assert last.n_sampled == round(0.10 * len(y))
+    with pytest.raises(FabParameterError, match="'gp' parameter of progressive_states was renamed 'model'"):
+        progressive_sample(wafer, y, gp=model)
+    with pytest.raises(FabParameterError, match="'gp' parameter of progressive_lot_states was renamed 'model'"):
+        next(progressive_lot_states(wafer, np.arange(2.0), np.stack([y, y]), gp=model))
+    with pytest.raises(TypeError, match="unexpected keyword argument 'modle'"):
+        next(progressive_states(wafer, y, modle=model))
+
+
+def test_state_holds_the_hyperparameters_of_its_own_fit(wafer):
+    """Issue 22: ``previous`` held the current values under the wrong name.  Each state's
+    ``hyperparameters`` are those fitted to that state's sample: the same kernel with
+    them, fixed, on that sample has the reported log-likelihood, and they change from
+    state to state."""
+    y = field(wafer, 3)
+    states = list(progressive_states(wafer, y, seed=2))
+    for state in states:
+        h = state.hyperparameters
+        fixed = GaussianProcess(ard=False, length_scale=h["length_scale"], signal_variance=h["signal_variance"],
+                                noise=h["noise"], optimizer=None).fit(wafer[state.order], y[state.order])
+        assert fixed.log_marginal_likelihood_ == pytest.approx(h["log_marginal_likelihood"], rel=1e-9)
+        assert h["group_variance"] == 0.0  # a wafer model has no wafer effect
+    assert len({float(s.hyperparameters["length_scale"][0]) for s in states}) == len(states)
+
+
+def test_lot_states_come_from_the_same_driver(wafer):
+    """GP-ST-PS and per-wafer progressive sampling share one driver: with one wafer and a
+    wafer model the lot sampler's picks are the per-wafer sampler's."""
+    from fabnb.spatial.progressive import drive
+
+    y = field(wafer, 4)
+    per_wafer = list(progressive_states(wafer, y, seed=5))
+    lot = list(drive(wafer, y[None, :], None, budget=0.10, step=0.025, n_init=None, k=None,
+                     var_threshold=None, model=GaussianProcess(ard=False), seed=5))
+    assert [s.n_sampled for s in lot] == [s.n_sampled for s in per_wafer]
+    np.testing.assert_array_equal(lot[-1].order, per_wafer[-1].order)
+    np.testing.assert_array_equal(lot[-1].sampled[0], per_wafer[-1].sampled)

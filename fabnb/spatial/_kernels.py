@@ -201,3 +201,18 @@ def lattice_gram(W_lower, Bt, order, segment_of, segments):
         for t in range(s):
             G[t, s] = G[s, t]
     return G
+
+
+@njit(cache=True)
+def same_group_sum(W_lower, groups):
+    """``Σ_{i,j: g_i = g_j} W_ij`` for the symmetric ``W`` given by its lower triangle:
+    the trace of ``W Z Zᵀ`` that the group random effect's gradient needs."""
+    n = groups.size
+    total = 0.0
+    for i in range(n):
+        total += W_lower[i, i]
+        gi = groups[i]
+        for j in range(i):
+            if groups[j] == gi:
+                total += 2.0 * W_lower[i, j]
+    return total

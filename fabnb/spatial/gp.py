@@ -21,6 +21,17 @@ Writing ``K = σ_f² (R + η I)`` with the noise ratio ``η = σ_n²/σ_f²``:
   ``∂ℓ/∂θ_j = ½ tr((ααᵀ − K⁻¹) ∂K/∂θ_j)``, with ``∂K/∂log η = σ_f² η I`` and
   ``∂K/∂log ℓ_k = σ_f² ∂R/∂log ℓ_k`` (summed in Numba without forming the matrix).
 
+Group random effect (``group_column``, issue 22).  Rows that share a value ``g`` of one
+column (a wafer of a lot) share an independent offset ``b_g ~ N(0, σ_f² ω)``:
+``k((x, g), (x', g')) = σ_f² [R(x, x') + ω 1[g = g'] + η 1[same site]]``, i.e.
+``K = σ_f² (R + ω Z Zᵀ + η I)`` with ``Z`` the (n, groups) indicator matrix.  ω is one
+more ML-II hyperparameter (log ω optimised with the others, σ_f² still profiled) with
+``∂ℓ/∂log ω = ½ σ_f² ω Σ_groups Σ_{i,j ∈ g} (α_i α_j − K⁻¹_ij)``; the group column also
+stays an input of ``R`` (the smooth drift in t).  Prediction: ``k*`` gains
+``σ_f² ω 1[g* = g_j]`` and the prior variance ``σ_f² ω``; a query in a group without
+training rows gets the offset's full variance.  Without ``group_column`` (the default)
+the model, the arithmetic and the results are those above, unchanged.
+
 Prediction at ``x*`` with ``k* = σ_f² R(X, x*)``, ``h*`` its mean basis, ``L Lᵀ = K``,
 ``v = L⁻¹ k*`` and ``u = h* − (L⁻¹H)ᵀ v``:
 ``m(x*) = h*ᵀβ̂ + k*ᵀα`` and ``var f(x*) = σ_f² − vᵀv + uᵀ(Hᵀ K⁻¹ H)⁻¹ u``
@@ -41,7 +52,8 @@ Prediction on a die lattice.  With the squared exponential and sites on a grid, 
 mean and the variance are computed by separable lattice sums (:mod:`._lattice`), which
 give the same numbers as the formulas above at ~1/8 of the time on a 300 mm wafer
 (550 training dies, 5,356 queries: 16 ms instead of 130 ms for mean and std), reusing
-the ``(R + ηI)⁻¹`` that the fit's last gradient formed.
+the ``(R + ηI)⁻¹`` that the fit's last gradient formed (not with a group effect, whose
+term the lattice sums do not carry: that model predicts by the dense formulas).
 
 Cholesky factorisation and inverse: :mod:`._linalg` (LAPACK, with jitter escalation and
 :class:`~fabnb.errors.FabFitError` saying why when even that fails).
@@ -70,11 +82,12 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._params import CheckedParams, Integral, Interval, Real, StrOptions
 from ..errors import FabDataError, FabFitError, FabParameterError
-from . import _kernels, _lattice
+from . import _composite, _kernels, _lattice
 from ._correlation import correlation, levels
 from ._linalg import cholesky, cholesky_inverse
 from ._optimize import FAILED, coarse_to_fine, dense, maximise
 from ._threads import blas_threads
+from .kernels import Kernel
 
 KERNELS = {"rbf": 0, "matern32": 1, "matern52": 2}
 MEANS = ("zero", "constant", "linear")
@@ -83,7 +96,7 @@ _LOG_2PI = math.log(2 * math.pi)
 # |y| above this (or a spread below its inverse) leaves y², and sums of n of them, outside
 # float64: variances overflow to inf (then NaN) or underflow to 0.
 _Y_LIMIT = 1e150
-BOUNDS = {"length_scale": (None, 100.0), "noise_ratio": (1e-6, 10.0)}
+BOUNDS = {"length_scale": (None, 100.0), "noise_ratio": (1e-6, 10.0), "group_ratio": (1e-6, 1e3)}
 
 
 def check_training_data(estimator, X, y) -> tuple[np.ndarray, np.ndarray]:
@@ -200,14 +213,28 @@ def mean_basis(X: np.ndarray, mean: str) -> np.ndarray:
     return np.hstack([np.ones((n, 1)), X])
 
 
-class _Factorised:
-    """Everything a likelihood evaluation computes, reused by ``fit`` and ``predict``."""
+def same_group(groups1: np.ndarray, groups2: np.ndarray) -> np.ndarray:
+    """``1[g_i = g'_j]`` as a float matrix (n1, n2): the random effect's correlation."""
+    return (groups1[:, None] == groups2[None, :]).astype(float)
 
-    def __init__(self, X, y, H, kind, inv_ls, eta, signal_variance=None, site_levels=None):
+
+class _Factorised:
+    """Everything a likelihood evaluation computes, reused by ``fit`` and ``predict``.
+
+    ``groups`` (integer codes, one per site) and ``omega`` add the group random effect:
+    the factorised matrix is ``R + ω Z Zᵀ + η I`` while ``self.R`` keeps the kernel's own
+    off-diagonal (the length-scale gradient reads it)."""
+
+    def __init__(self, X, y, H, kind, inv_ls, eta, signal_variance=None, site_levels=None,
+                 groups=None, omega=0.0):
         n = X.shape[0]
         self.R = correlation(X, None, inv_ls, kind, site_levels)
         self.R[np.diag_indices(n)] += eta  # the gradient reads only the off-diagonal
-        self.L, self.jitter = cholesky(self.R, "correlation matrix")
+        self.groups, self.omega = groups, omega
+        if groups is None:
+            self.L, self.jitter = cholesky(self.R, "correlation matrix")
+        else:
+            self.L, self.jitter = cholesky(self.R + omega * same_group(groups, groups), "correlation matrix")
         self.LinvH = solve_triangular(self.L, H, lower=True, check_finite=False)
         Linvy = solve_triangular(self.L, y, lower=True, check_finite=False)
         if H.shape[1]:
@@ -236,7 +263,7 @@ class _Factorised:
         return -0.5 * self.quad / s2 - 0.5 * (self.n * math.log(s2) + self.logdet_R) - 0.5 * self.n * _LOG_2PI
 
     def gradient(self, X, kind, inv_ls, eta, n_ls):
-        """∂ℓ/∂(log ℓ_1..d, log σ_f², log η) at fixed σ_f² (see module docstring)."""
+        """∂ℓ/∂(log ℓ_1..d, log σ_f², [log ω,] log η) at fixed σ_f² (see module docstring)."""
         s2 = self.sigma2
         Rinv = self.inverse()
         a = self.alpha_R / math.sqrt(s2)
@@ -245,7 +272,12 @@ class _Factorised:
             g_ls = np.array([g_ls.sum()])
         g_s2 = 0.5 * (self.quad / s2 - self.n)
         g_eta = 0.5 * eta * (float(a @ a) - float(np.trace(Rinv)))
-        return np.concatenate([g_ls, [g_s2, g_eta]])
+        if self.groups is None:
+            return np.concatenate([g_ls, [g_s2, g_eta]])
+        # ∂K/∂log ω = σ_f² ω Z Zᵀ: ½ ω Σ_groups [(Σ_{i∈g} a_i)² − Σ_{i,j∈g} (R+ωZZᵀ+ηI)⁻¹_ij]
+        a_sums = np.bincount(self.groups, weights=a)
+        g_omega = 0.5 * self.omega * (float(a_sums @ a_sums) - _kernels.same_group_sum(Rinv, self.groups))
+        return np.concatenate([g_ls, [g_s2, g_omega, g_eta]])
 
 
 class GaussianProcess(CheckedParams, RegressorMixin, BaseEstimator):
@@ -253,8 +285,14 @@ class GaussianProcess(CheckedParams, RegressorMixin, BaseEstimator):
 
     Parameters
     ----------
-    kernel : {"rbf", "matern32", "matern52"}
+    kernel : {"rbf", "matern32", "matern52"} or fabnb.spatial.kernels.Kernel
         Correlation function; "rbf" is the squared exponential of the virtual-probe paper.
+        A kernel object (sums and products of :mod:`fabnb.spatial.kernels`, e.g.
+        :func:`~fabnb.spatial.kernels.reticle_kernel`) is the whole covariance, all its
+        free hyperparameters fitted by ML-II (:mod:`._composite`); ``length_scale``,
+        ``signal_variance``, ``noise`` and ``bounds`` must then be None, ``ard`` does not
+        apply, ``group_column`` adds a fitted group term, and the fitted kernel is
+        ``kernel_``.
     length_scale : float or array-like, optional
         Fixed length scale(s) when ``optimizer=None``, otherwise the optimiser's starting
         point.  Default: 0.3 × the data's span in each input.
@@ -272,10 +310,11 @@ class GaussianProcess(CheckedParams, RegressorMixin, BaseEstimator):
     n_restarts : int
         Extra optimiser starts drawn uniformly (in log space) inside ``bounds``.
     bounds : dict, optional
-        ``{"length_scale": (lo, hi), "noise_ratio": (lo, hi)}``, either key optional;
-        lo/hi are multiples of each input's span (length scale) and plain ratios
-        σ_n²/σ_f² (noise), positive, finite, lo <= hi.  Default
-        ``{"length_scale": (None, 100), "noise_ratio": (1e-6, 10)}``, where ``None``
+        ``{"length_scale": (lo, hi), "noise_ratio": (lo, hi), "group_ratio": (lo, hi)}``,
+        each key optional; lo/hi are multiples of each input's span (length scale) and
+        plain ratios σ_n²/σ_f² (noise) and σ_w²/σ_f² (group), positive, finite, lo <= hi.
+        Default ``{"length_scale": (None, 100), "noise_ratio": (1e-6, 10),
+        "group_ratio": (1e-6, 1e3)}``, where ``None``
         means half the median nearest-neighbour spacing of the training sites (at least
         0.01, at most hi): shorter scales cannot be resolved by the sample.  Other keys
         raise :class:`~fabnb.errors.FabParameterError`.
@@ -285,11 +324,20 @@ class GaussianProcess(CheckedParams, RegressorMixin, BaseEstimator):
         When refitting an already fitted model (typically to a superset of the sites, as
         progressive sampling does), start the optimiser at the previous hyperparameters
         with the previous inverse Hessian scaled by n_old/n, instead of from scratch.
+    group_column : int, optional
+        Column of X whose value names each row's group (e.g. ``-1``, the wafer's ``t`` in
+        a lot): adds the group random effect of the module docstring, variance
+        ``σ_w² = σ_f² ω``, ω fitted in ``bounds["group_ratio"]`` (default (1e-6, 1e3)).
+        None (default): no group effect.
+    group_variance : float, optional
+        σ_w², used as given when ``optimizer=None``, else the starting point (default:
+        the spread of the groups' mean residuals).
 
     Attributes
     ----------
     length_scale_ : ndarray of shape (n_features,), or (1,) when ``ard=False``
     signal_variance_, noise_ : float
+    group_variance_ : float, σ_w² of the group effect (0.0 without ``group_column``)
     mean_coef_ : ndarray, the GLS mean coefficients β̂
     log_marginal_likelihood_ : float
     X_train_, y_train_, alpha_, L_ : training data, ``K⁻¹r`` and ``chol(K)``
@@ -317,6 +365,8 @@ class GaussianProcess(CheckedParams, RegressorMixin, BaseEstimator):
         bounds=None,
         seed=None,
         warm_start=False,
+        group_column=None,
+        group_variance=None,
     ):
         self.kernel = kernel
         self.length_scale = length_scale
@@ -329,9 +379,11 @@ class GaussianProcess(CheckedParams, RegressorMixin, BaseEstimator):
         self.bounds = bounds
         self.seed = seed
         self.warm_start = warm_start
+        self.group_column = group_column
+        self.group_variance = group_variance
 
     _parameter_constraints = {
-        "kernel": [StrOptions(set(KERNELS))],
+        "kernel": [StrOptions(set(KERNELS)), Kernel],  # a Kernel object: fabnb.spatial._composite
         "length_scale": [Interval(Real, 0, None, closed="neither"), "array-like", None],
         "ard": ["boolean"],
         "signal_variance": [Interval(Real, 0, None, closed="neither"), None],
@@ -342,20 +394,45 @@ class GaussianProcess(CheckedParams, RegressorMixin, BaseEstimator):
         "bounds": [dict, None],  # keys and pairs: check_bounds
         "seed": [Interval(Integral, 0, None, closed="left"), None],
         "warm_start": ["boolean"],
+        "group_column": [Interval(Integral, None, None, closed="neither"), None],  # range: _check_group_column
+        "group_variance": [Interval(Real, 0, None, closed="left"), None],
     }
 
     # ------------------------------------------------------------------ setup
     def _n_min(self, d: int) -> int:
+        if isinstance(self.kernel, Kernel):
+            return _composite.n_min(self.kernel, self.mean, d)
         n_ls = d if self.ard else 1
         n_mean = {"zero": 0, "constant": 1, "linear": d + 1}[self.mean]
-        return n_ls + n_mean + 3
+        return n_ls + n_mean + 3 + (self.group_column is not None)
+
+    def _check_group_column(self, d: int) -> None:
+        if self.group_column is not None and not -d <= self.group_column < d:
+            raise FabParameterError(f"The 'group_column' parameter of {type(self).__name__} must be a column "
+                                    f"of X (-{d} <= group_column < {d}). Got {self.group_column!r} instead.")
+
+    def _groups(self, X) -> np.ndarray | None:
+        """Integer group code of each row (from the ``group_column``), None without groups."""
+        if self.group_column is None:
+            return None
+        return np.unique(X[:, self.group_column], return_inverse=True)[1].astype(np.int64).ravel()
+
+    def _labels(self, X) -> np.ndarray:
+        """The group label of each row: the ``group_column`` of X."""
+        return X[:, self.group_column]
+
+    def _unpack(self, p):
+        """Optimiser vector ``[log ℓ.., [log ω,] log η]`` -> (log ℓ, ω, η); ω = 0 without groups."""
+        omega = math.exp(p[-2]) if self.group_column is not None else 0.0
+        n_ls = len(p) - 1 - (self.group_column is not None)
+        return p[:n_ls], omega, math.exp(p[-1])
 
     def _span(self, X):
         span = np.ptp(X, axis=0)
         return np.where(span > 0, span, 1.0)
 
     def _start(self, X, y, H):
-        """Data-scaled starting (or fixed) log length scales, σ_f² and η."""
+        """Data-scaled starting (or fixed) log length scales, σ_f², ω and η."""
         d = X.shape[1]
         n_ls = d if self.ard else 1
         span = self._span(X)
@@ -367,7 +444,16 @@ class GaussianProcess(CheckedParams, RegressorMixin, BaseEstimator):
         var = float(resid.var()) if resid.var() > 0 else float(y.var())
         s2 = var if self.signal_variance is None else float(self.signal_variance)
         noise = 0.05 * var if self.noise is None else float(self.noise)
-        return np.log(ls), s2, noise / s2
+        omega = 0.0
+        if self.group_column is not None and self.group_variance is not None:
+            omega = float(self.group_variance) / s2
+        elif self.group_column is not None:
+            # the share of the residual variance between the groups' means (their spread
+            # also holds the field's sampling noise: a start, not an estimate)
+            groups = self._groups(X)
+            means = np.bincount(groups, weights=resid) / np.bincount(groups)
+            omega = min(max(float(means.var()) / var, 1e-3), 10.0)
+        return np.log(ls), s2, omega, noise / s2
 
     def _log_bounds(self, X):
         b = {**BOUNDS, **(self.bounds or {})}
@@ -380,8 +466,9 @@ class GaussianProcess(CheckedParams, RegressorMixin, BaseEstimator):
             # span-normalised coordinates), and at least 1 % of the span.
             nn = np.sqrt(np.median(_kernels.nearest_neighbour_sq(X / span)))
             ls_lo = min(max(0.01, 0.5 * nn), b["length_scale"][1])
-        lo = np.concatenate([np.log(ls_lo * ref), [math.log(b["noise_ratio"][0])]])
-        hi = np.concatenate([np.log(b["length_scale"][1] * ref), [math.log(b["noise_ratio"][1])]])
+        ratios = ("group_ratio", "noise_ratio") if self.group_column is not None else ("noise_ratio",)
+        lo = np.concatenate([np.log(ls_lo * ref), [math.log(b[key][0]) for key in ratios]])
+        hi = np.concatenate([np.log(b["length_scale"][1] * ref), [math.log(b[key][1]) for key in ratios]])
         return lo, hi
 
     def _fitted_inv_ls(self):
@@ -397,7 +484,10 @@ class GaussianProcess(CheckedParams, RegressorMixin, BaseEstimator):
         self._validate_params()
         check_bounds(type(self).__name__, self.bounds)
         X, y = check_training_data(self, X, y)
+        if isinstance(self.kernel, Kernel):
+            return _composite.fit_estimator(self, X, y, mean_basis(X, self.mean))
         check_length_scale(type(self).__name__, self.length_scale, X.shape[1] if self.ard else 1)
+        self._check_group_column(X.shape[1])
         with blas_threads(float(len(y)) ** 3):
             return self._fit(X, y)
 
@@ -405,11 +495,11 @@ class GaussianProcess(CheckedParams, RegressorMixin, BaseEstimator):
         d = X.shape[1]
         kind = KERNELS[self.kernel]
         H = mean_basis(X, self.mean)
-        log_ls, s2, eta = self._start(X, y, H)
-        n_ls = log_ls.size
+        log_ls, s2, omega, eta = self._start(X, y, H)
 
         if self.optimizer is None:
-            fac = _Factorised(X, y, H, kind, self._inv_ls(log_ls, d), eta, signal_variance=s2)
+            fac = _Factorised(X, y, H, kind, self._inv_ls(log_ls, d), eta, signal_variance=s2,
+                              groups=self._groups(X), omega=omega)
         else:
             lo, hi = self._log_bounds(X)
             if self.warm_start and hasattr(self, "_theta"):
@@ -417,8 +507,8 @@ class GaussianProcess(CheckedParams, RegressorMixin, BaseEstimator):
                 best, fac = self._maximise(X, y, H, [self._theta], lo, hi,
                                            hess_inv=self._theta_hess_inv * (self.X_train_.shape[0] / X.shape[0]))
             else:
-                best, fac = self._cold_maximise(X, y, H, log_ls, eta, lo, hi)
-            log_ls, eta = best.x[:n_ls], math.exp(best.x[-1])
+                best, fac = self._cold_maximise(X, y, H, log_ls, omega, eta, lo, hi)
+            log_ls, omega, eta = self._unpack(best.x)
             self.n_iter_ = int(best.nit)
             self._theta = best.x
             self._theta_hess_inv = dense(best.hess_inv)
@@ -431,6 +521,7 @@ class GaussianProcess(CheckedParams, RegressorMixin, BaseEstimator):
         self.X_train_, self.y_train_ = X, y
         self.signal_variance_ = fac.sigma2
         self.noise_ = fac.sigma2 * eta
+        self.group_variance_ = fac.sigma2 * fac.omega
         self.mean_coef_ = fac.beta
         self.log_marginal_likelihood_ = fac.log_likelihood()
         self.jitter_ = fac.jitter
@@ -461,25 +552,35 @@ class GaussianProcess(CheckedParams, RegressorMixin, BaseEstimator):
         check_is_fitted(self)
         X = np.asarray(X, dtype=float)
         y = np.asarray(y, dtype=float)
+        if isinstance(self.kernel, Kernel):
+            return _composite.keep(copy.copy(self), self._posterior.conditioned(X, y, mean_basis(X, self.mean)))
         inv_ls = self._fitted_inv_ls()
         eta = self.noise_ / self.signal_variance_
         with blas_threads(float(len(y)) ** 3):
             fac = _Factorised(X, y, mean_basis(X, self.mean), KERNELS[self.kernel], inv_ls, eta,
-                              signal_variance=self.signal_variance_)
+                              signal_variance=self.signal_variance_, groups=self._groups(X),
+                              omega=self.group_variance_ / self.signal_variance_)
         return copy.copy(self)._keep(X, y, fac, eta)
 
-    def _cold_maximise(self, X, y, H, log_ls, eta, lo, hi):
+    def _pack(self, log_ls, omega, eta, lo):
+        """The optimiser vector ``[log ℓ.., [log ω,] log η]``; a ratio of 0 starts at its
+        lower bound."""
+        ratios = (omega, eta) if self.group_column is not None else (eta,)
+        tail = [math.log(r) if r > 0 else lo[i] for i, r in zip(range(len(lo) - len(ratios), len(lo)), ratios)]
+        return np.concatenate([log_ls, tail])
+
+    def _cold_maximise(self, X, y, H, log_ls, omega, eta, lo, hi):
         """Optimise from the data-scaled (or given) start, the default start when values
         were given, and ``n_restarts`` random ones; coarse to fine when n is large."""
         rng = np.random.default_rng(self.seed)
-        # a given noise of 0 starts at the noise ratio's lower bound
-        starts = [np.concatenate([log_ls, [math.log(eta) if eta > 0 else lo[-1]]])]
-        if self.length_scale is not None or self.noise is not None:
+        starts = [self._pack(log_ls, omega, eta, lo)]
+        if self.length_scale is not None or self.noise is not None or self.group_variance is not None:
             # Given starting values can sit in the basin of a poor local optimum; the
             # data-scaled default start is always tried too and the better optimum kept.
-            default = clone(self).set_params(length_scale=None, noise=None, signal_variance=None)
-            ls0, _, eta0 = default._start(X, y, H)
-            starts.append(np.concatenate([ls0, [math.log(eta0)]]))
+            default = clone(self).set_params(length_scale=None, noise=None, signal_variance=None,
+                                             group_variance=None)
+            ls0, _, omega0, eta0 = default._start(X, y, H)
+            starts.append(default._pack(ls0, omega0, eta0, lo))
         starts += [rng.uniform(lo, hi) for _ in range(self.n_restarts)]
 
         def stage(sites, starts, hess_inv):
@@ -493,17 +594,19 @@ class GaussianProcess(CheckedParams, RegressorMixin, BaseEstimator):
     def _maximise(self, X, y, H, starts, lo, hi, hess_inv=None):
         """:func:`._optimize.maximise` on the profiled likelihood of ``(X, y)``: the best
         result and the factorisation at its optimum."""
-        d, kind, n_ls = X.shape[1], KERNELS[self.kernel], len(lo) - 1
+        d, kind = X.shape[1], KERNELS[self.kernel]
+        n_ls = len(lo) - 1 - (self.group_column is not None)
         site_levels = levels(X) if kind == 0 else None  # the same sites in every evaluation
+        groups = self._groups(X)
 
         def evaluate(p):
-            inv_ls = self._inv_ls(p[:n_ls], d)
-            eta = math.exp(p[-1])
+            log_ls, omega, eta = self._unpack(p)
+            inv_ls = self._inv_ls(log_ls, d)
             try:
-                fac = _Factorised(X, y, H, kind, inv_ls, eta, site_levels=site_levels)
+                fac = _Factorised(X, y, H, kind, inv_ls, eta, site_levels=site_levels, groups=groups, omega=omega)
             except FabFitError:
                 return None, FAILED, np.zeros_like(p)
-            g = fac.gradient(X, kind, inv_ls, eta, n_ls)[np.r_[:n_ls, -1]]
+            g = np.delete(fac.gradient(X, kind, inv_ls, eta, n_ls), n_ls)  # σ_f² is profiled
             return fac, -fac.log_likelihood(), -g
 
         best, fac = maximise(evaluate, starts, lo, hi, hess_inv)
@@ -513,29 +616,37 @@ class GaussianProcess(CheckedParams, RegressorMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ likelihood
     def log_marginal_likelihood(self, theta=None, eval_gradient=False):
-        """Log marginal likelihood at ``theta = [log ℓ_1..d, log σ_f², log σ_n²]``.
+        """Log marginal likelihood at ``theta = [log ℓ_1..d, log σ_f², log σ_n²]``, or
+        ``[log ℓ_1..d, log σ_f², log σ_w², log σ_n²]`` with a ``group_column`` (σ_w² =
+        σ_f² ω, the group effect's variance).
 
         Default ``theta`` is the fitted one.  With ``eval_gradient`` also returns the
         analytic gradient with respect to ``theta``.
         """
         check_is_fitted(self)
+        if isinstance(self.kernel, Kernel):  # theta: log of the kernel's free hyperparameters (kernel_.theta)
+            return self._posterior.log_marginal_likelihood(theta, eval_gradient)
+        grouped = self.group_column is not None
         if theta is None:
             ls = np.atleast_1d(self.length_scale_)
-            theta = np.concatenate([np.log(ls), [math.log(self.signal_variance_), math.log(self.noise_)]])
+            variances = [self.signal_variance_] + [self.group_variance_] * grouped + [self.noise_]
+            theta = np.concatenate([np.log(ls), np.log(variances)])
         theta = np.asarray(theta, dtype=float)
         X, y, d = self.X_train_, self.y_train_, self.n_features_in_
-        n_ls = theta.size - 2
-        s2, noise = math.exp(theta[-2]), math.exp(theta[-1])
-        eta = noise / s2
+        n_ls = theta.size - 2 - grouped
+        s2, noise = math.exp(theta[n_ls]), math.exp(theta[-1])
+        eta, omega = noise / s2, (math.exp(theta[-2]) / s2 if grouped else 0.0)
         inv_ls = self._inv_ls(theta[:n_ls], d)
         kind = KERNELS[self.kernel]
-        fac = _Factorised(X, y, mean_basis(X, self.mean), kind, inv_ls, eta, signal_variance=s2)
+        fac = _Factorised(X, y, mean_basis(X, self.mean), kind, inv_ls, eta, signal_variance=s2,
+                          groups=self._groups(X), omega=omega)
         if not eval_gradient:
             return fac.log_likelihood()
         g = fac.gradient(X, kind, inv_ls, eta, n_ls)
-        # (log σ_f², log η) -> (log σ_f², log σ_n²): log η = log σ_n² − log σ_f²
-        g_ls, g_s2, g_eta = g[:n_ls], g[n_ls], g[n_ls + 1]
-        return fac.log_likelihood(), np.concatenate([g_ls, [g_s2 - g_eta, g_eta]])
+        # (log σ_f², [log ω,] log η) -> (log σ_f², [log σ_w²,] log σ_n²): each ratio's log
+        # is its variance's log minus log σ_f²
+        g_ls, g_s2, g_ratios = g[:n_ls], g[n_ls], g[n_ls + 1:]
+        return fac.log_likelihood(), np.concatenate([g_ls, [g_s2 - g_ratios.sum()], g_ratios])
 
     # ------------------------------------------------------------------ predict
     def predict(self, X, return_std=False, return_cov=False, include_noise=False):
@@ -552,6 +663,8 @@ class GaussianProcess(CheckedParams, RegressorMixin, BaseEstimator):
             return self._predict(X, return_std, return_cov, include_noise)
 
     def _predict(self, X, return_std, return_cov, include_noise):
+        if isinstance(self.kernel, Kernel):
+            return self._posterior.predict(X, mean_basis(X, self.mean), return_std, return_cov, include_noise)
         kind = KERNELS[self.kernel]
         lattice = _lattice.Lattice(X, self.X_train_)
         if not return_cov and self._lattice_applies(lattice, kind, return_std):
@@ -580,6 +693,8 @@ class GaussianProcess(CheckedParams, RegressorMixin, BaseEstimator):
             Xb = X[start:start + _PREDICT_BLOCK]
             # built as (m, n) and transposed: Fortran order, so LAPACK's solve needs no copy
             Ks = s2 * correlation(Xb, self.X_train_, inv_ls, kind).T
+            if self.group_column is not None:  # k* gains σ_f² ω 1[g* = g_j]
+                Ks += self.group_variance_ * same_group(self._labels(self.X_train_), self._labels(Xb))
             Hs = mean_basis(Xb, self.mean)
             mean[start:start + len(Xb)] = Hs @ self.mean_coef_ + Ks.T @ self.alpha_
             if not (return_std or return_cov):
@@ -588,7 +703,7 @@ class GaussianProcess(CheckedParams, RegressorMixin, BaseEstimator):
             if return_cov:
                 V_all.append((Xb, Hs, V))
             if return_std:
-                v = s2 - np.einsum("ij,ij->j", V, V)
+                v = s2 + self.group_variance_ - np.einsum("ij,ij->j", V, V)
                 if self._LA is not None:
                     U = solve_triangular(self._LA, Hs.T - self._LinvH.T @ V, lower=True, check_finite=False)
                     v += np.einsum("ij,ij->j", U, U)
@@ -597,6 +712,8 @@ class GaussianProcess(CheckedParams, RegressorMixin, BaseEstimator):
             Xc = np.vstack([b[0] for b in V_all])
             V = np.hstack([b[2] for b in V_all])
             cov[:] = s2 * correlation(Xc, None, inv_ls, kind) - V.T @ V
+            if self.group_column is not None:
+                cov += self.group_variance_ * same_group(self._labels(Xc), self._labels(Xc))
             if self._LA is not None:
                 Hs = np.vstack([b[1] for b in V_all])
                 U = solve_triangular(self._LA, Hs.T - self._LinvH.T @ V, lower=True, check_finite=False)
@@ -605,7 +722,10 @@ class GaussianProcess(CheckedParams, RegressorMixin, BaseEstimator):
 
     def _lattice_applies(self, lattice, kind, return_std) -> bool:
         """Whether the lattice sums of :mod:`._lattice` are cheaper here than the dense path
-        (with variances, the variance decides: the mean's share is small either way)."""
+        (with variances, the variance decides: the mean's share is small either way).
+        The sums cover the kernel only, not a group effect."""
+        if self.group_column is not None:
+            return False
         if return_std:
             return lattice.variance_applies(kind, self._Rinv is not None)
         return lattice.mean_applies(kind)

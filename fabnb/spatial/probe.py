@@ -18,11 +18,12 @@ Example
 >>> ds = fabnb.synth.fab("small", seed=0)
 >>> out = virtual_probe(ds, "T01", method="gp", progress=False)
 >>> sorted(out.data_vars)
-['fit_error', 'sampled', 'value_pred', 'value_std']
+['fit_error', 'noise_std', 'sampled', 'value_pred', 'value_std']
 """
 
 from __future__ import annotations
 
+import math
 import warnings
 import zlib
 
@@ -33,12 +34,13 @@ from tqdm.auto import tqdm
 from .._params import Integral, Interval, check_option, check_params
 from ..errors import FabDataError, FabFitError, FabParameterError
 from .gp import GaussianProcess, check_bounds, check_length_scale
-from .progressive import check_budget, progressive_sample, refuse_inf
+from .progressive import check_budget, last_state, progressive_sample, refuse_inf
 from .spatiotemporal import SpatioTemporalGP, lot_design, progressive_lot_states
 from .._warn import user_stacklevel
 from ..summary import resolve_tests
 
 METHODS = ("gp", "gp-ps", "gp-st", "gp-st-ps")
+_OUTPUTS = ("value_pred", "value_std", "sampled", "noise_std", "fit_error")
 _ERRORS = {"FabDataError": FabDataError, "FabFitError": FabFitError, "FabParameterError": FabParameterError}
 _PARAMETERS = {
     "seed": [Interval(Integral, 0, None, closed="left")],
@@ -64,7 +66,7 @@ def _random_mask(rng, measurable: np.ndarray, budget: float) -> np.ndarray:
 
 
 def _wafer_item(values, xy, method, budget, step, rng, options):
-    """Predict one wafer; returns (pred, std, sampled)."""
+    """Predict one wafer; returns (pred, std, sampled, noise_std)."""
     measurable = np.isfinite(values)
     if not measurable.any():
         raise FabDataError("no measured dies on this wafer")
@@ -72,14 +74,14 @@ def _wafer_item(values, xy, method, budget, step, rng, options):
         sampled = _random_mask(rng, measurable, budget)
         gp = GaussianProcess(**{"ard": False, **options}).fit(xy[sampled], values[sampled])
         pred, std = gp.predict(xy, return_std=True)
-        return pred, std, sampled
-    state = progressive_sample(xy, values, budget=budget, step=step, gp=GaussianProcess(**{"ard": False, **options}),
+        return pred, std, sampled, math.sqrt(gp.noise_)
+    state = progressive_sample(xy, values, budget=budget, step=step, model=GaussianProcess(**{"ard": False, **options}),
                                seed=int(rng.integers(2**31)))
-    return state.mean, state.std, state.sampled
+    return state.mean, state.std, state.sampled, math.sqrt(state.hyperparameters["noise"])
 
 
 def _lot_item(values, xy, t, method, budget, step, rng, options):
-    """Predict one lot (wafers × dies); returns (pred, std, sampled)."""
+    """Predict one lot (wafers × dies); returns (pred, std, sampled, noise_std)."""
     measurable = np.isfinite(values)
     empty = ~measurable.any(axis=1)
     if empty.any():
@@ -90,46 +92,47 @@ def _lot_item(values, xy, t, method, budget, step, rng, options):
         model.fit(lot_design(xy, t, sampled), values[sampled])
         Xq = np.c_[np.tile(xy, (t.size, 1)), np.repeat(t, xy.shape[0])]
         pred, std = (a.reshape(values.shape) for a in model.predict(Xq, return_std=True))
-        return pred, std, sampled
-    state = None
-    for state in progressive_lot_states(xy, t, values, budget=budget, step=step, model=model,
-                                        seed=int(rng.integers(2**31))):
-        pass
-    return state.mean, state.std, state.sampled
+        return pred, std, sampled, math.sqrt(model.noise_)
+    state = last_state(progressive_lot_states(xy, t, values, budget=budget, step=step, model=model,
+                                              seed=int(rng.integers(2**31))))
+    return state.mean, state.std, state.sampled, math.sqrt(state.hyperparameters["noise"])
 
 
 def _run_wafers(values, wafers, *, xy, dies, test, method, budget, step, seed, options, bar):
-    """apply_ufunc kernel: values (n_wafers, n_dies) -> pred, std, sampled, error."""
+    """apply_ufunc kernel: values (n_wafers, n_dies) -> pred, std, sampled, noise_std, error."""
     pred = np.full(values.shape, np.nan)
     std = np.full(values.shape, np.nan)
     sampled = np.zeros(values.shape, dtype=bool)
+    noise_std = np.full(values.shape[0], np.nan)  # stays NaN for a failed item
     error = np.full(values.shape[0], "", dtype=object)
     for i, wafer in enumerate(wafers):
         try:
             refuse_inf(values[i], dies)
-            pred[i], std[i], sampled[i] = _wafer_item(values[i], xy, method, budget, step,
-                                                      _rng(seed, wafer, test), options)
+            pred[i], std[i], sampled[i], noise_std[i] = _wafer_item(values[i], xy, method, budget, step,
+                                                                    _rng(seed, wafer, test), options)
         except (FabDataError, FabFitError) as exc:
             error[i] = f"{type(exc).__name__}: {exc}"
         if bar is not None:
             bar.update(1)
-    return pred, std, sampled, error
+    return pred, std, sampled, noise_std, error
 
 
 def _run_lot(values, wafers, lot, t, *, xy, dies, test, method, budget, step, seed, options, bar):
     """Kernel for one lot: values (n_wafers, n_dies) of the lot."""
     try:
         refuse_inf(values, dies, wafers)
-        pred, std, sampled = _lot_item(values, xy, t, method, budget, step, _rng(seed, lot, test), options)
+        pred, std, sampled, noise = _lot_item(values, xy, t, method, budget, step, _rng(seed, lot, test), options)
+        noise_std = np.full(len(wafers), noise)  # one lot model: one noise for all its wafers
         error = np.full(len(wafers), "", dtype=object)
     except (FabDataError, FabFitError) as exc:
         pred = np.full(values.shape, np.nan)
         std = np.full(values.shape, np.nan)
         sampled = np.zeros(values.shape, dtype=bool)
+        noise_std = np.full(len(wafers), np.nan)
         error = np.full(len(wafers), f"{type(exc).__name__}: lot {lot}: {exc}", dtype=object)
     if bar is not None:
         bar.update(1)
-    return pred, std, sampled, error
+    return pred, std, sampled, noise_std, error
 
 
 def _order_in_lot(ds: xr.Dataset, idx: np.ndarray) -> np.ndarray:
@@ -144,8 +147,8 @@ def _probe_test(ds, values, test, method, budget, step, seed, options, bar):
     # a tqdm bar cannot travel to dask workers: lazy runs report through dask instead
     common = {"xy": xy, "dies": ds["die"].values, "test": test, "method": method, "budget": budget,
               "step": step, "seed": seed, "options": options, "bar": None if values.chunks is not None else bar}
-    outputs = {"output_core_dims": [["die"], ["die"], ["die"], []], "dask": "parallelized",
-               "output_dtypes": [float, float, bool, object]}
+    outputs = {"output_core_dims": [["die"], ["die"], ["die"], [], []], "dask": "parallelized",
+               "output_dtypes": [float, float, bool, float, object]}
     if method in ("gp", "gp-ps"):
         if values.chunks is not None:
             wafers = wafers.chunk({"wafer": values.chunksizes["wafer"]})
@@ -162,13 +165,13 @@ def _probe_test(ds, values, test, method, budget, step, seed, options, bar):
         res = xr.apply_ufunc(
             _run_lot, sub, sub_wafers,
             input_core_dims=[["wafer", "die"], ["wafer"]],
-            output_core_dims=[["wafer", "die"], ["wafer", "die"], ["wafer", "die"], ["wafer"]],
+            output_core_dims=[["wafer", "die"], ["wafer", "die"], ["wafer", "die"], ["wafer"], ["wafer"]],
             kwargs=dict(lot=lot, t=_order_in_lot(ds, idx), **common),
-            dask="parallelized", output_dtypes=[float, float, bool, object],
+            dask="parallelized", output_dtypes=[float, float, bool, float, object],
         )
         parts.append(res)
     return [xr.concat([p[j] for p in parts], dim="wafer").reindex(wafer=ds["wafer"]).rename(None)
-            for j in range(4)]
+            for j in range(len(_OUTPUTS))]
 
 
 def virtual_probe(ds: xr.Dataset, test, method: str = "gp", budget: float = 0.10,
@@ -208,10 +211,14 @@ def virtual_probe(ds: xr.Dataset, test, method: str = "gp", budget: float = 0.10
     Returns
     -------
     Dataset with ``value_pred``, ``value_std`` (the field's posterior std), ``sampled``
-    over (wafer, die[, test]) and ``fit_error`` over (wafer[, test]) ("" when the fit
-    worked).  Items that failed (all-NaN wafer, too few dies, constant data, ...) are NaN,
-    listed in ``attrs["failures"]`` and reported by a warning; the rest of the batch
-    completes.  If every item fails, the first failure is raised as
+    over (wafer, die[, test]), and over (wafer[, test]) ``noise_std`` (σ_n, the fitted
+    measurement-noise std of the model that predicted the wafer: its own GP for
+    per-wafer methods, its lot's for lot methods) and ``fit_error`` ("" when the fit
+    worked).  A new measurement of an unsampled die is predicted as
+    ``N(value_pred, value_std² + noise_std²)``: draw posterior predictive values as
+    ``value_pred + sqrt(value_std² + noise_std²) · z``.  Items that failed (all-NaN
+    wafer, too few dies, constant data, ...) are NaN, listed in ``attrs["failures"]``
+    and reported by a warning; the rest of the batch completes.  If every item fails, the first failure is raised as
     :class:`FabDataError`/:class:`FabFitError` naming wafer (or lot) and test.
     Dask input is computed before returning (the failure report needs the results).
 
@@ -242,7 +249,7 @@ def virtual_probe(ds: xr.Dataset, test, method: str = "gp", budget: float = 0.10
                                     seed, options, bar))
     out = xr.Dataset({
         var: xr.concat([p[j] for p in per_test], dim=xr.DataArray(tests, dims="test", name="test"))
-        for j, var in enumerate(("value_pred", "value_std", "sampled", "fit_error"))
+        for j, var in enumerate(_OUTPUTS)
     })
     out = out.compute().transpose("wafer", "die", "test")
     bar.close()

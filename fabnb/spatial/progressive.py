@@ -17,6 +17,12 @@
 With the defaults (``budget=0.10``, ``step=0.025``) the sample grows
 2.5 % → 5 % → 7.5 % → 10 % of the measurable dies.
 
+One driver (:func:`drive`) runs the loop for one wafer (:func:`progressive_states`,
+a :class:`~fabnb.spatial.GaussianProcess` over (x, y)) and for a lot
+(:func:`~fabnb.spatial.progressive_lot_states`, GP-ST-PS: a
+:class:`~fabnb.spatial.SpatioTemporalGP` over (x, y, t), the first increment at the same
+sites on every wafer); both take the model template as ``model=``.
+
 Example
 -------
 >>> import numpy as np
@@ -31,7 +37,7 @@ True
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from sklearn.base import clone
@@ -113,18 +119,20 @@ def pick_far_and_uncertain(coords, variance, candidates, sampled, k):
     return cand[_kernels.greedy_far_and_uncertain(C, var, d2, k)]
 
 
-def hyperparameters(gp) -> dict:
-    """Fitted hyperparameters of a GaussianProcess as a plain dict."""
+def hyperparameters(model) -> dict:
+    """Fitted hyperparameters of a GaussianProcess or SpatioTemporalGP as a plain dict
+    (``group_variance`` is the wafer effect's variance, 0 without one)."""
     return {
-        "length_scale": np.atleast_1d(np.asarray(gp.length_scale_, dtype=float)).copy(),
-        "signal_variance": float(gp.signal_variance_),
-        "noise": float(gp.noise_),
-        "log_marginal_likelihood": float(gp.log_marginal_likelihood_),
+        "length_scale": np.atleast_1d(np.asarray(model.length_scale_, dtype=float)).copy(),
+        "signal_variance": float(model.signal_variance_),
+        "group_variance": float(model.group_variance_),
+        "noise": float(model.noise_),
+        "log_marginal_likelihood": float(model.log_marginal_likelihood_),
     }
 
 
 def progressive_states(X, y, *, budget=0.10, step=0.025, n_init=None, k=None,
-                       var_threshold=None, gp=None, seed=None):
+                       var_threshold=None, model=None, seed=None, **removed):
     """Iterate over the states of progressive sampling on one wafer (Algorithm 1).
 
     Parameters
@@ -140,10 +148,10 @@ def progressive_states(X, y, *, budget=0.10, step=0.025, n_init=None, k=None,
         Override the initial sample size n' and the increment k (in dies).
     var_threshold : float, optional
         Stop early once every candidate's predictive variance is below this.
-    gp : GaussianProcess, optional
+    model : GaussianProcess, optional
         Model template (cloned once, then refitted with ``warm_start``); default
         ``GaussianProcess(ard=False)``: one spatial length scale, which the first few
-        dies can identify.
+        dies can identify.  (Formerly ``gp=``.)
     seed : int, optional
         Seed of the initial random dies.
 
@@ -158,35 +166,89 @@ def progressive_states(X, y, *, budget=0.10, step=0.025, n_init=None, k=None,
     >>> [s.n_sampled for s in progressive_states(X, y, seed=1)]
     [10, 20, 30, 40]
     """
+    refuse_renamed("progressive_states", removed)
     X = np.asarray(X, dtype=float)
     y = np.asarray(y, dtype=float)
     if X.ndim != 2 or y.shape != (X.shape[0],):
         raise FabDataError(f"X must be (n, d) and y (n,), got X{X.shape} and y{y.shape}")
     check_budget("progressive_states", budget, step)
     refuse_inf(y)
-    gp = GaussianProcess(ard=False) if gp is None else gp
-    measurable = np.isfinite(y)
-    n_init, k, n_budget = sample_sizes(int(measurable.sum()), budget, step, n_init, k)
+    model = GaussianProcess(ard=False) if model is None else model
+    for state in drive(X, y[None, :], None, budget=budget, step=step, n_init=n_init, k=k,
+                       var_threshold=var_threshold, model=model, seed=seed):
+        # one wafer: the state's arrays over its dies
+        yield replace(state, sampled=state.sampled[0], mean=state.mean[0], std=state.std[0])
+
+
+def refuse_renamed(owner: str, extra: dict) -> None:
+    """The keyword ``gp=`` was renamed ``model=`` (one name for the model template in
+    every progressive sampler): say so; any other unknown keyword is a TypeError, as
+    Python's own."""
+    if "gp" in extra:
+        raise FabParameterError(f"The 'gp' parameter of {owner} was renamed 'model': pass model=... instead.")
+    if extra:
+        raise TypeError(f"{owner}() got an unexpected keyword argument {next(iter(extra))!r}")
+
+
+def drive(xy, Y, t, *, budget, step, n_init, k, var_threshold, model, seed):
+    """Algorithm 1, the one driver of per-wafer (``t=None``, ``Y`` of one row) and lot
+    (``t`` the wafers' order, GP-ST-PS) progressive sampling; inputs already checked.
+
+    ``Y`` (n_wafers, n_dies) is the oracle over the dies ``xy``.  The first increment puts
+    the *same* random sites on every wafer (those measurable on all wafers when there are
+    enough); every later increment refits ``model`` (a clone, warm-started: each refit
+    starts at the last optimum) to everything sampled so far, the training rows in the
+    order they were picked, ``(x, y)`` for a wafer and ``(x, y, t)`` for a lot, and gives
+    every wafer ``k`` new dies by :func:`pick_far_and_uncertain` on its own predictive
+    variance, until each wafer's budget is spent (or its candidates' variance is below
+    ``var_threshold``).  Yields :class:`ProgressiveState` over (n_wafers, n_dies).
+    """
+    n_wafers, n_dies = Y.shape
+    measurable = np.isfinite(Y)
+    n_meas = measurable.sum(axis=1)
+    sizes = [sample_sizes(int(n), budget, step, n_init, k) for n in n_meas]
     rng = np.random.default_rng(seed)
-    order = rng.choice(np.flatnonzero(measurable), size=n_init, replace=False)
-    # Each refit starts from the previous optimum: the previous sites are a subset.
-    model = clone(gp).set_params(warm_start=True)
+    shared = np.flatnonzero(measurable.all(axis=0))
+    n_first = min(s[0] for s in sizes)
+    pool = shared if shared.size >= n_first else np.flatnonzero(measurable.any(axis=0))
+    first = rng.choice(pool, size=min(n_first, pool.size), replace=False)
+    order = [w * n_dies + first[measurable[w, first]] for w in range(n_wafers)]
+    sampled = np.zeros_like(measurable)
+    for picked in order:
+        sampled.ravel()[picked] = True
+    Xq = xy if t is None else np.c_[np.tile(xy, (n_wafers, 1)), np.repeat(t, n_dies)]
+    fit = clone(model).set_params(warm_start=True)
     iteration = 0
     while True:
-        sampled = np.zeros(len(y), dtype=bool)
-        sampled[order] = True
-        model.fit(X[order], y[order])
-        mean, std = model.predict(X, return_std=True)
-        previous = hyperparameters(model)
-        yield ProgressiveState(iteration, sampled, order.copy(), mean, std, order.size,
-                               order.size / measurable.sum(), previous)
-        left = n_budget - order.size
-        cand_var = std[measurable & ~sampled] ** 2
-        if left <= 0 or cand_var.size == 0 or (var_threshold is not None and cand_var.max() < var_threshold):
+        flat = np.concatenate(order)
+        wafer, die = np.divmod(flat, n_dies)
+        fit.fit(xy[die] if t is None else np.c_[xy[die], t[wafer]], Y[wafer, die])
+        mean, std = (a.reshape(Y.shape) for a in fit.predict(Xq, return_std=True))
+        yield ProgressiveState(iteration, sampled.copy(), flat, mean, std, int(sampled.sum()),
+                               float(sampled.sum() / n_meas.sum()), hyperparameters(fit))
+        order = []
+        for w in range(n_wafers):
+            left = sizes[w][2] - int(sampled[w].sum())
+            cand = measurable[w] & ~sampled[w]
+            if left <= 0 or not cand.any():
+                continue
+            if var_threshold is not None and (std[w][cand] ** 2).max() < var_threshold:
+                continue
+            picked = pick_far_and_uncertain(xy, std[w] ** 2, measurable[w], sampled[w], min(sizes[w][1], left))
+            sampled[w, picked] = True
+            order.append(w * n_dies + picked)
+        if not order:
             return
-        new = pick_far_and_uncertain(X, std ** 2, measurable, sampled, min(k, left))
-        order = np.concatenate([order, new])
+        order = [flat, *order]
         iteration += 1
+
+
+def last_state(states) -> ProgressiveState:
+    """Run a progressive-sampling iterator to the end and return its last state."""
+    state = None
+    for state in states:
+        pass
+    return state
 
 
 def progressive_sample(X, y, **kwargs) -> ProgressiveState:
@@ -199,7 +261,4 @@ def progressive_sample(X, y, **kwargs) -> ProgressiveState:
     >>> progressive_sample(X, y, seed=1).sampled.sum()
     np.int64(40)
     """
-    state = None
-    for state in progressive_states(X, y, **kwargs):
-        pass
-    return state
+    return last_state(progressive_states(X, y, **kwargs))
