@@ -1,8 +1,9 @@
 """Spatial Gaussian-process engine: the virtual probe.
 
 * :class:`GaussianProcess` — exact GP regression (RBF / Matérn 3/2 / 5/2, ARD, or a composite
-  kernel of :mod:`fabnb.spatial.kernels`; profiled constant or linear mean), hyperparameters by L-BFGS-B on the log marginal likelihood
-  with analytic gradients; kernels in Numba, Cholesky in LAPACK.
+  kernel of :mod:`fabnb.spatial.kernels`; profiled constant or linear mean),
+  hyperparameters by L-BFGS-B on the log marginal likelihood with analytic gradients;
+  kernels in Numba, Cholesky in LAPACK.
 * :func:`progressive_states` / :func:`progressive_sample` — Algorithm 1 progressive
   sampling on one wafer; :func:`progressive_lot_states` the same driver on a lot
   (GP-ST-PS); the model template is ``model=`` in both.
