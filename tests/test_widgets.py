@@ -378,6 +378,16 @@ def test_explorer_explains_a_model_it_cannot_fit(probe_ds):
     assert "dies sampled" in ex.status.value and not ex.step_button.disabled
 
 
+def test_explorer_static_image_names_the_live_scale(probe_ds):
+    from fabnb.widgets import SamplingExplorer
+
+    ex = SamplingExplorer(probe_ds, test="T01", wafer="L0001-02", method="gp-ps", seed=3)
+    fig = ex.to_image()
+    labels = [ax.get_ylabel() for ax in fig.axes if ax.get_ylabel()]
+    for name in ("measured", "predicted"):  # was "fixed ... (vmin/vmax)", not the live label
+        assert any(ex.maps[name].color_scale.label in label for label in labels)
+
+
 @pytest.mark.parametrize("kwargs, name", [
     (dict(method="kriging"), "method"),  # was a FabDataError, not the parameter error
     (dict(budget=2.0), "budget"),  # was silently clamped to the slider's 50 %

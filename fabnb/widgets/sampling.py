@@ -210,7 +210,7 @@ class SamplingExplorer(W.VBox):
 
     # ---------------------------------------------------------------- views
     def to_image(self, fig=None):
-        """The four panels with matplotlib (``fabnb.plot.wafer_map``, same colour limits
+        """The four panels with matplotlib (``fabnb.plot.wafer_map``, the same colour scale
         as the live maps); returns the Figure.  The static fallback shows it."""
         from matplotlib.figure import Figure
 
@@ -219,7 +219,7 @@ class SamplingExplorer(W.VBox):
         fig = Figure(figsize=(16, 3.8), dpi=80, layout="constrained") if fig is None else fig
         for ax, name in zip(fig.subplots(1, len(PANELS)), PANELS):
             m = self.maps[name]
-            plot.wafer_map(m.dataset, name, m.wafer, ax=ax, vmin=m.vmin, vmax=m.vmax)
+            plot.wafer_map(m.dataset, name, m.wafer, ax=ax, scale=m.color_scale)
         return fig
 
     def _repr_mimebundle_(self, **kwargs):
