@@ -1,11 +1,13 @@
 """Issue 22.1: the default GP fit reaches the best optimum of the likelihood, not a lower
-peak that the coarse-to-fine ladder happened to walk into.
+peak that the coarse-to-fine ladder happened to walk into, and pays for the search only
+where the likelihood shows a second basin.
 
-The panel is the issue's reproducer (default fab seed 1, wafer 0, test T01, 10 % of the
-dies drawn with ``default_rng(7)``: the single-path fit ended at ℓ ≈ 215 mm and log L
-2369.2 against 2391.4 at ℓ ≈ 101 mm) and wafer 224, test T11 of the same fab, where the
-single-path ladder ended at ℓ ≈ 265 mm, 9 nat below the peak at ℓ ≈ 54 mm.  The reference is the best of several L-BFGS-B runs
-on all the sites, with no coarse stage.
+The seeded panel is default fab seed 1, 10 % of the measured dies drawn with
+``default_rng(7)``: the issue's reproducer (wafer 0, test T01: the single-path ladder
+ended at ℓ ≈ 215 mm and log L 2369.2; scikit-learn's optimum, evaluated in fabnb's model,
+has 2390.8 at ℓ ≈ 106 mm), wafer 224 / T11 (the single path ended 7 nat low) and wafer
+149 / T12 (one peak: no second refinement).  The reference is the best of several
+L-BFGS-B runs on all the sites, with no coarse stage.
 """
 
 import math
@@ -14,60 +16,178 @@ import numpy as np
 import pytest
 
 import fabnb
+import fabnb.spatial._optimize as optimize
 import fabnb.spatial.gp as gp_module
+from benchmarks.bench_gp import make_lot
 from fabnb.spatial import GaussianProcess
 from fabnb.spatial.gp import mean_basis
 
-# (wafer index, test): 10 % of the measured dies drawn with default_rng(7)
-PANEL = [(0, "T01"), (224, "T11")]
+# (wafer index, test) of default fab seed 1, 10 % of the measured dies drawn with default_rng(7)
+SECOND_BASIN = [(0, "T01"), (224, "T11")]  # the single path ends on a lower peak
+ONE_PEAK = (149, "T12")
 
 
 @pytest.fixture(scope="module")
-def panel():
+def fab_pairs():
     ds = fabnb.synth.fab("default", seed=1)
     xy = np.c_[ds.x.values, ds.y.values]
-    pairs = []
-    for wafer, test in PANEL:
+    pairs = {}
+    for wafer, test in [*SECOND_BASIN, ONE_PEAK]:
         values = ds.value.isel(wafer=wafer).sel(test=test).values
         measured = np.flatnonzero(np.isfinite(values))
         sampled = np.zeros(len(values), bool)
         sampled[np.random.default_rng(7).choice(measured, round(0.1 * measured.size), replace=False)] = True
-        pairs.append((xy[sampled], values[sampled]))
+        pairs[wafer, test] = (xy[sampled], values[sampled])
     return pairs
 
 
-def best_of_restarts(X, y):
-    """The best of L-BFGS-B runs on all the sites from a 3 × 2 grid of starts around the
-    default one (ℓ × 1/3, 1, 3; noise ratio 1e-3, 1e-1)."""
-    gp = GaussianProcess(ard=False)
-    H = mean_basis(X, "constant")
-    lo, hi = gp._log_bounds(X)
-    log_ls, _, _ = gp._start(X, y, H)
-    starts = [np.r_[log_ls + a, math.log(eta)] for a in (-math.log(3), 0.0, math.log(3)) for eta in (1e-3, 1e-1)]
-    best, _ = gp._maximise(X, y, H, starts, lo, hi)
-    return -best.fun
+@pytest.fixture(scope="module")
+def w1_sample():
+    """The W1 workload of benchmarks/bench_gp.py: 550 random dies of a smooth wafer."""
+    xy, _, Y = make_lot(1, 0)
+    sampled = np.zeros(len(xy), bool)
+    sampled[np.random.default_rng(0).choice(len(xy), 550, replace=False)] = True
+    return xy[sampled], Y[0][sampled]
 
 
-def test_default_fit_reaches_the_best_of_restarts(panel):
-    for k, (X, y) in enumerate(panel):
+@pytest.fixture(scope="module")
+def best_of_restarts(fab_pairs):
+    """Per pair, the best of L-BFGS-B runs on all the sites from a 3 × 2 grid of starts
+    around the default one (ℓ × 1/3, 1, 3; noise ratio 1e-3, 1e-1)."""
+    best = {}
+    for pair, (X, y) in fab_pairs.items():
+        gp = GaussianProcess(ard=False)
+        H = mean_basis(X, "constant")
+        lo, hi = gp._log_bounds(X)
+        log_ls = gp._start(X, y, H)[0]
+        starts = [np.r_[log_ls + a, math.log(eta)] for a in (-math.log(3), 0.0, math.log(3)) for eta in (1e-3, 1e-1)]
+        best[pair] = -gp._maximise(X, y, H, starts, lo, hi)[0].fun
+    return best
+
+
+def full_n_stages(monkeypatch, n):
+    """Record the GP's optimiser stages on all ``n`` sites ("refine" or "probe") and count
+    the likelihood evaluations by number of sites."""
+    stages, evaluations = [], {}
+    maximise, factorised = GaussianProcess._maximise, gp_module._Factorised
+
+    def recording(self, X, y, H, starts, lo, hi, hess_inv=None):
+        if X.shape[0] == n:
+            stages.append("probe" if hess_inv is not None and not np.any(hess_inv) else "refine")
+        return maximise(self, X, y, H, starts, lo, hi, hess_inv=hess_inv)
+
+    class Counted(factorised):
+        def __init__(self, X, *args, **kwargs):
+            evaluations[X.shape[0]] = evaluations.get(X.shape[0], 0) + 1
+            super().__init__(X, *args, **kwargs)
+
+    monkeypatch.setattr(GaussianProcess, "_maximise", recording)
+    monkeypatch.setattr(gp_module, "_Factorised", Counted)
+    return stages, evaluations
+
+
+def test_default_fit_reaches_the_best_of_restarts(fab_pairs, best_of_restarts):
+    for pair, (X, y) in fab_pairs.items():
         fit = GaussianProcess(ard=False).fit(X, y)
-        assert fit.log_marginal_likelihood_ >= best_of_restarts(X, y) - 0.5, PANEL[k]
-    # the reproducer's numbers as the issue gives them: the better peak at ℓ ≈ 100 mm
-    X, y = panel[0]
+        assert fit.log_marginal_likelihood_ >= best_of_restarts[pair] - 0.5, pair
+
+
+def test_reproducer_reaches_scikit_learns_optimum(fab_pairs):
+    """The issue's reproducer: scikit-learn's GPR (constant × RBF + white noise,
+    normalised y, 3 optimiser restarts) finds ℓ ≈ 106 mm; in fabnb's model (constant
+    mean, σ_f² profiled) that optimum has log L 2390.8 (issue 22).  The default fit must
+    reach it within 0.5 nat."""
+    from sklearn.gaussian_process import GaussianProcessRegressor
+    from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
+
+    X, y = fab_pairs[0, "T01"]
+    kernel = ConstantKernel(1.0) * RBF(40.0, (1e-2, 1e4)) + WhiteKernel(1e-2, (1e-6, 1e1))
+    sk = GaussianProcessRegressor(kernel, normalize_y=True, n_restarts_optimizer=3,
+                                  random_state=0).fit(X, y).kernel_.get_params()
+    ls_sk = float(sk["k1__k2__length_scale"])
+    eta_sk = sk["k2__noise_level"] / sk["k1__k1__constant_value"]  # the noise ratio does not see y's scale
+    ll_sk = gp_module._Factorised(X, y, mean_basis(X, "constant"), 0, np.full(2, 1 / ls_sk), eta_sk).log_likelihood()
+    assert 95 < ls_sk < 115
+    assert ll_sk == pytest.approx(2390.8, abs=0.3)  # the issue's figure for scikit-learn's optimum
+
     fit = GaussianProcess(ard=False).fit(X, y)
-    assert fit.log_marginal_likelihood_ == pytest.approx(2391.4, abs=0.1)
+    assert fit.log_marginal_likelihood_ >= 2390.8 - 0.5
+    assert fit.log_marginal_likelihood_ >= ll_sk - 0.5
     assert 90 < fit.length_scale_[0] < 115
 
 
-def test_the_panel_tells_the_single_path_ladder_apart(panel, monkeypatch):
-    """Without the last stage's second start every pair ends on a lower peak: the panel
-    above can fail."""
-    single = gp_module.coarse_to_fine
+def test_the_panel_tells_the_single_path_ladder_apart(fab_pairs, best_of_restarts, monkeypatch):
+    """Without the probe every SECOND_BASIN pair ends on a lower peak: the panel above can
+    fail."""
+    ladder = gp_module.coarse_to_fine
 
     def single_path(stage, n, starts, seed, final_offset=None):
-        return single(stage, n, starts, seed)
+        return ladder(stage, n, starts, seed)
 
     monkeypatch.setattr(gp_module, "coarse_to_fine", single_path)
-    for k, (X, y) in enumerate(panel):
+    for pair in SECOND_BASIN:
+        X, y = fab_pairs[pair]
         fit = GaussianProcess(ard=False).fit(X, y)
-        assert fit.log_marginal_likelihood_ < best_of_restarts(X, y) - 0.5, PANEL[k]
+        assert fit.log_marginal_likelihood_ < best_of_restarts[pair] - 0.5, pair
+
+
+@pytest.mark.parametrize("data", ["w1", "one peak"])
+def test_one_peak_costs_one_probe(data, fab_pairs, w1_sample, monkeypatch):
+    """Where the probe finds no second basin (the W1 wafer, a fab pair with one peak) the
+    fit on all n is one refinement plus exactly one evaluation: the cost claim can fail."""
+    X, y = w1_sample if data == "w1" else fab_pairs[ONE_PEAK]
+    stages, evaluations = full_n_stages(monkeypatch, len(y))
+    refine_only = {}
+
+    def ladder_without_probe(stage, n, starts, seed, final_offset=None):
+        out = optimize.coarse_to_fine(stage, n, starts, seed)
+        refine_only.update(evaluations)
+        return out
+
+    monkeypatch.setattr(gp_module, "coarse_to_fine", ladder_without_probe)
+    GaussianProcess(ard=False).fit(X, y)
+    single_path_evaluations = refine_only[len(y)]
+    monkeypatch.setattr(gp_module, "coarse_to_fine", optimize.coarse_to_fine)
+    stages.clear()
+    evaluations.clear()
+    GaussianProcess(ard=False).fit(X, y)
+    assert stages == ["refine", "probe"]
+    assert evaluations[len(y)] == single_path_evaluations + 1
+
+
+def test_second_basin_refines_the_probe(fab_pairs, monkeypatch):
+    X, y = fab_pairs[0, "T01"]
+    stages, _ = full_n_stages(monkeypatch, len(y))
+    GaussianProcess(ard=False).fit(X, y)
+    assert stages == ["refine", "probe", "refine"]
+
+
+# ---------------------------------------------------------------- the ladder on known surfaces
+def two_peaks(p, second):
+    """−ℓ of two Gaussian bumps (width 0.16, overlap < 1e-12): height 10 at the origin and
+    ``second`` at (−0.7, 1)."""
+    b = np.array([-0.7, 1.0])
+    e1, e2 = math.exp(-(p @ p) / 0.05), math.exp(-((p - b) @ (p - b)) / 0.05)
+    value = -10 * e1 - second * e2
+    grad = 10 * e1 * 2 * p / 0.05 + second * e2 * 2 * (p - b) / 0.05
+    return None, value, grad
+
+
+@pytest.mark.parametrize("second, refined", [(15.0, True), (0.0, False)])
+def test_probe_is_refined_only_beside_a_second_basin(second, refined):
+    """The ladder starts at the origin's peak; the probe at the offset (−0.7, 1) lands on
+    the second bump, which is refined (and kept, being higher) when there is one; with
+    one peak the probe is 10 nat below it and falling away, and costs one evaluation."""
+    calls = []
+    lo, hi = np.full(2, -5.0), np.full(2, 5.0)
+
+    def stage(sites, starts, hess_inv):
+        calls.append((sites is None, hess_inv is not None and not np.any(hess_inv)))
+        return optimize.maximise(lambda p: two_peaks(p, second), starts, lo, hi, hess_inv)
+
+    best, _ = optimize.coarse_to_fine(stage, 400, [np.array([0.05, -0.05])], 0,
+                                      final_offset=np.array([-0.7, 1.0]))
+    full = [probe for on_all, probe in calls if on_all]
+    assert full == ([False, True, False] if refined else [False, True])
+    np.testing.assert_allclose(best.x, [-0.7, 1.0] if refined else [0.0, 0.0], atol=1e-3)
+    assert -best.fun == pytest.approx(second if refined else 10.0, rel=1e-4)

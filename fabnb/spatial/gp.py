@@ -41,12 +41,12 @@ Fitting.  Hyperparameters are found coarse to fine (:mod:`._optimize`): every st
 optimised with L-BFGS-B on 100 random sites, the optimum is refined on nested subsamples
 of 200, 400, … sites and finally on all n, each stage starting from the previous one's
 inverse Hessian scaled by m_prev/m, and stopping once a Newton step could gain less than
-0.01 nat.  A stage then costs 1–3 evaluations.  The last stage also starts from the
-previous optimum with a tenth of its noise ratio and keeps the better peak: a single
-path ended 4–22 nat below the best of several full restarts on about 1 (wafer, test)
-pair in 6 of the synthetic fab (issue 22); the second start costs one more refinement
-on all n.  ``warm_start`` refits (progressive
-sampling) start from the previous fit instead.
+0.01 nat.  A stage then costs 1–3 evaluations.  One more evaluation on all n, a probe at
+half the length scale and e times the noise ratio of the optimum, decides whether a
+second basin may hold a higher peak (a single path ended 4–22 nat below the best of
+several full restarts on about 1 (wafer, test) pair in 4 of the synthetic fab, issue 22);
+only then is the probe refined too and the better peak kept.  ``warm_start`` refits
+(progressive sampling) start from the previous fit instead.
 
 Prediction on a die lattice.  With the squared exponential and sites on a grid, the
 mean and the variance are computed by separable lattice sums (:mod:`._lattice`), which
@@ -587,8 +587,10 @@ class GaussianProcess(CheckedParams, RegressorMixin, BaseEstimator):
             data = (X, y, H) if sites is None else (X[sites], y[sites], H[sites])
             return self._maximise(*data, starts, lo, hi, hess_inv=hess_inv)
 
-        # the last stage's second start: the noise ratio a tenth of the subsample's optimum's
-        final_offset = np.r_[np.zeros(len(lo) - 1), -math.log(10.0)]
+        # the probe for a second basin (._optimize.coarse_to_fine): half the length
+        # scale(s), e times the noise ratio, the group ratio (if any) unchanged
+        n_ls = len(lo) - 1 - (self.group_column is not None)
+        final_offset = np.r_[np.full(n_ls, -math.log(2.0)), np.zeros(len(lo) - 1 - n_ls), 1.0]
         return coarse_to_fine(stage, X.shape[0], starts, self.seed, final_offset=final_offset)
 
     def _maximise(self, X, y, H, starts, lo, hi, hess_inv=None):
