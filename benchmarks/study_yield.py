@@ -3,12 +3,15 @@
     python -m benchmarks.study_yield                                  # default fab, 39 tests, 4 methods
     python -m benchmarks.study_yield --methods hist-rs,kde-rs          # RS methods only (minutes)
     python -m benchmarks.study_yield --preset small --lots 3 --out /tmp/yield.csv
+    python -m benchmarks.study_yield --methods hist-gp-st-ps,kde-gp-st-ps --reconstruction mean   # the paper's recipe
 
 Early silicon = first wafer of each of the first ``--lots`` lots, 10 % of the dies;
 actual = every die of every other wafer; limits = ±3σ of the HVM population.  Prints
 the per-test absolute yield error and KS distance, the mean yield error per method
 and the KS of ``--ks-test`` beside the paper's numbers (1.16 / 0.63 / 0.61 / 0.21 % and
-0.25 / 0.23 / 0.11 / 0.087).  ``--out`` writes the per-(test, method) table as CSV
+0.25 / 0.23 / 0.11 / 0.087).  ``--reconstruction`` fills the GP-ST-PS methods'
+unsampled dies with posterior predictive draws (``draw``, default) or the posterior
+mean (``mean``, the paper's recipe).  ``--out`` writes the per-(test, method) table as CSV
 (temporary name, then renamed).
 """
 
@@ -21,7 +24,7 @@ import time
 import pandas as pd
 
 import fabnb
-from fabnb.density.study import METHODS, summary, yield_study
+from fabnb.density.study import METHODS, RECONSTRUCTIONS, summary, yield_study
 
 
 def main(argv=None):
@@ -32,10 +35,14 @@ def main(argv=None):
     parser.add_argument("--tests", default="all", help="comma list of tests, or 'all'")
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--n-synthetic", type=int, default=1_000_000)
-    parser.add_argument("--ks-test", default="T01")
+    parser.add_argument("--ks-test", default="", help="test whose KS distance is printed (default: the first)")
     parser.add_argument("--bandwidth", default="scipy_silverman",
                         help="KDE pilot bandwidth: scipy_silverman (the committed results), silverman "
                              "(R's bw.nrd0), scott, scipy_scott, isj")
+    parser.add_argument("--bins", type=int, default=20, help="histogram bins (the paper: 20)")
+    parser.add_argument("--reconstruction", default="draw", choices=RECONSTRUCTIONS,
+                        help="GP-ST-PS unsampled dies: posterior predictive draws (draw) or the posterior mean "
+                             "(mean, the paper's recipe)")
     parser.add_argument("--out", default="")
     args = parser.parse_args(argv)
 
@@ -43,14 +50,15 @@ def main(argv=None):
     tests = None if args.tests == "all" else args.tests.split(",")
     start = time.perf_counter()
     table = yield_study(ds, tests=tests, methods=tuple(args.methods.split(",")), n_lots=args.lots,
-                        n_synthetic=args.n_synthetic, seed=args.seed,
-                        kde_options={"bandwidth": args.bandwidth})
-    print(f"{args.preset}: {ds.sizes['wafer']} wafers, {ds.sizes['die']} dies; study {time.perf_counter() - start:.1f} s")
+                        n_synthetic=args.n_synthetic, seed=args.seed, bins=args.bins,
+                        kde_options={"bandwidth": args.bandwidth}, reconstruction=args.reconstruction)
+    print(f"{args.preset}: {ds.sizes['wafer']} wafers, {ds.sizes['die']} dies; reconstruction {args.reconstruction}, "
+          f"bandwidth {args.bandwidth}, {args.bins} bins; study {time.perf_counter() - start:.1f} s")
     with pd.option_context("display.max_rows", 500, "display.width", 160):
         wide = table.pivot(index="test", columns="method", values=["abs_yield_error", "ks"])
         wide["abs_yield_error"] *= 100
         print("\nper test: |yield error| (%) and KS\n" + wide.round(4).to_string())
-        print("\n" + summary(table, args.ks_test).round(4).to_string())
+        print("\n" + summary(table, args.ks_test or None).round(4).to_string())
     if args.out:
         tmp = args.out + ".tmp"
         table.to_csv(tmp, index=False)
