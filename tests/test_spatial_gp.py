@@ -434,3 +434,48 @@ def test_group_column_is_checked():
         GaussianProcess(group_column=1.5).fit(X, y)
     with pytest.raises(FabParameterError, match="'group_variance' parameter of GaussianProcess"):
         GaussianProcess(group_column=-1, group_variance=-1.0).fit(X, y)
+
+
+# ------------------------------------- GP-ST-PS: warm refits skip a decided test (issue 22)
+def offset_lot(seed, n_wafers=8, offset_sd=0.6, n_per_wafer=40):
+    """Sites (x, y, t) of a lot whose wafers share a smooth pattern and each carry an
+    independent offset N(0, offset_sd²), in a random picking order (as progressive
+    sampling adds them)."""
+    rng = np.random.default_rng(seed)
+    xy = rng.uniform(-50, 50, (n_wafers * n_per_wafer, 2))
+    t = np.repeat(np.arange(float(n_wafers)), n_per_wafer)
+    offsets = offset_sd * rng.normal(size=n_wafers)
+    y = np.sin(xy[:, 0] / 20) + np.cos(xy[:, 1] / 25) + offsets[t.astype(int)] + 0.05 * rng.normal(size=t.size)
+    order = rng.permutation(t.size)
+    return np.c_[xy, t][order], y[order]
+
+
+def test_warm_refits_keep_a_decided_wafer_effect_as_the_full_test_would():
+    """Once the likelihood-ratio test kept the effect with 2Δℓ >= 30, warm refits on a
+    growing training set refit only the model with the effect; at every increment the
+    choice is the one a cold fit of both models makes on the same rows (real offsets)."""
+    X, y = offset_lot(seed=3)
+    warm = SpatioTemporalGP(seed=0, warm_start=True)
+    fitted = []
+    for n in (80, 160, 240, 320):
+        warm.fit(X[:n], y[:n])
+        cold = SpatioTemporalGP(seed=0).fit(X[:n], y[:n])
+        assert cold.lr_statistic_ > 2.706 and cold.wafer_effect_  # the full test keeps it
+        assert warm.wafer_effect_ == cold.wafer_effect_
+        fitted.append(set(warm.log_marginal_likelihoods_))
+    assert fitted[0] == {False, True} and warm.lr_statistic_ >= 30
+    assert fitted[1:] == [{True}] * 3  # the decided test was not repeated
+
+
+def test_warm_refit_on_other_data_tests_again():
+    """The shortcut needs the new rows to extend the previous ones: a warm refit on
+    another lot (smooth in t, no offsets) fits both models again and drops the effect
+    if the test says so, instead of carrying the old decision over."""
+    X, y = offset_lot(seed=3)
+    warm = SpatioTemporalGP(seed=0, warm_start=True).fit(X[:160], y[:160])
+    assert warm.lr_statistic_ >= 30
+    X2, y2 = offset_lot(seed=4, offset_sd=0.0)
+    warm.fit(X2[:160], y2[:160])
+    cold = SpatioTemporalGP(seed=0).fit(X2[:160], y2[:160])
+    assert set(warm.log_marginal_likelihoods_) == {False, True}
+    assert warm.wafer_effect_ == cold.wafer_effect_

@@ -123,8 +123,11 @@ class Lattice:
         return Q[ay, ax]
 
 
-def cancels(one_minus_q: np.ndarray, n: int, noise_ratio: float) -> np.ndarray:
+def cancels(one_minus_q: np.ndarray, n: int, noise_ratio: float, scale: float = 1.0) -> np.ndarray:
     """Queries whose ``1 − Q`` (from :meth:`Lattice.quadratic_form` with an explicit
     ``(R + ηI)⁻¹``) may be off by more than 1e-6 relative, given a rounding error of ``Q``
-    below ``0.4 n ε / η``."""
-    return one_minus_q < _ROUNDING * n * np.finfo(float).eps / noise_ratio / _VARIANCE_RTOL
+    below ``0.4 n ε / η``.  ``scale`` multiplies that error when the quadratic form's
+    vector is larger than a correlation: ``(1 + ω)²`` for ``r + ω g`` with a group
+    effect (:class:`~fabnb.spatial.GaussianProcess`), whose ``1 − Q`` is then the whole
+    variance in units of σ_f²."""
+    return one_minus_q < _ROUNDING * scale * n * np.finfo(float).eps / noise_ratio / _VARIANCE_RTOL

@@ -22,7 +22,11 @@ same rows) and the effect is kept when the likelihood-ratio statistic
 ``2 (ℓ_ω − ℓ_0)`` exceeds 2.706, the 5 % point of its null distribution ½χ²₀ + ½χ²₁
 (Self & Liang, JASA 82, 1987; Stram & Lee, Biometrics 50, 1994).  A lot smooth in t
 then keeps the paper's model and pays only the second fit.  ``wafer_effect=True`` /
-``False`` force one model (False is the paper's GP-ST).
+``False`` force one model (False is the paper's GP-ST).  Warm refits (GP-ST-PS) stop
+refitting the model without the effect once a test kept it with ``2Δℓ >= 30`` and the
+data only grew since: a real effect's statistic then falls below 2.706 with probability
+about Φ(1.645 − √29) ≈ 1e-4 (``SpatioTemporalGP._decided``); otherwise both are refitted
+and tested at every increment.
 
 The scale problem and the choice made here
 -------------------------------------------
@@ -109,6 +113,7 @@ from .gp import GaussianProcess, check_length_scale, check_query, check_training
 from .progressive import refuse_renamed, check_budget, drive, refuse_inf
 
 _LR_CRITICAL = 2.705543454095404  # scipy.stats.chi2.ppf(0.90, 1): 5 % of ½χ²₀ + ½χ²₁
+_LR_DECIDED = 30.0  # 2Δℓ from which warm refits keep the effect without retesting: _decided
 
 
 class SpatioTemporalGP(CheckedParams, RegressorMixin, BaseEstimator):
@@ -149,7 +154,8 @@ class SpatioTemporalGP(CheckedParams, RegressorMixin, BaseEstimator):
     length_scale_ (ℓ_x, ℓ_y, ℓ_t), signal_variance_, group_variance_ (σ_w² of the wafer
     effect, 0.0 without it), noise_, log_marginal_likelihood_ (of the subsample fit when
     approximating), wafer_effect_ (bool, whether the fitted model has the effect),
-    log_marginal_likelihoods_ ({False: ℓ_0, True: ℓ_ω}, the models fitted), exact_
+    log_marginal_likelihoods_ ({False: ℓ_0, True: ℓ_ω}, the models fitted), lr_statistic_
+    (2(ℓ_ω − ℓ_0) of the last test, None when one model is forced), exact_
     (bool), X_train_, y_train_, gp_ (the fitted :class:`~fabnb.spatial.GaussianProcess`),
     n_features_in_
 
@@ -217,21 +223,46 @@ class SpatioTemporalGP(CheckedParams, RegressorMixin, BaseEstimator):
             self.offset_t_, wafer = np.unique(X[:, -1], return_inverse=True)
             self.offset_ = np.bincount(wafer, weights=y) / np.bincount(wafer)
             y = y - self.offset_[wafer]
+        warm = self.warm_start and hasattr(self, "_fits")
+        previous_rows = (self.X_train_, self.y_train_) if warm else None
         self.X_train_, self.y_train_ = X, y
         self.exact_ = X.shape[0] <= self.max_exact
         rows = slice(None)
         if not self.exact_:
             rng = np.random.default_rng(self.seed)
             rows = np.sort(rng.choice(X.shape[0], size=min(self.n_hyper, X.shape[0]), replace=False))
-        previous = self._fits if self.warm_start and hasattr(self, "_fits") else {}
+        previous = self._fits if warm else {}
+        decided = self._decided(previous_rows, X, y)  # keeps the last test's lr_statistic_
         self._fits = {effect: previous.get(effect, self._gp(effect)).fit(X[rows], y[rows])
-                      for effect in self._effects()}
+                      for effect in ((True,) if decided else self._effects())}
         self.log_marginal_likelihoods_ = {e: gp.log_marginal_likelihood_ for e, gp in self._fits.items()}
+        if not decided:
+            loglik = self.log_marginal_likelihoods_
+            self.lr_statistic_ = 2.0 * (loglik[True] - loglik[False]) if len(loglik) == 2 else None
         self.wafer_effect_ = self._select(self.log_marginal_likelihoods_)
         self.gp_ = self._fits[self.wafer_effect_]
         for name in ("length_scale_", "signal_variance_", "group_variance_", "noise_", "log_marginal_likelihood_"):
             setattr(self, name, getattr(self.gp_, name))
         return self
+
+    def _decided(self, previous_rows, X, y) -> bool:
+        """Whether a warm refit may skip the model without the wafer effect: the last
+        likelihood-ratio test kept the effect with ``2Δℓ >= 30`` and the new training
+        set extends the previous one (its first rows are the previous rows, as in
+        progressive sampling).
+
+        Why 30: with a real effect, ``2Δℓ`` is about noncentral χ²₁ with noncentrality
+        ``λ ≈ 2Δℓ − 1`` (Self & Liang 1987; the boundary does not matter away from 0), so
+        ``P(2Δℓ < 2.706) = P(|z + √λ| < 1.645) ≈ Φ(1.645 − √λ)``: 1e-4 at λ = 29 on as
+        many rows, and less on more rows, where λ grows.  Below 30 (and whenever the
+        effect was dropped: the null's statistic does not shrink with n) both models are
+        refitted and tested again."""
+        if previous_rows is None or self.wafer_effect != "auto" or getattr(self, "lr_statistic_", None) is None:
+            return False
+        X_prev, y_prev = previous_rows
+        extends = (X.shape[0] >= X_prev.shape[0] and np.array_equal(X[:X_prev.shape[0]], X_prev)
+                   and np.array_equal(y[:X_prev.shape[0]], y_prev))
+        return extends and self.wafer_effect_ and self.lr_statistic_ >= _LR_DECIDED
 
     @staticmethod
     def _select(loglik: dict) -> bool:
