@@ -23,24 +23,15 @@ import numpy as np
 from sklearn.gaussian_process import GaussianProcessRegressor
 from threadpoolctl import threadpool_limits
 
+from fabnb.datasets import mauna_loa_co2
 from fabnb.geometry import die_grid, shot_ids
 from fabnb.spatial import GaussianProcess, _composite, spec_range_error
 from fabnb.spatial.kernels import RBF, ConstantKernel as C, ExpSineSquared, RationalQuadratic, WhiteKernel
 from fabnb.spatial.kernels import reticle_kernel
 
 
-def mauna_loa():
-    from statsmodels.datasets import co2
-
-    weekly = co2.load_pandas().data["co2"].dropna()
-    monthly = weekly.groupby([weekly.index.year, weekly.index.month]).mean()
-    t = np.array([year + (month - 1) / 12 for year, month in monthly.index])[:, None]
-    y = monthly.to_numpy()
-    return t, y - y.mean()
-
-
 def bench_co2():
-    t, y = mauna_loa()
+    t, y = mauna_loa_co2()
     start = (C(66.0**2) * RBF(67.0) + C(2.4**2) * RBF(90.0) * ExpSineSquared(1.3, 1.0, periodicity_bounds="fixed")
              + C(0.66**2) * RationalQuadratic(1.2, 0.78) + C(0.18**2) * RBF(0.134) + WhiteKernel(0.19**2, (1e-5, 1e5)))
     t0 = time.perf_counter()

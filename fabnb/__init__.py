@@ -15,7 +15,7 @@ from .errors import FabDataError, FabFitError, FabParameterError
 __version__ = "0.1.0"
 
 # Heavy subpackages load on first use so `import fabnb` stays fast.
-_LAZY = {"synth", "io", "plot", "summary", "spatial", "density", "vmin", "doe", "causal", "spc", "screen",
+_LAZY = {"synth", "io", "plot", "summary", "spatial", "density", "vmin", "doe", "causal", "spc", "screen", "datasets",
          "control", "metrology", "trace", "vm", "widgets", "report", "scale"}
 
 

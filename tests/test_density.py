@@ -13,9 +13,9 @@ from sklearn.neighbors import KernelDensity
 from sklearn.utils.estimator_checks import parametrize_with_checks
 from statsmodels.nonparametric.kde import KDEUnivariate
 
+from fabnb.datasets import old_faithful_eruptions
 from fabnb.density import (KDE, Histogram, estimate_yield, isj_bandwidth, ks_distance, rule_bandwidth,
                            rule_factor, rule_of_thumb)
-from fabnb.density.datasets import old_faithful_eruptions
 from fabnb.errors import FabDataError, FabFitError, FabParameterError
 
 RNG = np.random.default_rng(42)

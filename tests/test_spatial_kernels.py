@@ -11,6 +11,7 @@ from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process import kernels as sk
 from threadpoolctl import threadpool_limits
 
+from fabnb.datasets import mauna_loa_co2
 from fabnb.errors import FabDataError, FabParameterError
 from fabnb.geometry import die_grid, shot_ids
 from fabnb.spatial import GaussianProcess, SpatioTemporalGP, _composite, spec_range_error
@@ -279,20 +280,6 @@ def test_fixed_kernel_with_optimizer_none_keeps_values():
 
 
 # ------------------------------------------------------------------ (c) Mauna Loa CO₂
-def _mauna_loa():
-    """Monthly means of the Scripps weekly Mauna Loa record shipped with statsmodels
-    (1958-03 … 2001-12, the record scikit-learn's example loads from OpenML 41187),
-    t = year + (month − 1)/12 as in scikit-learn's ``load_mauna_loa_atmospheric_co2``,
-    mean removed as in the example."""
-    from statsmodels.datasets import co2
-
-    weekly = co2.load_pandas().data["co2"].dropna()
-    monthly = weekly.groupby([weekly.index.year, weekly.index.month]).mean()
-    t = np.array([year + (month - 1) / 12 for year, month in monthly.index])[:, None]
-    y = monthly.to_numpy()
-    return t, y - y.mean()
-
-
 def _rw_kernel():
     """R&W 2006 eq. 5.19's structure at their published hyperparameters (p. 120: θ₁ = 66 ppm,
     θ₂ = 67 yr, θ₃ = 2.4 ppm, θ₄ = 90 yr, θ₅ = 1.3, θ₆ = 0.66 ppm, θ₇ = 1.2 yr, θ₈ = 0.78,
@@ -304,7 +291,7 @@ def _rw_kernel():
 
 
 def test_mauna_loa_co2_reproduces_the_published_optimum():
-    t, y = _mauna_loa()
+    t, y = mauna_loa_co2()
     assert len(y) == 521  # months with data, March 1958 … December 2001
     assert (t[0, 0], t[-1, 0]) == pytest.approx((1958 + 2 / 12, 2001 + 11 / 12), rel=1e-12)
     start = _rw_kernel()

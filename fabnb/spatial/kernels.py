@@ -244,6 +244,13 @@ def _no_gradient(X) -> np.ndarray:
     return np.empty((len(X), len(X), 0))
 
 
+def _scale_gradient(kernel, X) -> tuple[np.ndarray, np.ndarray]:
+    """K and ∂K/∂log θ of a kernel linear in its one hyperparameter θ (a constant, a
+    white noise level): the gradient is K itself, or nothing when θ is fixed."""
+    K = kernel.K(X)
+    return K, K[..., None].copy() if not kernel.hyperparameters[0].fixed else _no_gradient(X)
+
+
 def _as_kernel(other) -> Kernel:
     if isinstance(other, Kernel):
         return other
@@ -517,8 +524,7 @@ class ConstantKernel(Kernel):
         return np.full((n, n if Y is None else len(Y)), self.constant_value)
 
     def K_and_gradient(self, X):
-        K = self.K(X)
-        return K, K[..., None].copy() if not self.hyperparameters[0].fixed else _no_gradient(X)
+        return _scale_gradient(self, X)
 
     def diag(self, X, include_noise=True):
         return np.full(len(X), self.constant_value)
@@ -556,8 +562,7 @@ class WhiteKernel(Kernel):
         return self.noise_level * np.eye(n)
 
     def K_and_gradient(self, X):
-        K = self.K(X)
-        return K, K[..., None].copy() if not self.hyperparameters[0].fixed else _no_gradient(X)
+        return _scale_gradient(self, X)
 
     def diag(self, X, include_noise=True):
         return np.full(len(X), self.noise_level if include_noise else 0.0)

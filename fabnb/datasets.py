@@ -1,11 +1,14 @@
-"""Old Faithful eruption durations, the published data set the bandwidth rules are checked on.
+"""Published example data sets that fabnb's methods are checked against.
 
-R's ``faithful$eruptions`` (Härdle 1991, *Smoothing Techniques with Implementation in S*;
+* :func:`old_faithful_eruptions` — the bandwidth rules (:mod:`fabnb.density.bandwidth`).
+* :func:`mauna_loa_co2` — the composite-kernel GP (:mod:`fabnb.spatial.kernels`).
+
+Old Faithful: R's ``faithful$eruptions`` (Härdle 1991, *Smoothing Techniques with Implementation in S*;
 272 eruptions of the Old Faithful geyser, minutes; shipped with R, public domain).  R's
 documentation example ``density(faithful$eruptions)`` prints "Bandwidth 'bw' = 0.3348"
 (Silverman's rule of thumb, ``bw.nrd0``); ``summary`` gives mean 3.488, sd 1.141371.
 
->>> from fabnb.density.datasets import old_faithful_eruptions
+>>> from fabnb.datasets import old_faithful_eruptions
 >>> x = old_faithful_eruptions()
 >>> x.size, round(float(x.mean()), 3)
 (272, 3.488)
@@ -39,3 +42,24 @@ _ERUPTIONS.flags.writeable = False
 def old_faithful_eruptions() -> np.ndarray:
     """The 272 eruption durations (minutes), in R's order; a fresh writable copy."""
     return _ERUPTIONS.copy()
+
+
+def mauna_loa_co2() -> tuple[np.ndarray, np.ndarray]:
+    """Monthly mean CO₂ at Mauna Loa, 1958–2001: ``(t, y)`` with ``t`` (n, 1) in decimal
+    years, ``year + (month − 1)/12`` as scikit-learn's ``plot_gpr_co2`` example builds it,
+    and ``y`` in ppm with its mean removed (as in the example).
+
+    The weekly Scripps record shipped with statsmodels (``statsmodels.datasets.co2``,
+    no download), averaged by month; the data of Rasmussen & Williams (2006) §5.4.3.
+
+    >>> t, y = mauna_loa_co2()
+    >>> t.shape[1], abs(float(y.mean())) < 1e-9
+    (1, True)
+    """
+    from statsmodels.datasets import co2
+
+    weekly = co2.load_pandas().data["co2"].dropna()
+    monthly = weekly.groupby([weekly.index.year, weekly.index.month]).mean()
+    t = np.array([year + (month - 1) / 12 for year, month in monthly.index])[:, None]
+    y = monthly.to_numpy()
+    return t, y - y.mean()
