@@ -115,12 +115,17 @@ def test_synthetic_fab_killer_on_top_co_routed_drops():
     assert tuple(gb.iloc[0][["step", "tool"]]) == killer
 
 
-def test_native_estimator_equals_dowhy_on_same_graph():
-    ds = simulated(2)
-    table = wafer_table(ds, "y", confounders=["route", "lot"])
+def route_lot_table():
+    """The wafer table of fab 2 adjusted for route and lot, its strata, each candidate's
+    co-routed adjustment set and the (step, tool) names, as the DoWhy comparisons use."""
+    table = wafer_table(simulated(2), "y", confounders=["route", "lot"])
     strata = table.context_codes()
     adjust = co_routed(table.indicators, table.candidates["step"].to_numpy(), strata)
-    names = list(zip(table.candidates["step"], table.candidates["tool"]))
+    return table, strata, adjust, list(zip(table.candidates["step"], table.candidates["tool"]))
+
+
+def test_native_estimator_equals_dowhy_on_same_graph():
+    table, strata, adjust, names = route_lot_table()
     for candidate in (KILLER, INNOCENT, ("S5", "S5-C1")):
         k = names.index(candidate)
         native = regression_effects(table.y, strata, table.indicators, [k], [adjust[k]])[0, 0]
@@ -480,11 +485,7 @@ def test_ratio_needs_a_nonnegative_response():
 
 def test_regression_means_equal_dowhy_do_operator():
     # DoWhy's fitted linear_regression estimator's do(1) / do(0): its printed full precision
-    ds = simulated(2)
-    table = wafer_table(ds, "y", confounders=["route", "lot"])
-    strata = table.context_codes()
-    adjust = co_routed(table.indicators, table.candidates["step"].to_numpy(), strata)
-    names = list(zip(table.candidates["step"], table.candidates["tool"]))
+    table, strata, adjust, names = route_lot_table()
     for candidate in (KILLER, INNOCENT):
         k = names.index(candidate)
         m = fabnb.causal.interventional_means("regression", table.y, strata, table.indicators, [k],
