@@ -34,24 +34,24 @@ def _quiet(fn, *args, **kw):
         return fn(*args, **kw)
 
 
-@pytest.fixture(scope="module")
-def stdf_dir():
+def _shared_samples(kind: str):
+    """The shared folder of real ``kind`` samples; the test skips, saying why, without it."""
     from conftest import SHARED_DATA
 
-    folder = SHARED_DATA / "stdf"
+    folder = SHARED_DATA / kind
     if not folder.is_dir():
-        pytest.skip(f"shared STDF samples absent ({folder})")
+        pytest.skip(f"shared {kind.upper()} samples absent ({folder})")
     return folder
+
+
+@pytest.fixture(scope="module")
+def stdf_dir():
+    return _shared_samples("stdf")
 
 
 @pytest.fixture(scope="module")
 def g85_dir():
-    from conftest import SHARED_DATA
-
-    folder = SHARED_DATA / "g85"
-    if not folder.is_dir():
-        pytest.skip(f"shared G85 samples absent ({folder})")
-    return folder
+    return _shared_samples("g85")
 
 
 @pytest.fixture(scope="module")

@@ -44,6 +44,16 @@ LASSO_MM = [(-63, 59), (-7, 60), (7, 19), (50, 60), (78, 6), (36, -6), (43, -61)
             (-19, -32), (-22, 11), (-53, -24)]
 
 
+def _run_notebook(page, jupyter_server, artifacts, name: str, cells: list[str]) -> Lab:
+    """Write ``cells`` as notebook ``name`` in the server's root, open it in JupyterLab and
+    run every cell; returns the :class:`Lab` driving it."""
+    write_notebook(jupyter_server.root / name, cells)
+    lab = Lab(page, jupyter_server, artifacts)
+    lab.open(name)
+    lab.run_all()
+    return lab
+
+
 def _root(lab: Lab, cell: int):
     """The WaferMap element in a cell's output, once it has drawn at least once."""
     root = lab.cell(cell).locator(".fabnb-wafermap[data-renders]")
@@ -79,7 +89,7 @@ def _draw_lasso(page, root, polygon_mm, steps=3) -> None:
 def test_wafermap_select_hover_link_and_switch(page, jupyter_server, artifacts):
     ds = make_dataset(n_wafers=4, n_tests=2, seed=0)
     big = make_dataset(n_wafers=25, n_tests=1, seed=1, die_mm=2.28)
-    write_notebook(jupyter_server.root / "wafermap_e2e.ipynb", [
+    lab = _run_notebook(page, jupyter_server, artifacts, "wafermap_e2e.ipynb", [
         SETUP,
         'm = WaferMap(ds, test="T01", size=360)\nm',
         'print("SELECTED", m.selected)',
@@ -88,9 +98,6 @@ def test_wafermap_select_hover_link_and_switch(page, jupyter_server, artifacts):
         "bm.wafer = bm.wafers[20]",
         'print("READY")',
     ])
-    lab = Lab(page, jupyter_server, artifacts)
-    lab.open("wafermap_e2e.ipynb")
-    lab.run_all()
     root = _root(lab, 1)
     assert "READY" in lab.output_text(6)
     lab.shot("rendered")
@@ -192,16 +199,13 @@ def test_wafermap_select_hover_link_and_switch(page, jupyter_server, artifacts):
 
 
 def test_wafermap_bad_input_messages(page, jupyter_server, artifacts):
-    write_notebook(jupyter_server.root / "wafermap_bad.ipynb", [
+    lab = _run_notebook(page, jupyter_server, artifacts, "wafermap_bad.ipynb", [
         SETUP,
         'WaferMap(ds, test="NOPE")',
         'WaferMap(ds.drop_vars(["x", "y"]))',
         'holes = ds.copy(deep=True)\nholes["value"][1] = np.nan\nWaferMap(holes, wafer=1)',
         "WaferMap(ds)",
     ])
-    lab = Lab(page, jupyter_server, artifacts)
-    lab.open("wafermap_bad.ipynb")
-    lab.run_all()
     expected = {
         1: "Cannot show test 'NOPE': unknown test 'NOPE'",
         2: "no die coordinate(s) 'x', 'y'",
@@ -262,16 +266,13 @@ def test_wafermap_on_the_real_stdf_folder(page, jupyter_server, artifacts):
     palette = bin_hex(np.union1d(np.unique(ds["hbin"].values), [-1, 1]))
     assert {2, 20, 8, 17, 7, 16} <= set(palette)  # the old widget's code-mod-9 collisions
     svrr = str(ds["test"].values[list(ds["test_num"].values).index(1590)])
-    write_notebook(jupyter_server.root / "wafermap_stdf.ipynb", [
+    lab = _run_notebook(page, jupyter_server, artifacts, "wafermap_stdf.ipynb", [
         "import warnings\nimport fabnb\nfrom fabnb.widgets import WaferMap\n"
         "warnings.simplefilter('ignore')\n"
         f"ds = fabnb.io.read({str(folder)!r}, progress=False)",
         f"m = WaferMap(ds, wafer={wafer!r}, var='hbin', size=460)\nm",
         'print("SHOWN", repr(m.test), m.var, m.message == "")',
     ])
-    lab = Lab(page, jupyter_server, artifacts)
-    lab.open("wafermap_stdf.ipynb")
-    lab.run_all()
     root = _root(lab, 1)
     lab.shot("stdf-bins", root)
 
@@ -324,16 +325,13 @@ def test_wafermap_screening_layer(page, jupyter_server, artifacts):
     k = int(np.argmax([len(set(row) - {""}) for row in first]))  # the wafer with most rules
     rules = [r for r in res.attrs["rules"] if (first[k] == r).any()]
     assert len(rules) >= 2
-    write_notebook(jupyter_server.root / "wafermap_screen.ipynb", [
+    lab = _run_notebook(page, jupyter_server, artifacts, "wafermap_screen.ipynb", [
         "import fabnb\nfrom fabnb.widgets import WaferMap\n"
         "ds = fabnb.synth.fab('small', seed=0)\nres = fabnb.screen.screen(ds)\n"
         f"m = WaferMap(ds, wafer={k}, var='hbin', screen=res, size=460)\nm",
         "plain = WaferMap(ds, size=200, debug=False)\nplain",
         'print("LAYER", m.screen_layer)',
     ])
-    lab = Lab(page, jupyter_server, artifacts)
-    lab.open("wafermap_screen.ipynb")
-    lab.run_all()
     root = _root(lab, 0)
     lab.shot("screen-layer", root)
 
@@ -420,7 +418,7 @@ def test_wafermap_colour_scale_is_pythons(page, jupyter_server, artifacts):
     usl = float(ds["usl"].sel(test=name))
     over = np.flatnonzero(values > usl)
     assert over.size == 6
-    write_notebook(jupyter_server.root / "wafermap_scale.ipynb", [
+    lab = _run_notebook(page, jupyter_server, artifacts, "wafermap_scale.ipynb", [
         "import json, warnings\nimport fabnb\nfrom fabnb.widgets import WaferMap\n"
         "warnings.simplefilter('ignore')\n"
         f"ds = fabnb.io.read_stdf({str(path)!r}, progress=False)",
@@ -429,9 +427,6 @@ def test_wafermap_colour_scale_is_pythons(page, jupyter_server, artifacts):
         'print("SCALES", json.dumps([spec.scale_label, fixed.scale_label, spec.over_color, '
         "spec.over_label, spec.under_label]))",
     ])
-    lab = Lab(page, jupyter_server, artifacts)
-    lab.open("wafermap_scale.ipynb")
-    lab.run_all()
     spec_root, fixed_root = _root(lab, 1), _root(lab, 2)
     out = lab.output_text(3)
     spec_label, fixed_label, over_color, over_label, under_label = json.loads(out[out.index("["):])
