@@ -26,11 +26,18 @@ for a default lot and 39 tests, ~20 ms) rather than each worker rebuilding the w
 (≈ 8 s and ≈ 0.5 GB per worker on the default preset).  ``--workers 1`` runs in this
 process with the default thread pools.
 
+The reference ``field`` (a row beside the four methods, on by default; not a method of
+the paper) is the ε of the simulator's noise-free field used as the prediction, over all
+measured dies of each wafer (:func:`fabnb.synth.truth`).  Die noise is symmetric and
+independent of everything a method sees, so no prediction has a smaller expected ε: it
+is the floor, and ``ε(method) − ε(field)`` is what a method could still gain.
+
 The summary (``--summary``, and the end of every run) reads every file in the results
 directory: lots done per method, mean ε per test and method (Fig. 7) on the
 (wafer, test) pairs every method has with a finite ε, δ-MRE of each method vs GP on
 those pairs, the paper's figures (7.3 / 6.9 / 5.9 / 5.6 %) beside ours, whether the
-ordering GP > GP-PS > GP-ST > GP-ST-PS holds, and ``fig7.png`` in the results directory.
+ordering GP > GP-PS > GP-ST > GP-ST-PS holds, with the floor: the share of GP's excess
+over it that each method removes, and ``fig7.png`` in the results directory.
 """
 
 from __future__ import annotations
@@ -56,6 +63,8 @@ from fabnb.scale import worker_environment
 from fabnb.spatial import METHODS, delta_mre, spec_range_error, virtual_probe
 
 PAPER = {"gp": 7.3, "gp-ps": 6.9, "gp-st": 5.9, "gp-st-ps": 5.6}
+FLOOR = "field"  # the reference: the simulator's noise-free field as the prediction
+STUDY_METHODS = (*METHODS, FLOOR)
 DEFAULT_RESULTS_DIR = Path(__file__).parent / "results" / "virtual_probe"
 #: options that change ε, recorded on every row, and how to read them back from a CSV
 RESULT_OPTIONS = {"preset": str, "seed": int, "budget": float, "step": float,
@@ -115,6 +124,10 @@ def probe_lot(sub: xr.Dataset, method: str, tests: list[str], options: dict) -> 
     a result of the method on this data.
     """
     start = time.perf_counter()
+    if method == FLOOR:
+        return _rows(sub, method, spec_range_error(sub["value"].sel(test=tests), sub["field"].sel(test=tests)),
+                     xr.full_like(sub["field"].sel(test=tests).isel(die=0, drop=True), "", dtype=object),
+                     start, tests, options)
     model_options = {"wafer_offsets": True} if options["wafer_offsets"] and method.startswith("gp-st") else None
     try:
         with warnings.catch_warnings():  # failed items are kept in the fit_error column
@@ -126,6 +139,11 @@ def probe_lot(sub: xr.Dataset, method: str, tests: list[str], options: dict) -> 
     except (FabDataError, FabFitError) as exc:
         eps = xr.full_like(sub["value"].sel(test=tests).isel(die=0, drop=True), np.nan)
         fit_error = xr.full_like(eps, f"{type(exc).__name__}: {exc}", dtype=object)
+    return _rows(sub, method, eps, fit_error, start, tests, options)
+
+
+def _rows(sub, method, eps, fit_error, start, tests, options) -> pd.DataFrame:
+    """ε and fit errors (wafer, test) of one lot as study rows, timed from ``start``."""
     frame = pd.DataFrame({"eps": eps.transpose("wafer", "test").to_series(),
                           "fit_error": fit_error.transpose("wafer", "test").to_series().astype(str)})
     frame = frame.reset_index()
@@ -216,9 +234,11 @@ def plan(results_dir: Path, lots: list[str], methods: list[str], tests: list[str
         print(f"{method:9s} {n_done} lot(s) done, {left} left" + (f" ({n_partial} partial)" if n_partial else ""),
               flush=True)
     # lot-major, so every lot done is a common (wafer, test) set of all methods; within a lot
-    # the slowest method first (GP-ST-PS > GP-ST ≈ GP-PS > GP), so parallel workers end together
+    # the slowest method first (GP-ST-PS > GP-ST ≈ GP-PS > GP > the floor), so parallel
+    # workers end together
     order = {lot: i for i, lot in enumerate(lots)}
-    return sorted(tasks, key=lambda task: (order[task[0]], -METHODS.index(task[1])))
+    cost = {method: -i for i, method in enumerate(METHODS)} | {FLOOR: 1}
+    return sorted(tasks, key=lambda task: (order[task[0]], cost[task[1]]))
 
 
 def print_estimate(done: pd.DataFrame, tasks) -> None:
@@ -234,9 +254,10 @@ def print_estimate(done: pd.DataFrame, tasks) -> None:
 
 
 def lot_dataset(ds: xr.Dataset, lot: str, tests: list[str]) -> xr.Dataset:
-    """The lot's wafers with only what the probe needs (value of ``tests``, x, y, lot, slot)."""
+    """The lot's wafers with only what the probe needs (value of ``tests``, x, y, lot, slot,
+    and the noise-free ``field`` when the floor is computed)."""
     keep = np.asarray(ds["lot"].values, dtype=str) == lot
-    return ds[["value"]].sel(test=tests).isel(wafer=keep)
+    return ds[[v for v in ("value", "field") if v in ds]].sel(test=tests).isel(wafer=keep)
 
 
 def run(ds: xr.Dataset, tasks, results_dir: Path, options: dict, workers: int = 1,
@@ -299,11 +320,14 @@ def summarize(table: pd.DataFrame) -> dict:
     """The study's figures from all result rows.
 
     Returns ``{"lots": per-method counts, "per_test": mean ε (%) per test × method on the
-    common pairs, "overall": mean ε, paper, δ-MRE per method, "n_common": pairs,
-    "ordering": bool or None}``.  Common pairs are the (wafer, test) pairs that every
-    method present has with a finite ε; δ-MRE is ``delta_mre(ε_m, ε_gp, dim="test")``.
+    common pairs, "overall": mean ε, paper, δ-MRE per method (and, with the floor, the
+    share of GP's excess over it each method removes), "n_common": pairs, "ordering":
+    bool or None}``.  Common pairs are the (wafer, test) pairs that every method present
+    (the floor included) has with a finite ε; δ-MRE is ``delta_mre(ε_m, ε_gp, dim="test")``;
+    the removed share is ``(ε_gp − ε_m) / (ε_gp − ε_field)`` of the means.
     """
-    methods = [m for m in METHODS if m in set(table["method"])]
+    methods = [m for m in STUDY_METHODS if m in set(table["method"])]
+    probes = [m for m in methods if m != FLOOR]
     per_lot_seconds = table.groupby(["method", "lot", "test"])["seconds_per_test"].first().groupby(
         ["method", "lot"]).sum()
     lots = pd.DataFrame({
@@ -319,14 +343,18 @@ def summarize(table: pd.DataFrame) -> dict:
     common = wide.dropna()
     per_test = 100 * common.groupby(level="test").mean()
     eps = {m: xr.DataArray.from_series(common[m]) for m in methods}
+    mean = 100 * common.mean()
     overall = pd.DataFrame({
-        "mean ε (%)": 100 * common.mean(),
+        "mean ε (%)": mean,
         "paper (%)": pd.Series(PAPER),
         "δ-MRE vs GP (%)": pd.Series({m: 100 * delta_mre(eps[m], eps["gp"], dim="test") for m in methods})
         if "gp" in methods and len(common) else np.nan,
     }).reindex(methods)
-    ordering = (bool(np.all(np.diff(overall["mean ε (%)"].to_numpy()) < 0))
-                if methods == list(METHODS) and len(common) else None)
+    if FLOOR in methods and "gp" in methods and len(common):
+        overall["removed of GP's excess over the floor (%)"] = (
+            100 * (mean["gp"] - mean) / (mean["gp"] - mean[FLOOR])).reindex(methods)
+    ordering = (bool(np.all(np.diff(overall.loc[probes, "mean ε (%)"].to_numpy()) < 0))
+                if probes == list(METHODS) and len(common) else None)
     return {"lots": lots, "per_test": per_test, "overall": overall, "n_common": len(common),
             "n_pairs": len(wide), "ordering": ordering}
 
@@ -339,7 +367,10 @@ def plot_fig7(per_test: pd.DataFrame, path: Path, title: str) -> None:
     ax = fig.add_subplot()
     positions = np.arange(len(per_test.index))
     for method in per_test.columns:
-        ax.plot(positions, per_test[method], marker="o", markersize=3, label=method.upper())
+        if method == FLOOR:
+            ax.plot(positions, per_test[method], color="0.4", linestyle="--", label="floor: the true field")
+        else:
+            ax.plot(positions, per_test[method], marker="o", markersize=3, label=method.upper())
     ax.set_xticks(positions, per_test.index, rotation=90, fontsize=7)
     ax.set_xlabel("test")
     ax.set_ylabel("mean ε (%)")
@@ -374,6 +405,10 @@ def print_summary(results_dir: Path, accept_code_change: bool = False) -> dict |
             means = ", ".join(f"{m} {v:.3f}" for m, v in figures["overall"]["mean ε (%)"].items())
             print(f"\npaper's ordering GP > GP-PS > GP-ST > GP-ST-PS {'holds' if figures['ordering'] else 'does NOT hold'}"
                   f" (ours: {means} %)")
+        if FLOOR in figures["overall"].index and "gp" in figures["overall"].index:
+            gp, floor = figures["overall"].loc[["gp", FLOOR], "mean ε (%)"]
+            print(f"floor (the true field) {floor:.3f} %: 10 % below GP would be {0.9 * gp:.3f} %, "
+                  f"{100 * 0.1 * gp / (gp - floor):.0f} % of GP's excess over the floor")
         plot_fig7(figures["per_test"], results_dir / FIGURE,
                   f"virtual probe, {first.preset} fab, budget {first.budget:g} in steps of {first.step:g}: "
                   f"mean ε per test over the {figures['n_common']} (wafer, test) pairs every method has")
@@ -388,7 +423,8 @@ def main(argv=None):
     parser.add_argument("--tests", default="all", help="comma list of tests, or 'all'")
     parser.add_argument("--lots", type=int, default=0, help="use only the first N lots (0 = all)")
     parser.add_argument("--lot-range", default="", help="lots A:B (0-based Python slice of the lot order)")
-    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--methods", default=",".join(STUDY_METHODS),
+                        help=f"comma list of {', '.join(METHODS)} and {FLOOR} (the floor: the true field)")
     parser.add_argument("--budget", type=float, default=0.10)
     parser.add_argument("--step", type=float, default=0.025)
     parser.add_argument("--wafer-offsets", action="store_true",
@@ -406,9 +442,9 @@ def main(argv=None):
         return print_summary(results_dir, args.accept_code_change)
 
     methods = args.methods.split(",")
-    unknown = [m for m in methods if m not in METHODS]
+    unknown = [m for m in methods if m not in STUDY_METHODS]
     if unknown:
-        raise FabDataError(f"--methods: unknown {unknown} (known: {', '.join(METHODS)})")
+        raise FabDataError(f"--methods: unknown {unknown} (known: {', '.join(STUDY_METHODS)})")
     if args.workers < 1:
         raise FabDataError(f"--workers must be >= 1, got {args.workers}")
     options = {"preset": args.preset, "seed": args.seed, "budget": args.budget, "step": args.step,
@@ -425,6 +461,8 @@ def main(argv=None):
     print(f"{args.preset}: {len(lots)} lot(s) ({lots[0]}..{lots[-1]}), {n_wafers} wafers, {ds.sizes['die']} dies, "
           f"{len(tests)} tests, methods {', '.join(methods)} -> {results_dir}", flush=True)
     tasks = plan(results_dir, lots, methods, tests)
+    if any(method == FLOOR for _, method, _ in tasks):
+        ds = ds.assign(field=fabnb.synth.truth(ds)["field"].astype(float))
     print_estimate(done, tasks)
     start = time.perf_counter()
     run(ds, tasks, results_dir, options, workers=args.workers, progress=not args.no_progress)

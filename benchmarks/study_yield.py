@@ -1,6 +1,6 @@
 """The HVM yield study (the paper's Section V-B, Table and Fig. 8) on the synthetic fab.
 
-    python -m benchmarks.study_yield                                  # default fab, 39 tests, 4 methods
+    python -m benchmarks.study_yield                                  # default fab, 39 tests, 4 methods + 2 references
     python -m benchmarks.study_yield --methods hist-rs,kde-rs          # RS methods only (minutes)
     python -m benchmarks.study_yield --preset small --lots 3 --out /tmp/yield.csv
     python -m benchmarks.study_yield --methods hist-gp-st-ps,kde-gp-st-ps --reconstruction mean   # the paper's recipe
@@ -13,6 +13,11 @@ and the KS of ``--ks-test`` beside the paper's numbers (1.16 / 0.63 / 0.61 / 0.2
 unsampled dies with posterior predictive draws (``draw``, default) or the posterior
 mean (``mean``, the paper's recipe).  ``--out`` writes the per-(test, method) table as CSV
 (temporary name, then renamed).
+
+The references ``hist-all`` and ``kde-all`` run the same density estimators on every
+measured die of the early wafers: no sampling can beat them except by chance, so they
+show how much of each method's error is the drift between early silicon and HVM.  The
+summary's "|vs all early dies|" column is each method's distance from its reference.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import time
 import pandas as pd
 
 import fabnb
-from fabnb.density.study import METHODS, RECONSTRUCTIONS, summary, yield_study
+from fabnb.density.study import METHODS, RECONSTRUCTIONS, REFERENCE_METHODS, summary, yield_study
 
 
 def main(argv=None):
@@ -33,7 +38,8 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--lots", type=int, default=5)
     parser.add_argument("--tests", default="all", help="comma list of tests, or 'all'")
-    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--methods", default=",".join(METHODS + REFERENCE_METHODS),
+                        help="comma list; hist-all and kde-all are the references (every early die measured)")
     parser.add_argument("--n-synthetic", type=int, default=1_000_000)
     parser.add_argument("--ks-test", default="", help="test whose KS distance is printed (default: the first)")
     parser.add_argument("--bandwidth", default="scipy_silverman",

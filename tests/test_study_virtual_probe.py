@@ -147,3 +147,19 @@ def test_lot_selection():
         study.select_lots(lots, n_lots=2, lot_range="0:1")
     with pytest.raises(FabDataError, match="no lot selected"):
         study.select_lots(lots, lot_range="9:10")
+
+
+def test_floor_is_the_true_fields_error_and_below_every_method(whole_run, reference):
+    """The reference row: ε of the simulator's noise-free field on every measured die."""
+    ds = fabnb.synth.fab("small", seed=0)
+    two = ds.isel(wafer=np.isin(np.asarray(ds["lot"].values, dtype=str), LOTS))
+    direct = spec_range_error(two["value"].sel(test=TESTS), fabnb.synth.truth(two)["field"].sel(test=TESTS))
+    ours = _as_array(study.load_results(whole_run), study.FLOOR).sortby("wafer")
+    xr.testing.assert_allclose(ours, direct.reset_coords(drop=True).transpose("wafer", "test").sortby("wafer"),
+                               rtol=1e-6, atol=0)  # the field is float32 in the simulator
+    overall = study.print_summary(whole_run)["overall"]
+    removed = overall["removed of GP's excess over the floor (%)"]
+    assert removed["gp"] == 0 and removed[study.FLOOR] == pytest.approx(100)
+    # die noise is independent of what a method sees: none beats the true field
+    assert (overall.loc[list(METHODS), "mean ε (%)"] > overall.loc[study.FLOOR, "mean ε (%)"]).all()
+

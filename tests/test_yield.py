@@ -196,6 +196,25 @@ def test_posterior_draws_refuse_a_prediction_without_a_std():
         posterior_draws(np.zeros(shape), sampled, pred, np.ones((2, 2)), 0.1, rng=0)
 
 
+def test_reference_methods_use_every_early_die():
+    """hist-all / kde-all estimate from every measured die of the early wafers, and the
+    summary measures each method's distance from the reference of its density."""
+    ds = fabnb.synth.fab("small", seed=0)
+    early = early_silicon(ds, n_lots=3)
+    every = early["value"].sel(test="T01").values
+    np.testing.assert_array_equal(np.sort(early_values(early, ["T01"], "all")["T01"]),
+                                  np.sort(every[np.isfinite(every)]))
+    table = yield_study(ds, tests=["T01", "T02"], methods=("hist-rs", "kde-rs", "hist-all"), n_lots=3,
+                        n_synthetic=50_000, progress=False)
+    vs_all = summary(table)["mean |vs all early dies| (%)"]
+    assert vs_all["hist-all"] == 0 and np.isnan(vs_all["kde-rs"])  # no kde-all row to compare with
+    estimates = table.pivot(index="test", columns="method", values="yield_est")
+    assert vs_all["hist-rs"] == pytest.approx(100 * (estimates["hist-rs"] - estimates["hist-all"]).abs().mean())
+    assert vs_all["hist-rs"] > 0  # 10 % of the dies do not give the same histogram
+    with pytest.raises(FabParameterError, match="hist-all"):
+        yield_study(ds, tests=["T01"], methods=("hist-everything",), n_lots=3)
+
+
 def test_reconstruction_option_is_checked(fab_small):
     ds = fab_small[0]
     early = early_silicon(ds, n_lots=2)
