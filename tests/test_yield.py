@@ -211,6 +211,8 @@ def test_reference_methods_use_every_early_die():
     estimates = table.pivot(index="test", columns="method", values="yield_est")
     assert vs_all["hist-rs"] == pytest.approx(100 * (estimates["hist-rs"] - estimates["hist-all"]).abs().mean())
     assert vs_all["hist-rs"] > 0  # 10 % of the dies do not give the same histogram
+    won = summary(table)["tests won"]
+    assert np.isnan(won["hist-all"]) and won[["hist-rs", "kde-rs"]].sum() >= 2  # a reference wins nothing
     with pytest.raises(FabParameterError, match="hist-all"):
         yield_study(ds, tests=["T01"], methods=("hist-everything",), n_lots=3)
 

@@ -356,7 +356,8 @@ def progressive_lot_states(xy, t, Y, *, budget=0.10, step=0.025, n_init=None, k=
     budget, step, n_init, k, var_threshold
         As in :func:`~fabnb.spatial.progressive_states`, per wafer.
     model : SpatioTemporalGP, optional
-        Template (cloned once, then refitted with ``warm_start``).
+        Template (cloned once, then refitted from scratch at every step unless it sets
+        ``warm_start=True``).
     seed : int, optional
         Seed of the shared initial sites.
 
