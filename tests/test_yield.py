@@ -267,7 +267,7 @@ def test_draw_reconstruction_is_seeded_and_keeps_the_sampled_dies(small_reconstr
     "3 cross-lot early wafers the fitted predictive variance is too large on a few tests (σ_n up to "
     "6x the simulator's die noise, e.g. T29), so the draws over-disperse: mean signed error "
     "draw -0.35 pp vs mean +0.18 pp. Remove the marker when the lot model's predictive "
-    "variance is calibrated (issue 22.2)."))
+    "variance is calibrated (issue 22, part 3)."))
 def test_draws_remove_the_posterior_means_yield_bias(small_reconstructions):
     """#22.3, against the simulator's ground truth: the yield of the early wafers inside the
     study's limits (±3σ of the HVM population) is, die by die, the probability that

@@ -13,12 +13,11 @@ r"""The paper's Section V-B study: HVM yield from early silicon.
    the posterior mean, as ``reconstruction="mean"``.  The early wafers come from
    different lots, so they are modelled as one sequence (lot ``"early"``, ``t`` = lot
    order): the temporal axis of GP-ST is the drift from lot to lot.  Draws are only
-   as good as the predictive variance ``s² + σ_n²``: measured on the default fab's
-   early silicon (39 tests, 2026-12-06, GP-ST with the wafer effect), the fitted
-   ``σ_n`` was 1.0–2.9× the simulator's die noise (median 1.2×; per-wafer GPs on the
-   same dies inflate it too: short-range structure filed under noise).  Draws remove
-   the mean's bias on average (Hist-GP-ST-PS mean signed error +0.14 → −0.04 pp) but
-   over-disperse on the inflated tests, so their mean |error| is not smaller.
+   as good as the predictive variance ``s² + σ_n²`` (on the default fab's early silicon
+   the fitted ``σ_n`` was 1.0–2.9× the simulator's die noise: short-range structure
+   filed under noise).  Measured there (39 tests, 2026-12-06, ``benchmarks/RESULTS.md``):
+   the KDE of the drawn wafers stays 0.086 pp of yield from the KDE of every measured
+   die, against 0.187 pp for the posterior mean and 0.169 pp for random sampling.
    ``"all"`` (a reference, not a method of the paper): every measured die of the early
    wafers.  It is the floor of any reconstruction: a perfect GP can at best give the
    early wafers' own yield, and what still separates that from the HVM yield is the
