@@ -177,7 +177,8 @@ def _epoch(t) -> int:
 
 def _centre(index, position, pitch) -> int:
     """The die index at the wafer centre if it is a whole number, else -32768 (missing:
-    the reader then centres the coordinate grid, exact for a symmetric grid)."""
+    the reader then takes the middle of the coordinate grid, far-out dies set aside
+    (:func:`fabnb.io._grid_centre.grid_centre`), exact for a symmetric grid)."""
     c = index - position / pitch
     if np.allclose(c, c[0], atol=1e-6) and abs(c[0] - round(c[0])) < 1e-6 and abs(c[0]) < 32767:
         return round(float(c[0]))

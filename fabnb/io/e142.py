@@ -21,8 +21,12 @@ Mapping (:func:`read_e142`)
 - positions: the map is drawn as stored, first row on top; G85 coordinates follow
   ``OriginLocation`` (0 centre, 1 upper right, 2 upper left, 3 lower left, 4 lower
   right: where X = Y = 0 sits) and become ``col`` (X) / ``row`` (Y).  ``x``/``y`` are
-  the drawn die centres in mm from the centre of the row/column grid (DeviceSize in
-  µm; unit pitch with a warning when absent), with ``units`` "mm" (or "die pitch").
+  the drawn die centres in mm from the centre of the drawn row/column array (DeviceSize
+  in µm; unit pitch with a warning when absent), with ``units`` "mm" (or "die pitch").
+  Dies drawn far beyond the bulk of the map (a test structure, a stray code in a
+  widened array) are set aside for that centre: the array's edge on their side moves
+  in to the bulk (:func:`fabnb.io._grid_centre.grid_centre`), with a warning naming
+  them; they stay dies.
   ``Orientation`` (degrees, clockwise from the bottom, of the notch in the drawing) ->
   ``notch`` down/left/up/right.
 - the reference device goes to ``attrs["e142_reference_device"]`` as ``[X, Y]``.
@@ -62,6 +66,7 @@ import xarray as xr
 from .. import schema
 from ..errors import FabDataError
 from ..geometry import radial_zones
+from ._grid_centre import aside_note, grid_centre
 from .._warn import user_stacklevel
 
 NOTCH_OF_ORIENTATION = {0: "down", 90: "left", 180: "up", 270: "right"}
@@ -367,13 +372,18 @@ def read_e142(path) -> xr.Dataset:
     maps = [_read_map(mp, k, path) for k, mp in enumerate(map_elems)]
     mapping = _bin_mapping(maps)
     notes = []
-    parts = []  # per map: G85 X, Y, drawn offsets from the grid centre, contract bins
+    parts = []  # per map: G85 X, Y, drawn offsets from the wafer centre, contract bins
     for m in maps:
         rows_n, cols_n = m["index"].shape
         r_map, c_map, idx = _die_positions(m)
         xs, ys = _map_coords(m["origin"], r_map, c_map, rows_n, cols_n, m["where"])
+        centre = grid_centre(c_map, r_map, frame=((0, cols_n - 1), (0, rows_n - 1)))
+        if centre.aside.any():  # named in G85 X/Y, the Dataset's col/row, like the dies
+            gx, gy = _map_coords(m["origin"], centre.row, centre.col, rows_n, cols_n, m["where"])
+            notes.append(f"{m['where']}: {aside_note(centre._replace(col=gx, row=gy), xs, ys)}; "
+                         "check the map's rows (a test structure, or a stray code?)")
         lookup = np.array([mapping.get(c, -1) for c in m["codes"]], dtype=np.int64)
-        parts.append((xs, ys, r_map - (rows_n - 1) / 2, c_map - (cols_n - 1) / 2, lookup[idx]))
+        parts.append((xs, ys, r_map - centre.row, c_map - centre.col, lookup[idx]))
         found = np.bincount(idx, minlength=len(m["codes"]))
         for code, _, count, _ in m["bins"]:
             if count is None:

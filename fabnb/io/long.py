@@ -22,10 +22,13 @@ Die geometry conventions
   sit on that lattice.  ``col = round((x - min x) / pitch)``, ``row = round((max y - y) /
   pitch)``.
 - ``(col, row)`` only: the die size must be given (``geometry`` or the table's
-  ``attrs``).  The wafer centre is put at the centre of the grid's bounding box,
-  ``c0 = (min col + max col) / 2``, ``r0 = (min row + max row) / 2`` (override with
+  ``attrs``).  The wafer centre is put in the middle of the grid, ``c0 = (min col + max
+  col) / 2``, ``r0 = (min row + max row) / 2`` over its dies (override with
   ``geometry["center_col"]``/``["center_row"]``), so ``x = (col - c0) * width`` and
-  ``y = (r0 - row) * height``.
+  ``y = (r0 - row) * height``.  Dies far beyond the bulk of the grid (a test structure,
+  a corrupted index) are left out of those minima and maxima
+  (:func:`fabnb.io._grid_centre.grid_centre`) with a warning naming them; they stay
+  dies.
 - ``r``, ``theta`` come from ``x``, ``y``; ``zone`` from a ``zone`` column when there is
   one, else four balanced radial zones (:func:`fabnb.geometry.radial_zones`) over the
   dies present in the table.
@@ -71,6 +74,7 @@ from ..errors import FabDataError, FabParameterError
 from ..geometry import radial_zones
 from ..schema import SCHEMA_VERSION, UNTESTED_BIN, validate
 from .._warn import user_stacklevel
+from ._grid_centre import aside_note, grid_centre
 from .store import atomic_path
 
 #: standard wafer diameters (mm) tried, smallest first, when none is given
@@ -366,8 +370,7 @@ def _dies(df, cols, geo):
         codes = rank[codes]
         die_col, die_row, die_x, die_y = die_col[order], die_row[order], die_x[order], die_y[order]
     else:
-        c0 = geo.get("center_col", (die_col.min() + die_col.max()) / 2)
-        r0 = geo.get("center_row", (die_row.min() + die_row.max()) / 2)
+        c0, r0 = _centre(die_col, die_row, geo)
         die_x = (die_col - c0) * float(w)
         die_y = (r0 - die_row) * float(h)
     if w is None or h is None:
@@ -377,6 +380,19 @@ def _dies(df, cols, geo):
         )
     dies = {"col": die_col, "row": die_row, "x": die_x, "y": die_y}
     return codes, dies, float(w), float(h), name_of
+
+
+def _centre(die_col, die_row, geo):
+    """Column and row index of the wafer centre: ``geometry``'s, else the middle of the
+    grid (far-out dies set aside, with a warning)."""
+    if "center_col" in geo and "center_row" in geo:
+        return geo["center_col"], geo["center_row"]
+    centre = grid_centre(die_col, die_row)
+    if centre.aside.any():
+        warnings.warn(f"from_long_table: {aside_note(centre, die_col, die_row)}; pass "
+                      "geometry={'center_col': ..., 'center_row': ...} to place the centre "
+                      "yourself", stacklevel=user_stacklevel())
+    return geo.get("center_col", centre.col), geo.get("center_row", centre.row)
 
 
 # --------------------------------------------------------------------------- values

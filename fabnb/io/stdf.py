@@ -20,10 +20,14 @@ Mapping
   in mm come from WCR: ``x = sx (col - CENTER_X) DIE_WID``, ``y = sy (row - CENTER_Y)
   DIE_HT`` with ``sx = +1`` for POS_X ``R`` (``-1`` for ``L``) and ``sy = +1`` for POS_Y
   ``U`` (``-1`` for ``D`` or blank, the contract's rows-grow-down), in WF_UNITS
-  converted to mm.  A missing centre (-32768) centres the coordinate grid;
-  zero die sizes (as in many real files) give unit pitch, centred, and a warning, as do
-  non-finite or negative sizes (that warning names the file and the WCR's offset);
-  ``x``/``y`` carry ``units`` "mm" or "die pitch".
+  converted to mm.  A missing centre (-32768) puts the wafer centre in the middle of
+  the coordinate grid; zero die sizes (as in many real files) give unit pitch, centred
+  the same way, and a warning, as do non-finite or negative sizes (that warning names the
+  file and the WCR's offset); ``x``/``y`` carry ``units`` "mm" or "die pitch".  The
+  middle of the grid is its bounding box's for a gap-free grid; dies far beyond the
+  bulk of the grid (a test structure, a corrupted X/Y such as one PRR at X = 200 on a
+  60-column wafer) are set aside for it (:func:`fabnb.io._grid_centre.grid_centre`)
+  with a warning naming them and their first PRR's byte offset, and stay dies.
 - bins: ``hbin``/``sbin`` from PRR HARD_BIN/SOFT_BIN (65535 = none -> -1), plus ``site``,
   ``part_id`` and ``touchdowns`` (how often the die was tested) on ``(wafer, die)``;
   ``hbin_first``/``sbin_first`` are the bins of each die's *first* touchdown (first-pass
@@ -139,6 +143,7 @@ from .._params import check_option
 from ..errors import FabDataError
 from ..geometry import radial_zones
 from . import _stdf_kernels as K
+from ._grid_centre import aside_note, grid_centre
 from ._stdf_records import (CODES, FLAT, MISSING_I2, MISSING_U4, Fields, clean_text,
                             record_name)
 from ._stdf_writer import write_stdf
@@ -475,8 +480,10 @@ def _scaled_decimal(v, scale) -> float:
     return float(np.format_float_positional(np.float32(v), unique=True, trim="0") + f"e{int(scale)}")
 
 
-def _geometry(col, row, wcr):
-    """Die x/y in mm from WCR, or from the coordinate grid when WCR lacks sizes."""
+def _geometry(col, row, wcr, locate):
+    """Die x/y in mm from WCR, or from the coordinate grid when WCR lacks sizes or centre;
+    ``locate(die)`` names where the die's first PRR is, for the warning about dies set
+    aside when centring the grid."""
     wcr = wcr or {}
     notes = []
     scale = UNIT_MM.get(wcr.get("units") or 0)
@@ -500,8 +507,14 @@ def _geometry(col, row, wcr):
                      "from it")
     cx, cy = wcr.get("cx"), wcr.get("cy")
     if not sized or cx in (None, MISSING_I2) or cy in (None, MISSING_I2):
-        cx, cy = (col.min() + col.max()) / 2, (row.min() + row.max()) / 2
+        centre = grid_centre(col, row)
+        cx, cy = centre.col, centre.row
         geometry = "coordinate grid"
+        if centre.aside.any():
+            first = np.flatnonzero(centre.aside)[0]
+            notes.append(f"{aside_note(centre, col, row)}; the first one's first PRR is in "
+                         f"{locate(first)}: check it (a test structure, or a corrupted "
+                         "X_COORD/Y_COORD?)")
     else:
         geometry = "WCR"
     x = sx * (col - cx) * w
@@ -514,6 +527,18 @@ def _geometry(col, row, wcr):
     attrs = {"wafer_diameter_mm": diameter, "die_width_mm": w, "die_height_mm": h,
              "edge_exclusion_mm": 0.0, "notch": notch, "stdf_geometry": geometry}
     return x, y, "mm" if sized else "die pitch", attrs, notes
+
+
+def _first_prr(parts, sites, files):
+    """``locate(die)``: the file and byte offset of the first PRR placed on die site ``die``
+    (an index into ``sites["col"]``/``["row"]``)."""
+
+    def locate(die) -> str:
+        p = int(np.flatnonzero(sites["d_part"] == die)[0])
+        info = next(f for f in files if f["parts"][0] <= p < f["parts"][1])
+        return f"{Path(info['path']).name} at byte offset {int(parts[p, 10])}"
+
+    return locate
 
 
 def _test_table(arr: _Arrays, files, issues: _Issues):
@@ -888,7 +913,8 @@ def _build(files, arr, parts, wafers, sites, tests, retest, notes, disagreements
     ok, w_part = sites["ok"], sites["w_part"]
     wcr = next((f["dec"]["wcr"] for f in files if f["dec"]["wcr"]), None)
     x, y, xy_units, geo, geo_notes = _geometry(sites["col"].astype(float),
-                                               sites["row"].astype(float), wcr)
+                                               sites["row"].astype(float), wcr,
+                                               _first_prr(parts, sites, files))
     order = np.lexsort((x, -y))  # top to bottom, left to right
     die_col, die_row, x, y = sites["col"][order], sites["row"][order], x[order], y[order]
     notes += geo_notes
