@@ -479,3 +479,18 @@ def test_warm_refit_on_other_data_tests_again():
     cold = SpatioTemporalGP(seed=0).fit(X2[:160], y2[:160])
     assert set(warm.log_marginal_likelihoods_) == {False, True}
     assert warm.wafer_effect_ == cold.wafer_effect_
+
+
+def test_linear_mean_on_sites_that_do_not_span_the_inputs_raises():
+    """All sites on one die row: the mean's y slope is not estimable.  Before this check
+    the fit factorised HᵀK⁻¹H with jitter and predicted a std of ~5e4 off the row for data
+    of range ±1; now the fit says why and what to do."""
+    x = np.linspace(-100, 100, 60)
+    X = np.c_[x, np.zeros(60)]
+    y = np.sin(x / 30)
+    with pytest.raises(FabFitError, match=r"mean='linear'.*input 1 is constant \(0\).*mean='constant'"):
+        GaussianProcess(mean="linear").fit(X, y)
+    with pytest.raises(FabFitError, match="lie on a line"):
+        GaussianProcess(mean="linear").fit(np.c_[x, 2 * x + 1], y)
+    fitted = GaussianProcess(mean="constant").fit(X, y)  # the constant mean needs no spread
+    assert np.all(fitted.predict(np.array([[0.0, 50.0]]), return_std=True)[1] < 10)

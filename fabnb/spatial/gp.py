@@ -214,6 +214,34 @@ def mean_basis(X: np.ndarray, mean: str) -> np.ndarray:
     return np.hstack([np.ones((n, 1)), X])
 
 
+def training_mean_basis(owner: str, X: np.ndarray, mean: str) -> np.ndarray:
+    """The mean's design matrix H on training sites, which must determine its coefficients.
+
+    ``mean="linear"`` on sites that do not span the inputs (one die row, one line, one
+    wafer of a lot) leaves a slope that no data decides: the fit would return an arbitrary
+    coefficient and, off that line, a predictive std of ~1e4 times the data's (H's
+    Cholesky only factorises after jitter).  So this raises instead.
+
+    Example
+    -------
+    >>> X = np.c_[np.linspace(0, 1, 5), np.zeros(5)]      # every site at y = 0
+    >>> training_mean_basis("GaussianProcess", X, "constant").shape
+    (5, 1)
+    >>> training_mean_basis("GaussianProcess", X, "linear")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    fabnb.errors.FabFitError: GaussianProcess(mean='linear'): the 5 training sites do not span...
+    """
+    H = mean_basis(X, mean)
+    if H.shape[1] > 1 and np.linalg.matrix_rank(H) < H.shape[1]:
+        flat = [f"input {j} is constant ({X[0, j]:g})" for j in range(X.shape[1]) if np.ptp(X[:, j]) == 0]
+        why = ", ".join(flat) if flat else "they lie on a line (plane) of the inputs"
+        raise FabFitError(
+            f"{owner}(mean='linear'): the {X.shape[0]} training sites do not span the inputs "
+            f"({why}), so a slope of the mean cannot be estimated; use mean='constant' or "
+            "add sites off that line")
+    return H
+
+
 def same_group(groups1: np.ndarray, groups2: np.ndarray) -> np.ndarray:
     """``1[g_i = g'_j]`` as a float matrix (n1, n2): the random effect's correlation."""
     return (groups1[:, None] == groups2[None, :]).astype(float)
@@ -486,7 +514,7 @@ class GaussianProcess(CheckedParams, RegressorMixin, BaseEstimator):
         check_bounds(type(self).__name__, self.bounds)
         X, y = check_training_data(self, X, y)
         if isinstance(self.kernel, Kernel):
-            return _composite.fit_estimator(self, X, y, mean_basis(X, self.mean))
+            return _composite.fit_estimator(self, X, y, training_mean_basis(type(self).__name__, X, self.mean))
         check_length_scale(type(self).__name__, self.length_scale, X.shape[1] if self.ard else 1)
         self._check_group_column(X.shape[1])
         with blas_threads(float(len(y)) ** 3):
@@ -495,7 +523,7 @@ class GaussianProcess(CheckedParams, RegressorMixin, BaseEstimator):
     def _fit(self, X, y):
         d = X.shape[1]
         kind = KERNELS[self.kernel]
-        H = mean_basis(X, self.mean)
+        H = training_mean_basis(type(self).__name__, X, self.mean)
         log_ls, s2, omega, eta = self._start(X, y, H)
 
         if self.optimizer is None:
@@ -554,11 +582,11 @@ class GaussianProcess(CheckedParams, RegressorMixin, BaseEstimator):
         X = np.asarray(X, dtype=float)
         y = np.asarray(y, dtype=float)
         if isinstance(self.kernel, Kernel):
-            return _composite.keep(copy.copy(self), self._posterior.conditioned(X, y, mean_basis(X, self.mean)))
+            return _composite.keep(copy.copy(self), self._posterior.conditioned(X, y, training_mean_basis(type(self).__name__, X, self.mean)))
         inv_ls = self._fitted_inv_ls()
         eta = self.noise_ / self.signal_variance_
         with blas_threads(float(len(y)) ** 3):
-            fac = _Factorised(X, y, mean_basis(X, self.mean), KERNELS[self.kernel], inv_ls, eta,
+            fac = _Factorised(X, y, training_mean_basis(type(self).__name__, X, self.mean), KERNELS[self.kernel], inv_ls, eta,
                               signal_variance=self.signal_variance_, groups=self._groups(X),
                               omega=self.group_variance_ / self.signal_variance_)
         return copy.copy(self)._keep(X, y, fac, eta)
