@@ -103,8 +103,7 @@ def die_grid(
     xc = (i + 0.5) * w + ox
     yc = (j + 0.5) * h + oy
     X, Y = np.meshgrid(xc, yc[::-1])  # rows top to bottom
-    far = np.hypot(np.abs(X) + w / 2, np.abs(Y) + h / 2)
-    keep = far <= radius + 1e-9
+    keep = corner_radius(X, Y, w, h) <= radius + 1e-9
     if not keep.any():
         raise FabParameterError(f"die_grid: no {w}x{h} mm die fits on a {wafer_diameter_mm} mm wafer "
                                 f"with {edge_exclusion_mm} mm edge exclusion; choose smaller dies")
@@ -133,6 +132,17 @@ def die_grid(
         },
     )
     return grid
+
+
+def corner_radius(x, y, die_width_mm, die_height_mm) -> np.ndarray:
+    """Distance from the wafer centre to each die's farthest corner: a die lies wholly
+    inside a circle of radius ``R`` about the centre when this is ``<= R`` (the rule of
+    :func:`die_grid`; readers derive a wafer size from it, plots their view).
+
+    >>> corner_radius(np.array([0.0, -15.0]), np.array([0.0, 5.0]), 10.0, 10.0).tolist()
+    [7.0710678118654755, 22.360679774997898]
+    """
+    return np.hypot(np.abs(x) + die_width_mm / 2, np.abs(y) + die_height_mm / 2)
 
 
 def zone_labels(n: int) -> tuple[str, ...]:

@@ -195,9 +195,10 @@ function readScene(model, cache) {
 
 // ------------------------------------------------------------------ 2. pure functions
 
-// Canvas pixels per coordinate unit and the wafer centre, for a square canvas of `size`.
+// Canvas pixels per coordinate unit and the wafer centre, for a square canvas of `size`
+// spanning geom.extent: the wafer, or the farthest die when one lies outside it.
 function layout(geom, size) {
-  return { size, scale: (size - 2 * PAD_PX) / geom.diameter, cx: size / 2, cy: size / 2 };
+  return { size, scale: (size - 2 * PAD_PX) / geom.extent, cx: size / 2, cy: size / 2 };
 }
 
 function dieCentre(view, scene, i) {

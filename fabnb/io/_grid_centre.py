@@ -1,4 +1,5 @@
-"""The wafer centre on a die grid when the file does not give one (one rule, every reader).
+"""The wafer centre and size of a die grid when the file does not give them (one rule,
+every reader).
 
 Readers that place dies from their integer indices alone (an STDF file without a WCR
 centre or die size, a long table with ``col``/``row`` only, a G85 array) need the index
@@ -8,6 +9,12 @@ is still a valid integer: one PRR at X = 200 on a 60-column wafer) moves it by h
 that die's distance, and with it every die's ``x``/``y``, radius and zone.
 :func:`grid_centre` sets such dies aside for the estimate; the reader keeps them in the
 Dataset and warns with :func:`aside_note`.
+
+A file without a wafer size gets the smallest circle about that centre holding every
+die whole (:func:`grid_diameter`).  A far-out die would blow up that outline, and with
+it everything drawn or measured against the wafer's edge, so the dies set aside for the
+centre do not count for the size either: they lie outside the wafer, stay dies, and the
+reader's warning says so (:func:`wafer_note`).
 """
 
 from __future__ import annotations
@@ -15,6 +22,8 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+
+from ..geometry import corner_radius
 
 #: a gap between neighbouring occupied columns (rows) wider than this many grid steps
 #: splits the axis into runs (a step is the median gap: 1 on a fully probed map)
@@ -122,3 +131,38 @@ def aside_note(centre: GridCentre, col, row) -> str:
             f"set aside to place the wafer centre: it is the middle of the bulk of the grid "
             f"(col {centre.col:g}, row {centre.row:g}), not of every die's bounding box; those "
             "dies stay in the dataset")
+
+
+def grid_diameter(x, y, w, h, aside=None) -> float:
+    """``wafer_diameter_mm`` of a grid whose file gives none: the smallest circle about the
+    wafer centre holding every die whole, dies ``aside`` (:func:`grid_centre`'s) left out.
+
+    ``x``/``y`` are die centres from the wafer centre, ``w``/``h`` the die size, in one
+    unit (mm, or die pitches).  Without dies set aside this is the plain rule over every
+    die, so a gap-free grid gets the size it always got.
+
+    Example
+    -------
+    >>> c, r = np.meshgrid(np.arange(9), np.arange(9))    # a 9 x 9 grid of unit dies
+    >>> col, row = np.r_[c.ravel(), 200], np.r_[r.ravel(), 4]   # and one die at col 200
+    >>> centre = grid_centre(col, row)
+    >>> x, y = col - centre.col, centre.row - row
+    >>> round(grid_diameter(x, y, 1, 1, centre.aside), 6)   # 2 * hypot(4.5, 4.5)
+    12.727922
+    >>> round(grid_diameter(x, y, 1, 1), 6)                 # 2 * hypot(196.5, 0.5)
+    393.001272
+    """
+    keep = slice(None) if aside is None else ~np.asarray(aside)
+    return float(2 * np.max(corner_radius(x[keep], y[keep], w, h)))
+
+
+def wafer_note(diameter, x, y, aside, derived) -> str:
+    """The words on the wafer size that follow :func:`aside_note` in a reader's warning:
+    derived from the bulk (``derived``) or the file's, and how many dies set aside lie
+    outside that wafer."""
+    outside = int((np.hypot(x[aside], y[aside]) > diameter / 2).sum())
+    source = ("derived from the bulk too (the dies set aside do not count)" if derived
+              else "the file's")
+    beyond = (f": {outside} of the dies set aside lie(s) outside that wafer (r > "
+              f"{diameter / 2:g})" if outside else "")
+    return f"wafer_diameter_mm {diameter:g} is {source}{beyond}"

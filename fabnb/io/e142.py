@@ -29,6 +29,10 @@ Mapping (:func:`read_e142`)
   them; they stay dies.
   ``Orientation`` (degrees, clockwise from the bottom, of the notch in the drawing) ->
   ``notch`` down/left/up/right.
+- wafer size: ``wafer_diameter_mm`` is the first map's ``WaferSize``; without it, the
+  smallest circle about the wafer centre holding every die whole
+  (:func:`fabnb.io._grid_centre.grid_diameter`), the dies set aside for the centre left
+  out (their warning says how many of them lie outside that wafer).
 - the reference device goes to ``attrs["e142_reference_device"]`` as ``[X, Y]``.
 - ``<Bin BinCount>`` summaries are checked against the map; a disagreement warns.
 - bad input raises :class:`~fabnb.errors.FabDataError` naming the file, map, row or
@@ -66,7 +70,7 @@ import xarray as xr
 from .. import schema
 from ..errors import FabDataError
 from ..geometry import radial_zones
-from ._grid_centre import aside_note, grid_centre
+from ._grid_centre import aside_note, grid_centre, grid_diameter, wafer_note
 from .._warn import user_stacklevel
 
 NOTCH_OF_ORIENTATION = {0: "down", 90: "left", 180: "up", 270: "right"}
@@ -372,7 +376,7 @@ def read_e142(path) -> xr.Dataset:
     maps = [_read_map(mp, k, path) for k, mp in enumerate(map_elems)]
     mapping = _bin_mapping(maps)
     notes = []
-    parts = []  # per map: G85 X, Y, drawn offsets from the wafer centre, contract bins
+    parts = []  # per map: G85 X, Y, drawn offsets from the wafer centre, contract bins, aside
     for m in maps:
         rows_n, cols_n = m["index"].shape
         r_map, c_map, idx = _die_positions(m)
@@ -383,7 +387,8 @@ def read_e142(path) -> xr.Dataset:
             notes.append(f"{m['where']}: {aside_note(centre._replace(col=gx, row=gy), xs, ys)}; "
                          "check the map's rows (a test structure, or a stray code?)")
         lookup = np.array([mapping.get(c, -1) for c in m["codes"]], dtype=np.int64)
-        parts.append((xs, ys, r_map - centre.row, c_map - centre.col, lookup[idx]))
+        parts.append((xs, ys, r_map - centre.row, c_map - centre.col, lookup[idx],
+                      centre.aside))
         found = np.bincount(idx, minlength=len(m["codes"]))
         for code, _, count, _ in m["bins"]:
             if count is None:
@@ -393,7 +398,7 @@ def read_e142(path) -> xr.Dataset:
             if _number(count, "BinCount", m["where"], int) != n:
                 notes.append(f"{m['where']}: <Bin BinCode={code!r}> says BinCount={count} but "
                              f"the map holds {n}")
-    X, Y, dr, dc, _ = (np.concatenate(a) if len(a) > 1 else a[0] for a in zip(*parts))
+    X, Y, dr, dc, _, set_aside = (np.concatenate(a) if len(a) > 1 else a[0] for a in zip(*parts))
     first = maps[0]
     where = first["where"]
     if X.size == 0:
@@ -420,6 +425,7 @@ def read_e142(path) -> xr.Dataset:
     at = first_at[order]
     col, row = X[at].astype(np.int64), Y[at].astype(np.int64)
     x, y = dc[at] * w, -dr[at] * h
+    aside = set_aside[at]  # as the map that draws the site set it aside, or not
     hbin = np.full((len(maps), order.size), -1, dtype=np.int64)
     start = 0
     for k, part in enumerate(parts):
@@ -428,11 +434,12 @@ def read_e142(path) -> xr.Dataset:
         start += n
     r = np.hypot(x, y)
     theta = np.arctan2(y, x)
-    if first["wafer_size"]:
-        diameter = _positive(_number(first["wafer_size"], "WaferSize", where), "WaferSize",
-                             first["wafer_size"], where)
-    else:
-        diameter = float(2 * np.max(np.hypot(np.abs(x) + w / 2, np.abs(y) + h / 2)))
+    derived = not first["wafer_size"]
+    diameter = grid_diameter(x, y, w, h, aside) if derived else _positive(
+        _number(first["wafer_size"], "WaferSize", where), "WaferSize", first["wafer_size"], where)
+    if aside.any():  # one size for every map: named by the file
+        notes.append(f"{path.name}: {wafer_note(diameter, x, y, aside, derived)}"
+                     + ("; give <Device WaferSize=...> to set it" if derived else ""))
     orientation = round(first["orientation"]) % 360
     if orientation not in NOTCH_OF_ORIENTATION:
         raise FabDataError(f"{where}: Orientation={first['orientation']} is not 0/90/180/270")

@@ -27,7 +27,8 @@ Die geometry conventions
   ``geometry["center_col"]``/``["center_row"]``), so ``x = (col - c0) * width`` and
   ``y = (r0 - row) * height``.  Dies far beyond the bulk of the grid (a test structure,
   a corrupted index) are left out of those minima and maxima
-  (:func:`fabnb.io._grid_centre.grid_centre`) with a warning naming them; they stay
+  (:func:`fabnb.io._grid_centre.grid_centre`), and out of the derived wafer size
+  (below), with a warning naming them and how many lie outside the wafer; they stay
   dies.
 - ``r``, ``theta`` come from ``x``, ``y``; ``zone`` from a ``zone`` column when there is
   one, else four balanced radial zones (:func:`fabnb.geometry.radial_zones`) over the
@@ -40,7 +41,8 @@ Die geometry conventions
 - Memory: a Dataset is a dense wafers x dies x tests cube, however sparse the table;
   :func:`from_long_table` refuses one beyond ``max_gb`` before allocating it.
 - Missing geometry attributes: ``die_width_mm``/``die_height_mm`` from the pitch,
-  ``wafer_diameter_mm`` the smallest standard wafer (100 ... 450 mm) holding every die,
+  ``wafer_diameter_mm`` the smallest standard wafer (100 ... 450 mm) holding every die
+  whole (every die but those set aside for the centre),
   ``edge_exclusion_mm`` 0, ``notch`` "down".  A table's ``DataFrame.attrs`` (kept by
   Parquet, set by :func:`to_long_table`) supply these before any guess.
 
@@ -74,7 +76,7 @@ from ..errors import FabDataError, FabParameterError
 from ..geometry import radial_zones
 from ..schema import SCHEMA_VERSION, UNTESTED_BIN, validate
 from .._warn import user_stacklevel
-from ._grid_centre import aside_note, grid_centre
+from ._grid_centre import GridCentre, aside_note, grid_centre, grid_diameter, wafer_note
 from .store import atomic_path
 
 #: standard wafer diameters (mm) tried, smallest first, when none is given
@@ -305,19 +307,22 @@ def _lattice(pos, pitch, origin, name, sign=1.0) -> np.ndarray:
     return idx.astype(np.int64)
 
 
-def _diameter(x, y, w, h) -> float:
-    reach = float(np.max(np.hypot(np.abs(x) + w / 2, np.abs(y) + h / 2)))
+def _diameter(x, y, w, h, aside) -> float:
+    """The smallest standard wafer holding every die whole, the dies set ``aside`` for the
+    centre left out (:func:`fabnb.io._grid_centre.grid_diameter`)."""
+    least = grid_diameter(x, y, w, h, aside)
     for d in STANDARD_DIAMETERS_MM:
-        if d / 2 >= reach - 1e-9:
+        if d >= least - 2e-9:
             return d
-    return float(np.ceil(2 * reach))
+    return float(np.ceil(least))
 
 
 # --------------------------------------------------------------------------- dies
 
 
 def _dies(df, cols, geo):
-    """Per-row die index and the die table (col, row, x, y) ordered by (row, col)."""
+    """Per-row die index and the die table (col, row, x, y) ordered by (row, col), and the
+    centre of a col/row grid (``None`` when the table gives x/y)."""
     have_cr = cols["col"] is not None or cols["row"] is not None
     have_xy = cols["x"] is not None or cols["y"] is not None
     for a, b in (("col", "row"), ("x", "y")):
@@ -369,30 +374,39 @@ def _dies(df, cols, geo):
         rank[order] = np.arange(n_die)
         codes = rank[codes]
         die_col, die_row, die_x, die_y = die_col[order], die_row[order], die_x[order], die_y[order]
+        centre = None
     else:
-        c0, r0 = _centre(die_col, die_row, geo)
-        die_x = (die_col - c0) * float(w)
-        die_y = (r0 - die_row) * float(h)
+        centre = _centre(die_col, die_row, geo)
+        die_x = (die_col - centre.col) * float(w)
+        die_y = (centre.row - die_row) * float(h)
     if w is None or h is None:
         raise FabDataError(
             "cannot infer the die size from a single die column/row; "
             "pass geometry={'die_width_mm': ..., 'die_height_mm': ...}"
         )
     dies = {"col": die_col, "row": die_row, "x": die_x, "y": die_y}
-    return codes, dies, float(w), float(h), name_of
+    return codes, dies, float(w), float(h), name_of, centre
 
 
-def _centre(die_col, die_row, geo):
-    """Column and row index of the wafer centre: ``geometry``'s, else the middle of the
-    grid (far-out dies set aside, with a warning)."""
+def _centre(die_col, die_row, geo) -> GridCentre:
+    """The wafer centre's column and row index: ``geometry``'s, else the middle of the
+    grid (far-out dies set aside: :func:`_warn_aside` says so once the size is known)."""
     if "center_col" in geo and "center_row" in geo:
-        return geo["center_col"], geo["center_row"]
+        return GridCentre(geo["center_col"], geo["center_row"], np.zeros(die_col.shape, bool))
     centre = grid_centre(die_col, die_row)
-    if centre.aside.any():
-        warnings.warn(f"from_long_table: {aside_note(centre, die_col, die_row)}; pass "
-                      "geometry={'center_col': ..., 'center_row': ...} to place the centre "
-                      "yourself", stacklevel=user_stacklevel())
-    return geo.get("center_col", centre.col), geo.get("center_row", centre.row)
+    return centre._replace(col=geo.get("center_col", centre.col),
+                           row=geo.get("center_row", centre.row))
+
+
+def _warn_aside(centre, dies, diameter, derived) -> None:
+    """Name the dies set aside for the centre, and where they lie against the wafer."""
+    if centre is None or not centre.aside.any():
+        return
+    warnings.warn(f"from_long_table: {aside_note(centre, dies['col'], dies['row'])}; "
+                  f"{wafer_note(diameter, dies['x'], dies['y'], centre.aside, derived)}; pass "
+                  "geometry={'center_col': ..., 'center_row': ..., 'wafer_diameter_mm': ...} "
+                  "to place the centre and size the wafer yourself",
+                  stacklevel=user_stacklevel())
 
 
 # --------------------------------------------------------------------------- values
@@ -561,7 +575,7 @@ def from_long_table(
     inf = np.isinf(values)
     if inf.any():
         raise FabDataError(f"infinite values in '{cols['value']}' at table rows {_rows(inf)}")
-    die_code, dies, w, h, die_name = _dies(df, cols, geo)
+    die_code, dies, w, h, die_name, centre = _dies(df, cols, geo)
     n_w, n_d, n_t = len(wafer_ids), dies["col"].size, len(test_ids)
     per_die = len(die_variables) + sum(cols[b] is not None for b in ("hbin", "sbin"))
     _check_size(n_w, n_d, n_t, per_die, len(df), max_gb)
@@ -614,11 +628,15 @@ def from_long_table(
     }
     if "test_num" in df.columns:  # STDF's TEST_NUM, one per test
         coords["test_num"] = ("test", tests.integer(df, "test_num", -1, "test_num"))
+    derived = "wafer_diameter_mm" not in geo
+    aside = None if centre is None else centre.aside
+    diameter = float(_diameter(x_d, y_d, w, h, aside) if derived else geo["wafer_diameter_mm"])
+    _warn_aside(centre, dies, diameter, derived)
     attrs = {k: _plain(v) for k, v in df.attrs.items()
              if k not in GEOMETRY_KEYS and k not in TABLE_ATTRS}
     attrs.update(
         product=product if product is not None else df.attrs.get("product", "unknown"),
-        wafer_diameter_mm=float(geo.get("wafer_diameter_mm", _diameter(x_d, y_d, w, h))),
+        wafer_diameter_mm=diameter,
         die_width_mm=w,
         die_height_mm=h,
         edge_exclusion_mm=float(geo.get("edge_exclusion_mm", 0.0)),

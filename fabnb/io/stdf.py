@@ -28,6 +28,11 @@ Mapping
   bulk of the grid (a test structure, a corrupted X/Y such as one PRR at X = 200 on a
   60-column wafer) are set aside for it (:func:`fabnb.io._grid_centre.grid_centre`)
   with a warning naming them and their first PRR's byte offset, and stay dies.
+- wafer size: ``wafer_diameter_mm`` is WCR WAFR_SIZ in WF_UNITS (when the WCR gives
+  die sizes too); without it, the smallest circle about the wafer centre holding every
+  die whole (:func:`fabnb.io._grid_centre.grid_diameter`, in die pitches when x/y are),
+  the dies set aside for the centre left out (their warning says how many of them lie
+  outside that wafer).
 - bins: ``hbin``/``sbin`` from PRR HARD_BIN/SOFT_BIN (65535 = none -> -1), plus ``site``,
   ``part_id`` and ``touchdowns`` (how often the die was tested) on ``(wafer, die)``;
   ``hbin_first``/``sbin_first`` are the bins of each die's *first* touchdown (first-pass
@@ -143,7 +148,7 @@ from .._params import check_option
 from ..errors import FabDataError
 from ..geometry import radial_zones
 from . import _stdf_kernels as K
-from ._grid_centre import aside_note, grid_centre
+from ._grid_centre import GridCentre, aside_note, grid_centre, grid_diameter, wafer_note
 from ._stdf_records import (CODES, FLAT, MISSING_I2, MISSING_U4, Fields, clean_text,
                             record_name)
 from ._stdf_writer import write_stdf
@@ -481,9 +486,10 @@ def _scaled_decimal(v, scale) -> float:
 
 
 def _geometry(col, row, wcr, locate):
-    """Die x/y in mm from WCR, or from the coordinate grid when WCR lacks sizes or centre;
-    ``locate(die)`` names where the die's first PRR is, for the warning about dies set
-    aside when centring the grid."""
+    """Die x/y in mm from WCR, or from the coordinate grid when WCR lacks sizes or centre,
+    and the wafer size: WCR's, else derived from the grid's bulk; ``locate(die)`` names
+    where the die's first PRR is, for the warning about dies set aside when centring the
+    grid."""
     wcr = wcr or {}
     notes = []
     scale = UNIT_MM.get(wcr.get("units") or 0)
@@ -506,23 +512,19 @@ def _geometry(col, row, wcr, locate):
                      "pitch), centred on the coordinate grid, and wafer_diameter_mm is derived "
                      "from it")
     cx, cy = wcr.get("cx"), wcr.get("cy")
-    if not sized or cx in (None, MISSING_I2) or cy in (None, MISSING_I2):
-        centre = grid_centre(col, row)
-        cx, cy = centre.col, centre.row
-        geometry = "coordinate grid"
-        if centre.aside.any():
-            first = np.flatnonzero(centre.aside)[0]
-            notes.append(f"{aside_note(centre, col, row)}; the first one's first PRR is in "
-                         f"{locate(first)}: check it (a test structure, or a corrupted "
-                         "X_COORD/Y_COORD?)")
-    else:
-        geometry = "WCR"
-    x = sx * (col - cx) * w
-    y = sy * (row - cy) * h
-    if sized and size > 0:
-        diameter = size * scale
-    else:
-        diameter = float(2 * np.max(np.hypot(np.abs(x) + w / 2, np.abs(y) + h / 2)))
+    centred = not sized or cx in (None, MISSING_I2) or cy in (None, MISSING_I2)
+    centre = grid_centre(col, row) if centred else GridCentre(cx, cy, np.zeros(col.shape, bool))
+    geometry = "coordinate grid" if centred else "WCR"
+    x = sx * (col - centre.col) * w
+    y = sy * (row - centre.row) * h
+    derived = not (sized and size > 0)
+    diameter = grid_diameter(x, y, w, h, centre.aside) if derived else size * scale
+    if centre.aside.any():
+        first = np.flatnonzero(centre.aside)[0]
+        notes.append(f"{aside_note(centre, col, row)}; "
+                     f"{wafer_note(diameter, x, y, centre.aside, derived)}; the first one's "
+                     f"first PRR is in {locate(first)}: check it (a test structure, or a "
+                     "corrupted X_COORD/Y_COORD?)")
     notch = FLAT.get((wcr.get("flat") or " ").upper(), "down")
     attrs = {"wafer_diameter_mm": diameter, "die_width_mm": w, "die_height_mm": h,
              "edge_exclusion_mm": 0.0, "notch": notch, "stdf_geometry": geometry}

@@ -19,6 +19,7 @@ from matplotlib.colors import to_hex, to_rgba
 from matplotlib.patches import Circle, Polygon
 from matplotlib.path import Path
 
+from ..geometry import corner_radius
 from ..schema import PASS_BIN, UNTESTED_BIN
 
 DIES_GID = "fabnb-dies"
@@ -146,7 +147,8 @@ def overlay_dies(ax, ds, mask, paths=None, **kw) -> PathCollection | None:
 
 def outline(ax, ds, *, edge_exclusion=True, lw=1.0, pad=0.04):
     """Wafer outline with the notch at ``attrs["notch"]``, dashed edge-exclusion ring and
-    equal aspect (lengths in the unit of ``x``/``y``, :func:`length_unit`)."""
+    equal aspect (lengths in the unit of ``x``/``y``, :func:`length_unit`); the view holds
+    the wafer and every die, so a die outside the outline is drawn beyond it."""
     radius = ds.attrs["wafer_diameter_mm"] / 2
     notch = _NOTCH_ANGLE.get(ds.attrs.get("notch", "down"), -np.pi / 2)
     half = _NOTCH_SIZE
@@ -160,7 +162,11 @@ def outline(ax, ds, *, edge_exclusion=True, lw=1.0, pad=0.04):
     if edge_exclusion and exclusion > 0:
         ax.add_artist(Circle((0, 0), radius - exclusion, fill=False, ls="--", lw=0.7 * lw,
                             ec="#555555", zorder=3))
-    lim = radius * (1 + pad)
+    # a die outside the wafer (one a reader set aside as far from the bulk of the grid, a
+    # partial die beyond the file's wafer size) is data: widen the view, never cut it off
+    reach = corner_radius(ds["x"].values, ds["y"].values, ds.attrs["die_width_mm"],
+                          ds.attrs["die_height_mm"]).max(initial=radius)
+    lim = reach * (1 + pad)
     ax.set_xlim(-lim, lim)
     ax.set_ylim(-lim, lim)
     ax.set_aspect("equal")

@@ -12,7 +12,8 @@ Die data are NumPy arrays in Python (``m.values`` is a ``float32`` array) held b
   ``screen_rule`` (int32: which rule screened the die out, -1 = none) of that wafer.
 
 The front end (``widgets/wafermap.js``) draws the dies on a canvas with the wafer
-outline and notch, a colour legend, a hover tooltip, click, box and free-hand lasso
+outline and notch (the canvas spans the wafer and every die, also one outside the
+outline), a colour legend, a hover tooltip, click, box and free-hand lasso
 selection (dies whose centres fall inside the drawn shape) and the wafer/test pickers
 (the test picker shows each test's number and clean name; a test may be given as anything
 :func:`fabnb.summary.resolve_test` accepts: name, number, clean name or a unique part).
@@ -70,6 +71,7 @@ import xarray as xr
 from fabnb import summary
 from fabnb._params import Integral, Interval, StrOptions, check_params
 from fabnb.errors import FabDataError, FabParameterError
+from fabnb.geometry import corner_radius
 from fabnb.plot import bin_hex
 from fabnb.plot.color_scale import OVER_COLOR, UNDER_COLOR, color_scale, dataset_scale
 from fabnb.plot.screen import RULE_COLORS, RULE_LABELS
@@ -480,9 +482,13 @@ class WaferMap(anywidget.AnyWidget):
         x, y = ds["x"].values.astype(float), ds["y"].values.astype(float)
         die_w = float(ds.attrs.get("die_width_mm") or _die_pitch(x))
         die_h = float(ds.attrs.get("die_height_mm") or _die_pitch(y))
-        reach = float(np.max(np.hypot(np.abs(x) + die_w / 2, np.abs(y) + die_h / 2))) if x.size else 1.0
+        reach = float(corner_radius(x, y, die_w, die_h).max()) if x.size else 1.0
+        diameter = float(ds.attrs.get("wafer_diameter_mm") or 2 * reach)
         self.geometry = {
-            "diameter": float(ds.attrs.get("wafer_diameter_mm") or 2 * reach),
+            "diameter": diameter,
+            # the canvas spans the wafer and every die: a die outside the outline (one a
+            # reader set aside as far from the bulk of the grid) is drawn, not cut off
+            "extent": max(diameter, 2 * reach),
             "die_w": die_w,
             "die_h": die_h,
             "notch": str(ds.attrs.get("notch", "down")),

@@ -1,9 +1,9 @@
 """WaferMap in a real JupyterLab + headless Chromium: render, hover, click, box and lasso
 selection seen by the kernel, linked views, wafer switching speed, bad-input messages,
-the real STDF folder (bin colours against ``fabnb.plot.bin_palette``, test picked by
-number, die-pitch units), the outlier screen as a layer (rule colours, legend counts,
-tooltip reasons, header yields), test hooks only behind the debug flag, and no error in
-the browser console.
+a die outside the wafer on the canvas, the real STDF folder (bin colours against
+``fabnb.plot.bin_palette``, test picked by number, die-pitch units), the outlier screen
+as a layer (rule colours, legend counts, tooltip reasons, header yields), test hooks
+only behind the debug flag, and no error in the browser console.
 
 Screenshots of every step: tests/_artifacts/browser/<test name>/.
 """
@@ -227,6 +227,38 @@ def test_wafermap_bad_input_messages(page, jupyter_server, artifacts):
     assert "No dies selected" in ok.locator(".fabnb-wm-status").inner_text()
     lab.shot("empty-selection", ok)
     assert page.fabnb_errors == []  # nothing at all in the console, not only ours
+
+
+def test_wafermap_draws_a_die_outside_the_wafer(page, jupyter_server, artifacts):
+    """A die far beyond the grid (set aside by the reader, outside the wafer it derives)
+    is on the canvas, and hovering it names it: the canvas spans every die, not only the
+    wafer."""
+    lab = _run_notebook(page, jupyter_server, artifacts, "wafermap_far.ipynb", [
+        SETUP,
+        "import warnings\nimport pandas as pd\nimport fabnb.io as fio\n"
+        "from fabnb.geometry import die_grid\n"
+        "grid = die_grid(200, die_width_mm=10, die_height_mm=10)\n"
+        "col = np.r_[grid['col'].values, 200]  # one die far beyond the 20-column grid\n"
+        "row = np.r_[grid['row'].values, 3]\n"
+        "table = pd.DataFrame({'wafer': 'W1', 'col': col, 'row': row, 'test': 'T01',\n"
+        "                      'value': np.arange(col.size, dtype=float)})\n"
+        "with warnings.catch_warnings():\n"
+        "    warnings.simplefilter('ignore')  # the reader's note on the die set aside\n"
+        "    far = fio.from_long_table(table, geometry={'die_width_mm': 10, 'die_height_mm': 10})\n"
+        "print('FAR', int(np.flatnonzero(far['col'].values == 200)[0]))",
+        'fm = WaferMap(far, test="T01", size=360)\nfm',
+    ])
+    die = int(re.search(r"FAR (\d+)", lab.output_text(1)).group(1))
+    root = _root(lab, 2)
+    lab.shot("far-die", root)
+    box = root.locator("canvas.fabnb-wm-canvas").bounding_box()
+    x, y = _die_xy(root, die)
+    assert box["x"] < x < box["x"] + box["width"] and box["y"] < y < box["y"] + box["height"]
+    page.mouse.move(x, y)
+    tooltip = root.locator(".fabnb-wm-tooltip")
+    tooltip.wait_for(state="visible")
+    assert f"die {die}" in tooltip.inner_text() and "col 200, row 3" in tooltip.inner_text()
+    assert page.fabnb_errors == []
 
 
 def _canvas_rgb(root, die: int) -> list[int]:
