@@ -204,11 +204,14 @@ def shot_ids(col, row, shot_cols: int, shot_rows: int, origin: tuple[int, int] =
     return shot, site
 
 
-def radial_decomposition(values, r, theta, n_rings: int = 12, n_sectors: int = 8) -> dict:
+def radial_decomposition(values, r, theta, n_rings: int = 12, n_sectors: int = 8,
+                         r_max: float | None = None) -> dict:
     """Split a wafer map into a radial profile and an angular residual.
 
     ``values = profile(r) + residual``, with the profile the mean in ``n_rings``
-    equal-width rings, linearly interpolated at each die's radius.  Azimuthal
+    equal-width rings from 0 to the farthest die within ``r_max`` (default: no limit),
+    linearly interpolated at each die's radius.  A die beyond ``r_max`` (one outside the
+    wafer) counts in the outermost ring, so it neither stretches the rings nor is left out.  Azimuthal
     non-uniformity — a classic single-tool signature (a chamber's gas inlet, a chuck
     zone) — shows in the residual; ``azimuthal_nonuniformity`` is the spread (max −
     min) of the residual's mean over ``n_sectors`` sectors, divided by the map's
@@ -225,7 +228,9 @@ def radial_decomposition(values, r, theta, n_rings: int = 12, n_sectors: int = 8
     ok = np.isfinite(v)
     if ok.sum() < 2:
         raise FabDataError("radial_decomposition needs at least two measured dies")
-    edges = np.linspace(0.0, r.max() * (1 + 1e-12), n_rings + 1)
+    inside = r if r_max is None else r[r <= r_max]
+    span = inside.max() if inside.size else r_max
+    edges = np.linspace(0.0, span * (1 + 1e-12), n_rings + 1)
     ring = np.clip(np.searchsorted(edges, r, side="right") - 1, 0, n_rings - 1)
     sums = np.bincount(ring[ok], weights=v[ok], minlength=n_rings)
     counts = np.bincount(ring[ok], minlength=n_rings)

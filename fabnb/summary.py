@@ -551,11 +551,15 @@ def radial_signature(ds: xr.Dataset, test, wafer=None, n_rings: int = 12, n_sect
     ids = resolve_wafers(ds, wafer)
     value = ds["value"].sel(test=name, wafer=ids)
     r, theta = ds["r"].values, ds["theta"].values
+    # rings span the wafer: a die a reader placed outside it (far from the bulk of its
+    # grid) joins the outermost ring instead of stretching every ring
+    r_max = ds.attrs["wafer_diameter_mm"] / 2 if "wafer_diameter_mm" in ds.attrs else None
     parts = []
     for wafer_id in ids:
         try:
             parts.append(radial_decomposition(
-                value.sel(wafer=wafer_id).values, r, theta, n_rings=n_rings, n_sectors=n_sectors
+                value.sel(wafer=wafer_id).values, r, theta, n_rings=n_rings, n_sectors=n_sectors,
+                r_max=r_max,
             ))
         except FabDataError as err:
             raise FabDataError(f"radial signature of test {name} on wafer {wafer_id}: {err}") from None

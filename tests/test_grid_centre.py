@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Polygon
 
 import fabnb.io as fio
-from fabnb import plot, schema
+from fabnb import plot, schema, summary
 from fabnb.geometry import die_grid
 from fabnb.io._grid_centre import ASIDE_SHARE, grid_centre, grid_diameter
 from fabnb.io.e142 import E142Warning, read_e142
@@ -406,3 +406,15 @@ def test_the_wafer_map_widget_spans_a_die_outside_the_wafer():
     geometry = WaferMap(ds=far).geometry
     np.testing.assert_allclose(geometry["diameter"], clean.attrs["wafer_diameter_mm"], rtol=1e-12)
     assert geometry["extent"] / 2 >= _far_corner(far)
+
+
+def test_radial_rings_span_the_wafer_not_a_die_outside_it():
+    """A die outside the wafer joins the outermost ring: the rings, and the profile of
+    every ring it does not fall in, are those of the wafer without it (before, the 12
+    rings stretched to the far die and the whole wafer fell into the first few)."""
+    clean, far = _long_far()
+    want = summary.radial_signature(clean, "T01", n_rings=12)
+    got = summary.radial_signature(far, "T01", n_rings=12)
+    np.testing.assert_allclose(got["ring_r"].values, want["ring_r"].values, rtol=1e-12)
+    np.testing.assert_allclose(got["profile"].values[:, :-1], want["profile"].values[:, :-1], rtol=1e-12)
+    assert np.isfinite(got["radial"].values[:, far["col"].values == FAR]).all()  # the far die is kept
