@@ -229,3 +229,29 @@ def test_a_step_onto_a_bound_is_checked_from_its_start(monkeypatch):
     monkeypatch.setattr(optimize, "on_bound", lambda x, lo, hi: False)
     stuck = GaussianProcess(ard=False).fit(X, y)
     assert stuck.log_marginal_likelihood_ < ll_sk - 5
+
+
+def test_a_ridge_is_followed_to_the_higher_peak_beyond_it(monkeypatch):
+    """Fab seed 31, wafer L0001-07, test T08 (pair 24 of the benchmark panel's seed 31,
+    found on fresh seeds): the ladder ends at ℓ ≈ 430 mm, noise ratio 0.05 (log L 299.1);
+    the probe at half the length scale is 2 nat below, on a ridge, and its refinement
+    climbs back to the same peak.  The higher peak (ℓ ≈ 47 mm, noise ratio 0.66, log L
+    304.5) lies further out on that ridge: a second probe twice as far reaches it.  With
+    one probe only, the fit stays 5.5 nat low."""
+    from benchmarks.bench_gp import panel_pairs
+
+    label, xy, values, sampled = panel_pairs(31, 24)[23]
+    assert label == "fab 31 L0001-07 T08"
+    X, y = xy[sampled], values[sampled]
+    H = mean_basis(X, "constant")
+    gp = GaussianProcess(ard=False)
+    lo, hi = gp._log_bounds(X)
+    higher = -gp._maximise(X, y, H, [np.r_[math.log(50.0), math.log(0.5)]], lo, hi)[0].fun
+
+    fit = GaussianProcess(ard=False).fit(X, y)
+    assert fit.log_marginal_likelihood_ >= higher - 0.5
+    assert 30 < fit.length_scale_[0] < 70
+
+    monkeypatch.setattr(optimize, "PROBE_STEPS", (1,))
+    one_probe = GaussianProcess(ard=False).fit(X, y)
+    assert one_probe.log_marginal_likelihood_ < higher - 5
