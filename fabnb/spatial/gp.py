@@ -45,10 +45,11 @@ inverse Hessian scaled by m_prev/m, and stopping once a Newton step could gain l
 half the length scale and e times the noise ratio of the optimum, decides whether a
 second basin may hold a higher peak (a single path ended 4–22 nat below the best of
 several full restarts on about 1 (wafer, test) pair in 4 of the synthetic fab, issue 22);
-only then is the probe refined too and the better peak kept, and where its refinement
-only climbs back along a ridge, probes twice and four times as far follow the ridge.  A
-refinement that ends on a bound is checked by L-BFGS-B from its start.  ``warm_start``
-refits start from the previous fit instead.
+only then is the probe refined too and the better peak kept; where its refinement only
+climbs back along a ridge, probes twice and four times as far follow the ridge, and a
+higher peak found is probed beyond in turn.  A refinement that ends on a bound, or jumps
+far from its start, is checked by L-BFGS-B from its start.  ``warm_start`` refits start
+from the previous fit instead.
 
 Prediction on a die lattice.  With the squared exponential and sites on a grid, the
 mean and the variance are computed by separable lattice sums (:mod:`._lattice`), which
